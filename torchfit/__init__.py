@@ -1,3 +1,26 @@
-"""torchfit: the Keras 3 model-training API on plain PyTorch."""
+"""torchfit: the Keras 3 model-training API on plain PyTorch.
+
+``KerasStyleModule`` (a mixin) and ``keras_style()`` (for existing modules)
+give any ``torch.nn.Module`` Keras's ``compile``, ``fit``, ``evaluate``,
+``predict`` and ``*_on_batch`` methods; everything underneath stays torch.
+"""
+
+from . import callbacks, data, losses, metrics, optimizers
+from .callbacks import Callback, History
+from .loop import Loop
+from .module import KerasStyleModule, keras_style
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Callback",
+    "History",
+    "KerasStyleModule",
+    "Loop",
+    "callbacks",
+    "data",
+    "keras_style",
+    "losses",
+    "metrics",
+    "optimizers",
+]

@@ -1,0 +1,8 @@
+"""Callbacks: Keras's hooks into ``fit``, ``evaluate`` and ``predict``."""
+
+from .callback import Callback
+from .callback_list import CallbackList
+from .history import History
+from .progbar_logger import ProgbarLogger
+
+__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger"]

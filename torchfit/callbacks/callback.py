@@ -1,0 +1,57 @@
+"""The ``Callback`` base class: Keras's hooks, called by the training loop."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+Logs = Optional[Dict[str, Any]]
+
+
+class Callback:
+    """Base class for objects that hook into ``fit``, ``evaluate`` and ``predict``.
+
+    Subclasses override any of the ``on_*`` methods. ``self.model`` is the
+    module being trained and ``self.params`` holds ``verbose``, ``epochs`` and
+    ``steps``. Batch-level ``logs`` may hold 0-d tensors (converting them is
+    left to the callbacks that need numbers, so training never waits on the
+    device for callbacks that don't); epoch-level logs hold Python floats.
+    """
+
+    def __init__(self) -> None:
+        self.params: Dict[str, Any] = {}
+        self._model: Any = None
+
+    def set_params(self, params: Dict[str, Any]) -> None:
+        self.params = params
+
+    def set_model(self, model: Any) -> None:
+        self._model = model
+
+    @property
+    def model(self) -> Any:
+        return self._model
+
+    # Batch hooks (``on_batch_*`` are the train-batch aliases, as in Keras).
+    def on_batch_begin(self, batch: int, logs: Logs = None) -> None: ...
+    def on_batch_end(self, batch: int, logs: Logs = None) -> None: ...
+
+    def on_train_batch_begin(self, batch: int, logs: Logs = None) -> None:
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch: int, logs: Logs = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: Logs = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: Logs = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: Logs = None) -> None: ...
+
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None: ...
+
+    def on_train_begin(self, logs: Logs = None) -> None: ...
+    def on_train_end(self, logs: Logs = None) -> None: ...
+    def on_test_begin(self, logs: Logs = None) -> None: ...
+    def on_test_end(self, logs: Logs = None) -> None: ...
+    def on_predict_begin(self, logs: Logs = None) -> None: ...
+    def on_predict_end(self, logs: Logs = None) -> None: ...

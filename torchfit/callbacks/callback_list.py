@@ -1,0 +1,124 @@
+"""``CallbackList``: dispatches every hook to a list of callbacks, in order."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional
+
+from .callback import Callback, Logs
+from .history import History
+from .progbar_logger import ProgbarLogger
+
+
+def validate_callbacks(callbacks: Any, argument: str = "callbacks") -> List[Callback]:
+    """``None``, a ``Callback`` or a list of them → a list (checked)."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, CallbackList):
+        return list(callbacks.callbacks)
+    if isinstance(callbacks, Callback):
+        callbacks = [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(
+            f"Argument `{argument}` must be a list of torchfit.callbacks.Callback "
+            f"instances. Received: {type(callbacks).__name__}."
+        )
+    for index, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"Argument `{argument}` must contain torchfit.callbacks.Callback "
+                f"instances. Received {type(callback).__name__} at index {index}."
+            )
+    return list(callbacks)
+
+
+class CallbackList(Callback):
+    """A ``Callback`` that forwards each hook to its members.
+
+    ``add_history``/``add_progbar`` add the default ``History`` and
+    ``ProgbarLogger`` unless the user already passed one.
+    """
+
+    def __init__(
+        self,
+        callbacks: Optional[Iterable[Callback]] = None,
+        add_history: bool = False,
+        add_progbar: bool = False,
+        model: Any = None,
+        **params: Any,
+    ) -> None:
+        super().__init__()
+        self.callbacks: List[Callback] = validate_callbacks(list(callbacks or []))
+        self.history: Optional[History] = next(
+            (c for c in self.callbacks if isinstance(c, History)), None
+        )
+        if self.history is None and add_history:
+            self.history = History()
+            self.callbacks.append(self.history)
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
+        if model is not None:
+            self.set_model(model)
+        if params:
+            self.set_params(params)
+
+    def set_params(self, params: Dict[str, Any]) -> None:
+        super().set_params(params)
+        for callback in self.callbacks:
+            callback.set_params(params)
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args)
+
+    def on_batch_begin(self, batch: int, logs: Logs = None) -> None:
+        self._call("on_train_batch_begin", batch, logs)
+
+    def on_batch_end(self, batch: int, logs: Logs = None) -> None:
+        self._call("on_train_batch_end", batch, logs)
+
+    def on_train_batch_begin(self, batch: int, logs: Logs = None) -> None:
+        self._call("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
+        self._call("on_train_batch_end", batch, logs)
+
+    def on_test_batch_begin(self, batch: int, logs: Logs = None) -> None:
+        self._call("on_test_batch_begin", batch, logs)
+
+    def on_test_batch_end(self, batch: int, logs: Logs = None) -> None:
+        self._call("on_test_batch_end", batch, logs)
+
+    def on_predict_batch_begin(self, batch: int, logs: Logs = None) -> None:
+        self._call("on_predict_batch_begin", batch, logs)
+
+    def on_predict_batch_end(self, batch: int, logs: Logs = None) -> None:
+        self._call("on_predict_batch_end", batch, logs)
+
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
+        self._call("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
+        self._call("on_epoch_end", epoch, logs)
+
+    def on_train_begin(self, logs: Logs = None) -> None:
+        self._call("on_train_begin", logs)
+
+    def on_train_end(self, logs: Logs = None) -> None:
+        self._call("on_train_end", logs)
+
+    def on_test_begin(self, logs: Logs = None) -> None:
+        self._call("on_test_begin", logs)
+
+    def on_test_end(self, logs: Logs = None) -> None:
+        self._call("on_test_end", logs)
+
+    def on_predict_begin(self, logs: Logs = None) -> None:
+        self._call("on_predict_begin", logs)
+
+    def on_predict_end(self, logs: Logs = None) -> None:
+        self._call("on_predict_end", logs)

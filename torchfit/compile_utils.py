@@ -1,0 +1,444 @@
+"""Turns ``compile``'s ``loss``/``metrics`` arguments into objects matched to the outputs.
+
+``CompileLoss`` and ``CompileMetrics`` are built on the first batch, when the
+structure and shapes of ``y`` and ``y_pred`` are known: that is when
+``"accuracy"``/``"crossentropy"`` are resolved to their binary, categorical or
+sparse variant, per-output names are fixed and targets are checked against the
+outputs (before any weight changes).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import tree
+
+ACCURACY_ALIASES = ("accuracy", "acc")
+CROSSENTROPY_ALIASES = ("crossentropy", "ce")
+SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
+
+
+def snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def object_name(obj: Any) -> str:
+    """The log name Keras gives a loss/metric object or function."""
+    if isinstance(getattr(obj, "name", None), str):
+        return obj.name
+    if hasattr(obj, "__name__"):
+        return snake_case(obj.__name__)
+    return snake_case(type(obj).__name__)
+
+
+def binary_or_sparse(y_true: torch.Tensor, y_pred: torch.Tensor) -> Tuple[bool, bool]:
+    """Keras's shape rule: binary if one output unit; sparse if labels lack the class axis."""
+    is_binary = y_pred.shape[-1] == 1 if y_pred.ndim else True
+    is_sparse = y_true.ndim < y_pred.ndim or (
+        y_true.ndim > 0 and y_true.shape[-1] == 1 and y_pred.ndim > 0 and y_pred.shape[-1] > 1
+    )
+    return is_binary, is_sparse
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+class TorchLossAdapter:
+    """Calls a torch loss module in torch order ``(input, target)``.
+
+    Without sample weights the module runs as configured (its own reduction).
+    With sample weights, a copy with ``reduction="none"`` gives per-element
+    losses, averaged to one value per sample, then weighted and averaged over
+    the batch as Keras's ``sum_over_batch_size`` does.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.name = snake_case(type(module).__name__)
+        self._unreduced: Optional[nn.Module] = None
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
+        if sample_weight is None:
+            return self.module(y_pred, y_true)
+        if self._unreduced is None:
+            self._unreduced = copy.copy(self.module)
+            self._unreduced.reduction = "none"
+        values = self._unreduced(y_pred, y_true)
+        weight = sample_weight.to(values.dtype)
+        while weight.ndim < values.ndim:
+            weight = weight.unsqueeze(-1)
+        return (values * weight).sum() / values.numel()
+
+
+def resolve_loss(identifier: Any, y_true: Any, y_pred: Any) -> Any:
+    """One user loss entry → a callable ``(y_true, y_pred, sample_weight)``."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str) and identifier.lower() in CROSSENTROPY_ALIASES:
+        is_binary, is_sparse = binary_or_sparse(y_true, y_pred)
+        fn = (
+            losses_module.binary_crossentropy if is_binary
+            else losses_module.sparse_categorical_crossentropy if is_sparse
+            else losses_module.categorical_crossentropy
+        )
+        return losses_module.LossFunctionWrapper(fn, name=identifier)
+    if isinstance(identifier, nn.Module):
+        return TorchLossAdapter(identifier)
+    resolved = losses_module.get(identifier)
+    if isinstance(resolved, losses_module.Loss):
+        return resolved
+    name = identifier if isinstance(identifier, str) else object_name(resolved)
+    return losses_module.LossFunctionWrapper(resolved, name=name)
+
+
+def loss_kind(loss: Any) -> str:
+    fn = getattr(loss, "fn", None)
+    name = getattr(fn, "__name__", "") or type(loss).__name__
+    return snake_case(name)
+
+
+def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> None:
+    """Catch targets that cannot fit the loss before anything is trained."""
+    if isinstance(loss, TorchLossAdapter) or not isinstance(y_true, torch.Tensor):
+        return
+    where = f" for output '{output}'" if output else ""
+    if y_true.shape[:1] != y_pred.shape[:1]:
+        raise ValueError(
+            f"Argument `y`{where} must have one target per sample: expected "
+            f"{y_pred.shape[0]} samples like the model output {tuple(y_pred.shape)}, "
+            f"received targets of shape {tuple(y_true.shape)}."
+        )
+    kind = loss_kind(loss)
+    if "sparse" in kind:
+        labels_shape = tuple(y_pred.shape[:-1])
+        ok = tuple(y_true.shape) in (labels_shape, labels_shape + (1,))
+        if not ok:
+            raise ValueError(
+                f"Argument `y`{where} does not fit loss '{kind}': expected integer "
+                f"class indices of shape {labels_shape} for outputs of shape "
+                f"{tuple(y_pred.shape)}, received shape {tuple(y_true.shape)}. "
+                "For one-hot targets use 'categorical_crossentropy'."
+            )
+        if y_true.numel() and (bool((y_true < 0).any()) or bool((y_true >= y_pred.shape[-1]).any())):
+            raise ValueError(
+                f"Argument `y`{where} holds class indices outside [0, "
+                f"{y_pred.shape[-1] - 1}] for an output with {y_pred.shape[-1]} classes. "
+                f"Received labels from {int(y_true.min())} to {int(y_true.max())}."
+            )
+        return
+    squeezed_true = tuple(s for s in y_true.shape[1:] if s != 1)
+    squeezed_pred = tuple(s for s in y_pred.shape[1:] if s != 1)
+    if squeezed_true != squeezed_pred:
+        hint = (
+            " Integer class labels need 'sparse_categorical_crossentropy'."
+            if "categorical" in kind and y_true.ndim < y_pred.ndim else ""
+        )
+        raise ValueError(
+            f"Argument `y`{where} does not fit loss '{kind}': expected targets shaped "
+            f"like the model output {tuple(y_pred.shape)}, received shape "
+            f"{tuple(y_true.shape)}.{hint}"
+        )
+
+
+def default_output_names(model: Any, y_pred: Any) -> List[str]:
+    """Names of a multi-output model's outputs, in flat order."""
+    if isinstance(y_pred, dict):
+        return sorted(y_pred)
+    declared = getattr(model, "output_names", None)
+    count = len(tree.flatten(y_pred))
+    if isinstance(declared, (list, tuple)) and len(declared) == count:
+        return [str(n) for n in declared]
+    return [f"output_{i + 1}" for i in range(count)]
+
+
+def flatten_like_outputs(value: Any, names: Sequence[str], argument: str) -> List[Any]:
+    """Put a per-output structure (dict by name, or sequence) in output order."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(
+                f"Argument `{argument}` has keys {unknown} that are not model "
+                f"outputs. Expected keys among {list(names)}."
+            )
+        return [value.get(name) for name in names]
+    flat = tree.flatten(value) if tree.is_nested(value) else [value]
+    if len(flat) != len(names):
+        raise ValueError(
+            f"Argument `{argument}` must have one entry per model output "
+            f"({len(names)}: {list(names)}). Received {len(flat)} entries."
+        )
+    return flat
+
+
+def flatten_outputs(y_pred: Any, names: Sequence[str]) -> List[Any]:
+    """Model outputs in output-name order."""
+    if isinstance(y_pred, dict):
+        return [y_pred[n] for n in names]
+    return tree.flatten(y_pred)
+
+
+def flatten_targets(value: Any, names: Sequence[str], argument: str = "y") -> List[Any]:
+    """Targets (or per-output sample weights) in output-name order."""
+    if value is None:
+        return [None] * len(names)
+    if len(names) == 1:
+        flat = tree.flatten(value) if tree.is_nested(value) else [value]
+        if len(flat) != 1:
+            raise ValueError(
+                f"Argument `{argument}` must be a single array for a single-output "
+                f"model. Received a {type(value).__name__} of {len(flat)} arrays."
+            )
+        return flat
+    return flatten_like_outputs(value, names, argument)
+
+
+def per_output_weights(sample_weight: Any, names: Sequence[str]) -> List[Any]:
+    """One sample-weight array for every output, or one per output."""
+    if sample_weight is not None and tree.is_nested(sample_weight):
+        return flatten_targets(sample_weight, names, "sample_weight")
+    return [sample_weight] * len(names)
+
+
+class CompileLoss:
+    """The compiled loss: per-output losses, weights and per-output loss trackers."""
+
+    def __init__(self, loss: Any, loss_weights: Any = None, model: Any = None) -> None:
+        self._user_loss = loss
+        self._user_loss_weights = loss_weights
+        self._model = model
+        self.built = False
+        self.output_names: Optional[List[str]] = None
+        self._losses: List[Any] = []
+        self._weights: List[Optional[float]] = []
+        self.metrics: List[Any] = []
+
+    def build(self, y_true: Any, y_pred: Any) -> None:
+        if not tree.is_nested(y_pred):
+            names = [""]
+            user = self._user_loss
+            if tree.is_nested(user):
+                user = flatten_like_outputs(user, ["output"], "loss")[0]
+            losses = [user]
+            weights = self._single_weight()
+        else:
+            names = default_output_names(self._model, y_pred)
+            user = self._user_loss
+            losses = flatten_like_outputs(user, names, "loss") if tree.is_nested(user) else [user] * len(names)
+            weights = (
+                flatten_like_outputs(self._user_loss_weights, names, "loss_weights")
+                if self._user_loss_weights is not None else [None] * len(names)
+            )
+        flat_true = flatten_targets(y_true, names)
+        flat_pred = flatten_outputs(y_pred, names)
+        self.output_names = names
+        self._losses = []
+        for loss, yt, yp, name in zip(losses, flat_true, flat_pred, names):
+            resolved = resolve_loss(loss, yt, yp)
+            if resolved is not None:
+                if yt is None:
+                    raise ValueError(
+                        f"Argument `y` is required: a loss is set for output "
+                        f"'{name or 'output'}' but no targets were given. Received y=None."
+                    )
+                check_targets(resolved, yt, yp, name)
+            self._losses.append(resolved)
+        self._weights = [None if w is None else float(w) for w in weights]
+        active = [n for n, l in zip(names, self._losses) if l is not None]
+        if len(active) > 1:
+            self.metrics = [metrics_module.Mean(name=f"{n}_loss") for n in active]
+        self.built = True
+
+    def _single_weight(self) -> List[Optional[float]]:
+        w = self._user_loss_weights
+        if w is None:
+            return [None]
+        flat = tree.flatten(w) if tree.is_nested(w) else [w]
+        if len(flat) != 1:
+            raise ValueError(
+                "Argument `loss_weights` must have one entry for a single-output "
+                f"model. Received {len(flat)} entries."
+            )
+        return flat
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Optional[torch.Tensor]:
+        if not self.built:
+            self.build(y_true, y_pred)
+        names = self.output_names
+        flat_true = flatten_targets(y_true, names)
+        flat_pred = flatten_outputs(y_pred, names)
+        flat_sw = per_output_weights(sample_weight, names)
+        total = None
+        trackers = iter(self.metrics)
+        for loss, weight, yt, yp, sw in zip(self._losses, self._weights, flat_true, flat_pred, flat_sw):
+            if loss is None:
+                continue
+            value = loss(yt, yp, sw).float()
+            if self.metrics:
+                next(trackers).update_state(value.detach(), sample_weight=yp.shape[0])
+            if weight is not None:
+                value = value * weight
+            total = value if total is None else total + value
+        return total
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def resolve_metric(identifier: Any, y_true: Any, y_pred: Any) -> Any:
+    """One user metric entry → a named ``torchfit.metrics.Metric``-like object."""
+    if identifier is None:
+        raise ValueError("Argument `metrics` contains None. Expected a metric name, object or function.")
+    if isinstance(identifier, str) and identifier.lower() in ACCURACY_ALIASES + CROSSENTROPY_ALIASES:
+        is_binary, is_sparse = binary_or_sparse(y_true, y_pred)
+        if identifier.lower() in ACCURACY_ALIASES:
+            cls = (metrics_module.BinaryAccuracy if is_binary
+                   else metrics_module.SparseCategoricalAccuracy if is_sparse
+                   else metrics_module.CategoricalAccuracy)
+        else:
+            cls = (metrics_module.BinaryCrossentropy if is_binary
+                   else metrics_module.SparseCategoricalCrossentropy if is_sparse
+                   else metrics_module.CategoricalCrossentropy)
+        return cls(name=identifier)
+    if _is_torchmetrics(identifier):
+        return TorchMetricAdapter(identifier)
+    metric = metrics_module.get(identifier)
+    if not isinstance(metric, metrics_module.Metric):
+        metric = metrics_module.MeanMetricWrapper(metric, name=object_name(metric))
+    if isinstance(identifier, str):
+        metric.name = identifier
+    return metric
+
+
+def _is_torchmetrics(obj: Any) -> bool:
+    return any(c.__module__.startswith("torchmetrics") and c.__name__ == "Metric" for c in type(obj).__mro__)
+
+
+class TorchMetricAdapter:
+    """Lets a ``torchmetrics.Metric`` sit in ``metrics=`` (torch order ``(preds, target)``)."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.name = snake_case(type(metric).__name__)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        self.metric.to(y_pred.device)
+        self.metric.update(y_pred, y_true)
+
+    def result(self) -> torch.Tensor:
+        return self.metric.compute()
+
+    def reset_state(self) -> None:
+        self.metric.reset()
+
+
+class CompileMetrics:
+    """The compiled ``metrics`` and ``weighted_metrics``, one list per output."""
+
+    def __init__(self, metrics: Any, weighted_metrics: Any, model: Any = None) -> None:
+        self._user_metrics = metrics
+        self._user_weighted = weighted_metrics
+        self._model = model
+        self.built = False
+        self.output_names: List[str] = []
+        self._plain: List[List[Any]] = []
+        self._weighted: List[List[Any]] = []
+        self._names: List[Tuple[str, Any]] = []
+
+    @staticmethod
+    def _per_output(spec: Any, names: Sequence[str], argument: str) -> List[List[Any]]:
+        """Keras's layouts: a dict by output name, or a list with one entry per
+        output; anything else applies to every output (each gets its own copy)."""
+        if not spec:
+            return [[] for _ in names]
+        if len(names) == 1:
+            return [tree.flatten(spec) if tree.is_nested(spec) else [spec]]
+        if isinstance(spec, dict):
+            return [_as_list(v) for v in flatten_like_outputs(spec, names, argument)]
+        if isinstance(spec, (list, tuple)) and len(spec) == len(names):
+            return [_as_list(s) for s in spec]
+        shared = _as_list(spec)
+        return [shared] + [copy.deepcopy(shared) for _ in names[1:]]
+
+    def build(self, y_true: Any, y_pred: Any) -> None:
+        multi = tree.is_nested(y_pred)
+        names = default_output_names(self._model, y_pred) if multi else [""]
+        flat_pred = flatten_outputs(y_pred, names)
+        flat_true = flatten_targets(y_true, names)
+        plain = self._per_output(self._user_metrics, names, "metrics")
+        weighted = self._per_output(self._user_weighted, names, "weighted_metrics")
+        self.output_names = names
+        self._plain = [[resolve_metric(m, yt, yp) for m in ms] for ms, yt, yp in zip(plain, flat_true, flat_pred)]
+        self._weighted = [[resolve_metric(m, yt, yp) for m in ms] for ms, yt, yp in zip(weighted, flat_true, flat_pred)]
+        self._names = self._unique_names()
+        self.built = True
+
+    def _unique_names(self) -> List[Tuple[str, Any]]:
+        """Log names as Keras forms them, ``weighted_`` for clashes of weighted ones."""
+        seen: Dict[str, int] = {}
+        named: List[Tuple[str, Any]] = []
+        for output, metrics in zip(self.output_names, self._plain):
+            for m in metrics:
+                name = f"{output}_{m.name}" if output else m.name
+                if name in seen:
+                    seen[name] += 1
+                    name = f"{name}_{seen[name] - 1}"
+                else:
+                    seen[name] = 1
+                named.append((name, m))
+        for output, metrics in zip(self.output_names, self._weighted):
+            for m in metrics:
+                name = f"{output}_{m.name}" if output else m.name
+                if name in seen:
+                    name = f"{output}_weighted_{m.name}" if output else f"weighted_{m.name}"
+                    if name in seen:
+                        seen[name] += 1
+                        name = f"{name}_{seen[name] - 1}"
+                    else:
+                        seen[name] = 1
+                else:
+                    seen[name] = 1
+                named.append((name, m))
+        return named
+
+    @property
+    def metrics(self) -> List[Any]:
+        return [m for _, m in self._names]
+
+    @property
+    def names(self) -> List[str]:
+        return [n for n, _ in self._names]
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        if not self.built:
+            self.build(y_true, y_pred)
+        names = self.output_names
+        flat_pred = flatten_outputs(y_pred, names)
+        flat_true = flatten_targets(y_true, names)
+        flat_sw = per_output_weights(sample_weight, names)
+        for metrics, yt, yp in zip(self._plain, flat_true, flat_pred):
+            for m in metrics:
+                m.update_state(yt, yp)
+        for metrics, yt, yp, sw in zip(self._weighted, flat_true, flat_pred, flat_sw):
+            for m in metrics:
+                m.update_state(yt, yp, sample_weight=sw)
+
+    def reset_state(self) -> None:
+        for m in self.metrics:
+            m.reset_state()
+
+    def result(self) -> Dict[str, torch.Tensor]:
+        return {name: m.result() for name, m in self._names}
+
+
+def _as_list(spec: Any) -> List[Any]:
+    if spec is None:
+        return []
+    return list(spec) if isinstance(spec, (list, tuple)) else [spec]

@@ -1,0 +1,170 @@
+"""NumPy arrays, torch tensors and array-likes, alone or in lists/tuples/dicts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import torch
+
+from .. import tree
+from .adapter import Batch, DataAdapter
+
+
+def is_array_leaf(value: Any) -> bool:
+    """Leaves this adapter can slice: tensors, arrays and array-likes."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return True
+    return hasattr(value, "__array__") and not isinstance(value, (str, bytes))
+
+
+def is_array_structure(value: Any) -> bool:
+    """True when every leaf of ``value`` is ``None`` or an array-like."""
+    leaves = tree.flatten(value)
+    return any(leaf is not None for leaf in leaves) and all(
+        leaf is None or is_array_leaf(leaf) for leaf in leaves
+    )
+
+
+def to_tensor(value: Any, argument: str) -> Optional[torch.Tensor]:
+    """One leaf as a CPU tensor, sharing memory with NumPy where possible."""
+    if value is None or isinstance(value, torch.Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind in "USV":
+        raise TypeError(
+            f"Argument `{argument}` must contain numeric arrays or tensors. "
+            f"Received an array of dtype {array.dtype}."
+        )
+    if not array.flags.writeable or not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array).copy()
+    return torch.from_numpy(array)
+
+
+def convert_structure(value: Any, argument: str) -> Any:
+    return tree.map_structure(lambda leaf: to_tensor(leaf, argument), value)
+
+
+def check_lengths(named: dict) -> int:
+    """All leaves must share the first dimension; return it."""
+    sizes = {}
+    for name, structure in named.items():
+        for leaf in tree.flatten(structure):
+            if leaf is None:
+                continue
+            if leaf.ndim == 0:
+                raise ValueError(
+                    f"Argument `{name}` must hold arrays with a batch dimension. "
+                    "Received a scalar (0-d) value."
+                )
+            sizes.setdefault(name, set()).add(int(leaf.shape[0]))
+    distinct = set().union(*sizes.values()) if sizes else set()
+    if len(distinct) > 1:
+        detail = ", ".join(f"{n}: {sorted(s)}" for n, s in sizes.items())
+        raise ValueError(
+            "Data cardinality is ambiguous: all arrays of `x`, `y` and "
+            "`sample_weight` must have the same number of samples. "
+            f"Received sizes {detail}."
+        )
+    if not distinct:
+        raise ValueError("Argument `x` must contain at least one array. Received none.")
+    return distinct.pop()
+
+
+def broadcast_sample_weight(y: Any, sample_weight: Any) -> Any:
+    """One weight array for several outputs applies to each output."""
+    if sample_weight is None or not tree.is_nested(y) or tree.is_nested(sample_weight):
+        return sample_weight
+    return tree.map_structure(lambda _: sample_weight, y)
+
+
+def check_sample_weight_shape(sample_weight: Any, y: Any) -> None:
+    """``sample_weight`` is (N,) or, for temporal targets, (N, T) matching y."""
+    flat_w, flat_y = tree.flatten(sample_weight), tree.flatten(y)
+    if len(flat_w) != len(flat_y):
+        raise ValueError(
+            "Argument `sample_weight` must have one array per output in `y` "
+            f"({len(flat_y)}). Received {len(flat_w)} arrays."
+        )
+    for w, t in zip(flat_w, flat_y):
+        if w is None:
+            continue
+        if w.ndim == 2 and w.shape[1] == 1:
+            continue
+        ok = w.ndim == 1 or (
+            t is not None and w.ndim <= t.ndim and tuple(w.shape) == tuple(t.shape[: w.ndim])
+        )
+        if not ok:
+            raise ValueError(
+                "Argument `sample_weight` must have shape (samples,) or, for "
+                "temporal data, (samples, sequence_length) matching `y`. "
+                f"Received shape {tuple(w.shape)} for targets of shape "
+                f"{None if t is None else tuple(t.shape)}."
+            )
+
+
+class ArrayDataAdapter(DataAdapter):
+    """Slices whole batches out of in-memory tensors (no per-sample indexing)."""
+
+    can_split = True
+
+    def __init__(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        batch_size: Optional[int] = None,
+        steps: Optional[int] = None,
+        shuffle: bool | str = False,
+    ) -> None:
+        self._x = convert_structure(x, "x")
+        self._y = convert_structure(y, "y")
+        self._sw = convert_structure(broadcast_sample_weight(y, sample_weight), "sample_weight")
+        self._num_samples = check_lengths({"x": self._x, "y": self._y, "sample_weight": self._sw})
+        if self._sw is not None:
+            check_sample_weight_shape(self._sw, self._y)
+        if batch_size is None:
+            batch_size = math.ceil(self._num_samples / steps) if steps else 32
+        self._batch_size = int(batch_size)
+        self._shuffle = shuffle
+
+    @property
+    def num_samples(self) -> int:
+        return self._num_samples
+
+    @property
+    def num_batches(self) -> int:
+        return math.ceil(self._num_samples / self._batch_size)
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @property
+    def arrays(self) -> Batch:
+        return self._x, self._y, self._sw
+
+    def _epoch_arrays(self) -> Batch:
+        if not self._shuffle:
+            return self.arrays
+        if self._shuffle == "batch":
+            # Shuffle whole batches, keep order inside each batch.
+            order = torch.randperm(self.num_batches)
+            index = torch.arange(self._num_samples)
+            chunks = list(torch.split(index, self._batch_size))
+            permutation = torch.cat([chunks[int(i)] for i in order])
+        else:
+            permutation = torch.randperm(self._num_samples)
+        # One gather per epoch, then batches are cheap contiguous views.
+        return tree.map_structure(
+            lambda t: None if t is None else t.index_select(0, permutation), self.arrays
+        )
+
+    def get_iterator(self) -> Iterator[Batch]:
+        arrays = self._epoch_arrays()
+        size = self._batch_size
+        for start in range(0, self._num_samples, size):
+            yield tree.map_structure(
+                lambda t: None if t is None else t[start : start + size], arrays
+            )

@@ -1,0 +1,252 @@
+"""``Loop``: the epoch/step engine behind ``fit``, ``evaluate`` and ``predict``.
+
+The loop owns iteration, callbacks, validation cadence and the History; the
+model owns the steps (``train_step``/``test_step``/``predict_step``). Batches
+are moved to the model's device here. Logs stay tensors on the device while
+batches run; they become Python floats once per epoch (or evaluation), and
+batch-level callbacks are called once per ``steps_per_execution`` steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from . import tree
+from .callbacks import CallbackList, History
+from .data import EpochIterator, get_adapter, train_validation_split, unpack_x_y_sample_weight
+from .data.arrays import ArrayDataAdapter, is_array_structure
+
+
+def model_device_and_dtype(model: torch.nn.Module) -> tuple:
+    """Device of the first parameter (or buffer) and the model's floating dtype."""
+    device, dtype = torch.device("cpu"), torch.get_default_dtype()
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        device = tensor.device
+        break
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.is_floating_point():
+            dtype = tensor.dtype
+            break
+    return device, dtype
+
+
+def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """Tensors to ``device``; floating ones to ``dtype``; other leaves untouched."""
+    non_blocking = device.type == "cuda"
+
+    def move(leaf: Any) -> Any:
+        if isinstance(leaf, np.ndarray):
+            leaf = torch.from_numpy(np.ascontiguousarray(leaf))
+        if not isinstance(leaf, torch.Tensor):
+            return leaf
+        if leaf.is_floating_point() and leaf.dtype != dtype:
+            return leaf.to(device=device, dtype=dtype, non_blocking=non_blocking)
+        return leaf.to(device, non_blocking=non_blocking)
+
+    return tree.map_structure(move, structure)
+
+
+def to_python(logs: Dict[str, Any]) -> Dict[str, Any]:
+    """Epoch-level logs as floats (the one host sync per epoch)."""
+    out = {}
+    for key, value in logs.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            out[key] = float(value.detach().cpu())
+        elif isinstance(value, torch.Tensor):
+            out[key] = value.detach().cpu().numpy()
+        else:
+            out[key] = value
+    return out
+
+
+def should_validate(epoch: int, validation_freq: Any) -> bool:
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return (epoch + 1) in validation_freq
+
+
+def unpack_validation_data(validation_data: Any) -> tuple:
+    """``(x, y)``/``(x, y, sample_weight)`` tuples, or a batched input as ``x``."""
+    if isinstance(validation_data, (tuple, list)):
+        if len(validation_data) not in (2, 3):
+            raise ValueError(
+                "Argument `validation_data` must be (x_val, y_val) or (x_val, y_val, "
+                f"val_sample_weight). Received a {type(validation_data).__name__} "
+                f"of length {len(validation_data)}."
+            )
+        return unpack_x_y_sample_weight(tuple(validation_data))
+    return validation_data, None, None
+
+
+def concat_outputs(batches: List[Any]) -> Any:
+    """Concatenate per-batch outputs leaf-wise, then convert to NumPy once."""
+    first = batches[0]
+    flat = [tree.flatten(b) for b in batches]
+    joined = [torch.cat([f[i] for f in flat]) if isinstance(flat[0][i], torch.Tensor)
+              else np.concatenate([np.asarray(f[i]) for f in flat]) for i in range(len(flat[0]))]
+    as_numpy = [j.detach().cpu().numpy() if isinstance(j, torch.Tensor) else j for j in joined]
+    return tree.pack_sequence_as(first, as_numpy)
+
+
+def split_for_validation(x: Any, y: Any, sample_weight: Any, validation_split: float) -> tuple:
+    """The last ``validation_split`` of array inputs, before any shuffling."""
+    if not is_array_structure(x):
+        raise ValueError(
+            "Argument `validation_split` is only supported for arrays and tensors; "
+            f"received x of type {type(x).__name__}. Expected NumPy arrays or tensors, "
+            "or pass `validation_data` instead."
+        )
+    arrays = ArrayDataAdapter(x, y, sample_weight).arrays
+    return train_validation_split(arrays, validation_split)
+
+
+class Loop:
+    """Runs epochs and steps for one model; created per ``fit``/``evaluate``/``predict``."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.device, self.dtype = model_device_and_dtype(model)
+
+    # ----------------------------------------------------------------- helpers
+    def _callbacks(self, callbacks: Any, verbose: int, epochs: int, steps: Optional[int],
+                   add_history: bool = False) -> CallbackList:
+        if isinstance(callbacks, CallbackList):
+            return callbacks
+        return CallbackList(
+            callbacks, add_history=add_history, add_progbar=verbose != 0,
+            model=self.model, verbose=verbose, epochs=epochs, steps=steps,
+        )
+
+    def _run(self, step_fn: Callable[[Any], Any], iterator: EpochIterator,
+             begin: Callable, end: Callable, stop: Callable[[], bool]) -> Any:
+        """One pass: batch callbacks once per ``steps_per_execution`` group."""
+        logs: Any = {}
+        for first, last, group in iterator:
+            begin(first)
+            for batch in group:
+                logs = step_fn(move_to(batch, self.device, self.dtype))
+            end(last, logs)
+            if stop():
+                break
+        return logs
+
+    def _epoch_logs(self, logs: Any) -> Dict[str, Any]:
+        """The model's metric results when they match the step's logs (Keras's rule)."""
+        results = self.model.get_metrics_result()
+        if isinstance(logs, dict) and set(logs) == set(results):
+            logs = results
+        return to_python(dict(logs) if isinstance(logs, dict) else {})
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, x: Any, y: Any, *, batch_size: Optional[int], epochs: int, verbose: int,
+            callbacks: Any, validation_split: float, validation_data: Any, shuffle: Any,
+            class_weight: Any, sample_weight: Any, initial_epoch: int,
+            steps_per_epoch: Optional[int], validation_steps: Optional[int],
+            validation_batch_size: Optional[int], validation_freq: Any) -> History:
+        model = self.model
+        spe = model.steps_per_execution
+        if validation_split and validation_data is None:
+            # Split before class weights apply: validation is never class-weighted.
+            (x, y, sample_weight), validation_data = split_for_validation(
+                x, y, sample_weight, validation_split)
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight)
+        iterator = EpochIterator(adapter, steps_per_epoch, spe)
+
+        val_iterator = None
+        if validation_data is not None:
+            val_x, val_y, val_sw = unpack_validation_data(validation_data)
+            val_adapter = get_adapter(val_x, val_y, val_sw, validation_batch_size or batch_size,
+                                      validation_steps, False)
+            val_iterator = EpochIterator(val_adapter, validation_steps, spe)
+
+        callbacks = self._callbacks(callbacks, verbose, epochs, iterator.num_batches, add_history=True)
+        train_fn = model.make_train_function()
+        model.stop_training = False
+        callbacks.on_train_begin()
+        training_logs: Dict[str, Any] = {}
+        was_training = model.training
+        try:
+            for epoch in range(initial_epoch, epochs):
+                model.reset_metrics()
+                callbacks.on_epoch_begin(epoch)
+                model.train()
+                logs = self._run(train_fn, iterator, callbacks.on_train_batch_begin,
+                                 callbacks.on_train_batch_end, lambda: model.stop_training)
+                epoch_logs = self._epoch_logs(logs)
+                if val_iterator is not None and should_validate(epoch, validation_freq):
+                    val_iterator.reset()
+                    val_logs = self.evaluate_iterator(val_iterator, callbacks)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                callbacks.on_epoch_end(epoch, epoch_logs)
+                training_logs = epoch_logs
+                if model.stop_training:
+                    break
+        finally:
+            model.train(was_training)
+        callbacks.on_train_end(training_logs)
+        return callbacks.history
+
+    # ---------------------------------------------------------------- evaluate
+    def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList) -> Dict[str, Any]:
+        model = self.model
+        test_fn = model.make_test_function()
+        was_training = model.training
+        model.eval()
+        model.stop_evaluating = False
+        model.reset_metrics()
+        callbacks.on_test_begin()
+        try:
+            with torch.no_grad():
+                logs = self._run(test_fn, iterator, callbacks.on_test_batch_begin,
+                                 callbacks.on_test_batch_end, lambda: model.stop_evaluating)
+        finally:
+            model.train(was_training)
+        logs = self._epoch_logs(logs)
+        callbacks.on_test_end(logs)
+        return logs
+
+    def evaluate(self, x: Any, y: Any, *, batch_size: Optional[int], verbose: int,
+                 sample_weight: Any, steps: Optional[int], callbacks: Any) -> Dict[str, Any]:
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps, False)
+        iterator = EpochIterator(adapter, steps, self.model.steps_per_execution)
+        callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
+        return self.evaluate_iterator(iterator, callbacks)
+
+    # ----------------------------------------------------------------- predict
+    def predict(self, x: Any, *, batch_size: Optional[int], verbose: int,
+                steps: Optional[int], callbacks: Any) -> Any:
+        model = self.model
+        adapter = get_adapter(x, None, None, batch_size, steps, False)
+        iterator = EpochIterator(adapter, steps, model.steps_per_execution)
+        callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
+        predict_fn = model.make_predict_function()
+        outputs: List[Any] = []
+        was_training = model.training
+        model.eval()
+        model.stop_predicting = False
+        callbacks.on_predict_begin()
+
+        def collect(last: int, batch_outputs: Any) -> None:
+            callbacks.on_predict_batch_end(last, {"outputs": batch_outputs})
+
+        def step(batch: Any) -> Any:
+            out = predict_fn(batch)
+            outputs.append(out)
+            return out
+
+        try:
+            with torch.inference_mode():
+                self._run(step, iterator, callbacks.on_predict_batch_begin, collect,
+                          lambda: model.stop_predicting)
+        finally:
+            model.train(was_training)
+        callbacks.on_predict_end()
+        if not outputs:
+            raise ValueError(
+                "Argument `x` produced no batches to predict on. Expected at least one "
+                f"sample; received an empty input of type {type(x).__name__}."
+            )
+        return concat_outputs(outputs)

@@ -1,0 +1,574 @@
+"""``KerasStyleModule`` and ``keras_style()``: Keras's training API on an ``nn.Module``.
+
+This file is deliberately thin: it validates arguments, holds the compiled
+state and defines the overridable steps. Iteration lives in ``loop.py``,
+input handling in ``data/``, loss/metric structure in ``compile_utils.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import torch
+from torch import nn
+
+from . import optimizers as optimizers_module
+from . import tree
+from . import validation as check
+from .compilation import check_jit_compile, compile_step, resolve_jit_compile
+from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
+from .data import get_adapter, unpack_x_y_sample_weight
+from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
+from .data.weights import check_class_weight_keys, validate_class_weight
+from .loop import Loop, concat_outputs, model_device_and_dtype, move_to, to_python
+from . import losses as losses_module
+from . import metrics as metrics_module
+
+__all__ = ["KerasStyleModule", "keras_style"]
+
+
+class TrainingState:
+    """Everything ``compile``/``fit`` keep. A plain object, so nothing in it is
+    ever registered on the module (no new ``state_dict`` keys or submodules)."""
+
+    def __init__(self) -> None:
+        self.compiled = False
+        self.optimizer: Optional[torch.optim.Optimizer] = None
+        self.loss: Any = None
+        self.compile_loss: Optional[CompileLoss] = None
+        self.compile_metrics: Optional[CompileMetrics] = None
+        self.loss_tracker: Any = None
+        self.run_eagerly = False
+        self.jit_compile: Any = "auto"
+        self.steps_per_execution = 1
+        self.auto_scale_loss = True
+        self.compile_options: Dict[str, Any] = {}
+        self.history: Any = None
+        self.stop_training = False
+        self.stop_evaluating = False
+        self.stop_predicting = False
+        self.step_functions: Dict[str, Any] = {}
+
+
+def call_model(model: nn.Module, x: Any) -> Any:
+    """Keras's calling convention on torch: tensor → ``m(x)``, sequence → ``m(*x)``, dict → ``m(**x)``."""
+    if isinstance(x, dict):
+        return model(**x)
+    if isinstance(x, (list, tuple)):
+        return model(*x)
+    return model(x)
+
+
+def batch_size_of(x: Any) -> int:
+    leaf = tree.first_leaf(x)
+    return int(leaf.shape[0]) if leaf is not None and getattr(leaf, "ndim", 0) else 1
+
+
+def _state_property(name: str, doc: str) -> property:
+    def getter(self: Any) -> Any:
+        return getattr(self._torchfit, name)
+
+    def setter(self: Any, value: Any) -> None:
+        setattr(self._torchfit, name, value)
+
+    return property(getter, setter, doc=doc)
+
+
+class KerasStyleModule:
+    """Mixin giving an ``nn.Module`` Keras 3's ``compile``/``fit``/``evaluate``/``predict``.
+
+    Put it first in the bases, before ``nn.Module`` (whose own ``compile`` is
+    ``torch.compile`` in place)::
+
+        class Net(torchfit.KerasStyleModule, nn.Module): ...
+
+    For a model that already exists, use :func:`keras_style`.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        mro = cls.__mro__
+        if nn.Module in mro and mro.index(nn.Module) < mro.index(KerasStyleModule):
+            raise TypeError(
+                f"class {cls.__name__}: `KerasStyleModule` must come before "
+                "`nn.Module` (and any nn.Module subclass) in the bases, otherwise "
+                "nn.Module.compile would silently replace Keras's compile(). Expected "
+                f"`class {cls.__name__}(torchfit.KerasStyleModule, ...)`; received bases "
+                f"{tuple(b.__name__ for b in cls.__bases__)}."
+            )
+
+    # ------------------------------------------------------------------ state
+    @property
+    def _torchfit(self) -> TrainingState:
+        state = self.__dict__.get("_torchfit")
+        if state is None:
+            state = TrainingState()
+            self.__dict__["_torchfit"] = state
+        return state
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Copies and pickles carry the module, not its compiled training state.
+        state = dict(self.__dict__)
+        state.pop("_torchfit", None)
+        return state
+
+    optimizer = _state_property("optimizer", "The torch optimizer set by ``compile``.")
+    loss = _state_property("loss", "The ``loss`` argument given to ``compile``.")
+    compiled = _state_property("compiled", "Whether ``compile`` has been called.")
+    history = _state_property("history", "The ``History`` of the last ``fit``.")
+    stop_training = _state_property("stop_training", "Set True (e.g. in a callback) to end ``fit``.")
+    stop_evaluating = _state_property("stop_evaluating", "Set True to end ``evaluate``.")
+    stop_predicting = _state_property("stop_predicting", "Set True to end ``predict``.")
+    run_eagerly = _state_property("run_eagerly", "Never compile the step functions.")
+    jit_compile = _state_property("jit_compile", "Compile step functions with torch.compile.")
+    steps_per_execution = _state_property("steps_per_execution", "Steps per callback batch call.")
+
+    # --------------------------------------------------------------- compile
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Configure the model for training (Keras's ``Model.compile``).
+
+        Args:
+            optimizer: a Keras alias (``"adam"``...), a ``torchfit.optimizers``
+                instance (bound to this model's parameters here) or a ready
+                ``torch.optim.Optimizer``.
+            loss: a Keras loss name, a ``torchfit.losses`` object/function
+                (``fn(y_true, y_pred)``), a torch loss module (``(input, target)``),
+                or a list/dict of these, one per output.
+            loss_weights: a float, or a list/dict with one weight per output.
+            metrics: metrics computed without sample weights; names, objects or
+                functions, per output as a list or dict.
+            weighted_metrics: metrics weighted by ``sample_weight``/``class_weight``.
+            run_eagerly: never ``torch.compile`` the steps.
+            steps_per_execution: steps run between two batch-level callback calls.
+            jit_compile: ``"auto"`` (eager), True (``torch.compile``) or False.
+            auto_scale_loss: loss scaling under a ``"mixed_float16"`` policy.
+        """
+        check.check_bool(run_eagerly, "run_eagerly")
+        check.check_int(steps_per_execution, "steps_per_execution")
+        check_jit_compile(jit_compile)
+        check.check_bool(auto_scale_loss, "auto_scale_loss")
+        _check_loss_weights(loss_weights)
+        _check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
+        _check_identifiers(metrics, "metrics", metrics_module.get, ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
+        _check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get,
+                           ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
+        resolved_optimizer = self._bind_optimizer(optimizer)
+
+        state = TrainingState()
+        state.history = self._torchfit.history
+        state.optimizer = resolved_optimizer
+        state.loss = loss
+        state.compile_loss = CompileLoss(loss, loss_weights, model=self) if loss is not None else None
+        if metrics is not None or weighted_metrics is not None:
+            state.compile_metrics = CompileMetrics(metrics, weighted_metrics, model=self)
+        state.loss_tracker = metrics_module.Mean(name="loss")
+        state.run_eagerly = run_eagerly
+        state.jit_compile = jit_compile
+        state.steps_per_execution = int(steps_per_execution)
+        state.auto_scale_loss = auto_scale_loss
+        state.compiled = True
+        self.__dict__["_torchfit"] = state
+
+    def _bind_optimizer(self, optimizer: Any) -> torch.optim.Optimizer:
+        if optimizer is None:
+            raise ValueError(
+                'Argument `optimizer` must be an optimizer name (e.g. "adam"), a '
+                "torchfit.optimizers instance or a torch.optim.Optimizer. Received: None."
+            )
+        resolved = optimizers_module.get(optimizer)
+        if isinstance(resolved, optimizers_module.Optimizer) and not resolved.is_bound:
+            params = [p for p in self.parameters() if p.requires_grad]
+            if not params:
+                raise ValueError(
+                    "Argument `optimizer` cannot be bound: the model has no trainable "
+                    "parameters (expected at least one with requires_grad=True)."
+                )
+            resolved.build(params)
+        return resolved
+
+    def _require_compiled(self, method: str) -> None:
+        if not self.compiled:
+            raise ValueError(
+                f"You must call `compile()` before `{method}()`. Expected a compiled "
+                "model; received one on which compile() was never called."
+            )
+
+    # ----------------------------------------------------------------- steps
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
+                     sample_weight: Any = None, training: bool = True) -> torch.Tensor:
+        """The total (weighted) loss of a batch; override for custom losses."""
+        del x, training
+        compiled = self._torchfit.compile_loss
+        loss = compiled(y, y_pred, sample_weight) if compiled is not None else None
+        if loss is None:
+            raise ValueError(
+                "No loss to compute. Expected a `loss` argument in `compile()`; "
+                "received loss=None."
+            )
+        return loss
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Dict[str, Any]:
+        """Update the compiled metrics and return all metric results (tensors)."""
+        del x
+        compiled = self._torchfit.compile_metrics
+        if compiled is not None:
+            compiled.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def train_step(self, data: Any) -> Dict[str, Any]:
+        """One optimizer step on ``data = (x, y, sample_weight)``; returns logs.
+
+        Everything that can fail on the batch (forward, loss, backward, metric
+        updates) happens before ``optimizer.step()``, so an error leaves the
+        weights and optimizer state as they were after the last applied step.
+        """
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        optimizer = self.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        y_pred = call_model(self, x)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        self._torchfit.loss_tracker.update_state(loss.detach(), sample_weight=batch_size_of(x))
+        loss.backward()
+        with torch.no_grad():
+            logs = self.compute_metrics(x, y, tree.map_structure(_detach, y_pred), sample_weight)
+        optimizer.step()
+        return logs
+
+    def test_step(self, data: Any) -> Dict[str, Any]:
+        """Loss and metrics on one batch, without training; returns logs."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred = call_model(self, x)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        self._torchfit.loss_tracker.update_state(loss.detach(), sample_weight=batch_size_of(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs for one batch."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return call_model(self, x)
+
+    def _step_function(self, kind: str) -> Any:
+        state = self._torchfit
+        fn = state.step_functions.get(kind)
+        if fn is None:
+            step = getattr(self, f"{kind}_step")
+            enabled = resolve_jit_compile(state.jit_compile, state.run_eagerly)
+            fn = compile_step(step, enabled, state.compile_options)
+            state.step_functions[kind] = fn
+        return fn
+
+    def make_train_function(self) -> Any:
+        return self._step_function("train")
+
+    def make_test_function(self) -> Any:
+        return self._step_function("test")
+
+    def make_predict_function(self) -> Any:
+        return self._step_function("predict")
+
+    # --------------------------------------------------------------- metrics
+    @property
+    def metrics(self) -> List[Any]:
+        """Loss tracker, compiled metrics, then per-output loss trackers."""
+        state = self._torchfit
+        found: List[Any] = []
+        if state.loss_tracker is not None:
+            found.append(state.loss_tracker)
+        if state.compile_metrics is not None and state.compile_metrics.built:
+            found.extend(state.compile_metrics.metrics)
+        if state.compile_loss is not None:
+            found.extend(state.compile_loss.metrics)
+        return found
+
+    @property
+    def metrics_names(self) -> List[str]:
+        """Log names in the order ``evaluate``/``*_on_batch`` return values."""
+        return list(self.get_metrics_result())
+
+    def reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self) -> Dict[str, Any]:
+        """Current results of all metrics (0-d tensors), keyed by log name."""
+        state = self._torchfit
+        results: Dict[str, Any] = {}
+        if state.loss_tracker is not None:
+            results["loss"] = state.loss_tracker.result()
+        if state.compile_metrics is not None and state.compile_metrics.built:
+            results.update(state.compile_metrics.result())
+        if state.compile_loss is not None:
+            for tracker in state.compile_loss.metrics:
+                results[tracker.name] = tracker.result()
+        return results
+
+    def _flatten_in_order(self, logs: Dict[str, Any]) -> Any:
+        names = self.metrics_names
+        values = [logs[n] for n in names if n in logs]
+        values += [logs[k] for k in sorted(logs) if k not in names]
+        return values[0] if len(values) == 1 else values
+
+    # -------------------------------------------------------- fit / evaluate
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: Optional[int] = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: Any = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: Any = True,
+        class_weight: Optional[Dict[int, float]] = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: Optional[int] = None,
+        validation_steps: Optional[int] = None,
+        validation_batch_size: Optional[int] = None,
+        validation_freq: Any = 1,
+    ) -> Any:
+        """Train for ``epochs`` epochs (Keras's ``Model.fit``); returns a ``History``."""
+        self._require_compiled("fit")
+        _check_x(x, "fit")
+        check.check_int(batch_size, "batch_size", allow_none=True)
+        check.check_int(epochs, "epochs", minimum=0)
+        verbose = check.check_verbose(verbose)
+        check.check_validation_split(validation_split)
+        check.check_shuffle(shuffle)
+        check.check_int(initial_epoch, "initial_epoch", minimum=0)
+        check.check_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
+        check.check_int(validation_steps, "validation_steps", allow_none=True)
+        check.check_int(validation_batch_size, "validation_batch_size", allow_none=True)
+        validation_freq = check.check_validation_freq(validation_freq)
+        if class_weight is not None:
+            self._check_class_weight_against_outputs(x, class_weight)
+        return Loop(self).fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+            validation_split=validation_split, validation_data=validation_data,
+            shuffle=shuffle, class_weight=class_weight, sample_weight=sample_weight,
+            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps, validation_batch_size=validation_batch_size,
+            validation_freq=validation_freq,
+        )
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: Optional[int] = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: Optional[int] = None,
+        callbacks: Any = None,
+        return_dict: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Loss and metrics in test mode: a float, a list like ``metrics_names``, or a dict."""
+        check.check_no_kwargs("evaluate", kwargs)
+        self._require_compiled("evaluate")
+        _check_x(x, "evaluate")
+        check.check_int(batch_size, "batch_size", allow_none=True)
+        verbose = check.check_verbose(verbose)
+        check.check_int(steps, "steps", allow_none=True)
+        check.check_bool(return_dict, "return_dict")
+        logs = Loop(self).evaluate(x, y, batch_size=batch_size, verbose=verbose,
+                                   sample_weight=sample_weight, steps=steps, callbacks=callbacks)
+        return logs if return_dict else self._flatten_in_order(logs)
+
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto",
+                steps: Optional[int] = None, callbacks: Any = None) -> Any:
+        """Outputs for ``x`` as NumPy, batches concatenated, in the outputs' structure."""
+        _check_x(x, "predict")
+        check.check_int(batch_size, "batch_size", allow_none=True)
+        verbose = check.check_verbose(verbose)
+        check.check_int(steps, "steps", allow_none=True)
+        return Loop(self).predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
+                                  callbacks=callbacks)
+
+    # ------------------------------------------------------------- on_batch
+    def _single_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: Any = None) -> Any:
+        """``(x, y, sample_weight)`` of array-likes, checked, as one batch on the device."""
+        _check_x(x, "x")
+        adapter = get_adapter(x, y, sample_weight, class_weight=class_weight)
+        if not isinstance(adapter, ArrayDataAdapter):
+            raise TypeError(
+                "Argument `x` of the *_on_batch methods must be array-like (NumPy "
+                "arrays, tensors, or lists/dicts of them). Received: "
+                f"{type(x).__name__}."
+            )
+        device, dtype = model_device_and_dtype(self)
+        return move_to(adapter.arrays, device, dtype)
+
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       class_weight: Optional[Dict[int, float]] = None, return_dict: bool = False) -> Any:
+        """One gradient update on one batch; metrics cover this batch only."""
+        self._require_compiled("train_on_batch")
+        check.check_bool(return_dict, "return_dict")
+        batch = self._single_batch(x, y, sample_weight, class_weight)
+        self.reset_metrics()
+        was_training = self.training
+        self.train()
+        try:
+            logs = self.make_train_function()(batch)
+        finally:
+            self.train(was_training)
+        logs = to_python(logs)
+        return logs if return_dict else self._flatten_in_order(logs)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> Any:
+        """Loss and metrics of one batch in test mode."""
+        self._require_compiled("test_on_batch")
+        check.check_bool(return_dict, "return_dict")
+        batch = self._single_batch(x, y, sample_weight)
+        self.reset_metrics()
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                logs = self.make_test_function()(batch)
+        finally:
+            self.train(was_training)
+        logs = to_python(logs)
+        return logs if return_dict else self._flatten_in_order(logs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Outputs for one batch, as NumPy."""
+        batch = self._single_batch(x, None, None)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                outputs = self.make_predict_function()(batch)
+        finally:
+            self.train(was_training)
+        return concat_outputs([outputs])
+
+    def _check_class_weight_against_outputs(self, x: Any, class_weight: Dict[int, float]) -> None:
+        """Reject class indices the output cannot produce, before training starts."""
+        validate_class_weight(class_weight)
+        probe = _first_samples(x)
+        if probe is None:
+            return
+        device, dtype = model_device_and_dtype(self)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                out = call_model(self, move_to(probe, device, dtype))
+        finally:
+            self.train(was_training)
+        if isinstance(out, torch.Tensor) and out.ndim >= 1:
+            check_class_weight_keys(class_weight, int(out.shape[-1]) if out.ndim > 1 else 1)
+
+
+def _detach(value: Any) -> Any:
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def _first_samples(x: Any) -> Any:
+    """The first two samples of array-like ``x`` (for a shape probe), else None."""
+    if not is_array_structure(x):
+        return None
+    return tree.map_structure(lambda t: None if t is None else t[:2], convert_structure(x, "x"))
+
+
+def _check_x(x: Any, method: str) -> None:
+    if x is None:
+        raise ValueError(
+            f"Argument `x` of `{method}()` must be input data (arrays, tensors, a "
+            "DataLoader, a Dataset or a generator). Received: None."
+        )
+
+
+def _check_loss_weights(loss_weights: Any) -> None:
+    if loss_weights is None:
+        return
+    leaves = tree.flatten(loss_weights) if tree.is_nested(loss_weights) else [loss_weights]
+    for leaf in leaves:
+        if isinstance(leaf, bool) or not isinstance(leaf, (int, float)):
+            raise TypeError(
+                "Argument `loss_weights` must be a float, or a list/dict of floats "
+                f"(one per output). Received an entry {leaf!r} of type {type(leaf).__name__}."
+            )
+
+
+def _check_identifiers(spec: Any, argument: str, getter: Any, aliases: tuple) -> None:
+    """Resolve every string in ``spec`` now, so typos fail at compile time."""
+    if spec is None:
+        return
+    leaves = tree.flatten(spec) if tree.is_nested(spec) else [spec]
+    for leaf in leaves:
+        if isinstance(leaf, str) and leaf.lower() not in aliases:
+            try:
+                getter(leaf)
+            except ValueError as error:
+                raise ValueError(f"Argument `{argument}`: {error}") from None
+        elif leaf is not None and not isinstance(leaf, str) and not callable(leaf) and not isinstance(leaf, dict):
+            raise TypeError(
+                f"Argument `{argument}` must contain names, objects or functions. "
+                f"Received an entry of type {type(leaf).__name__}."
+            )
+
+
+# ------------------------------------------------------------------ keras_style
+_KERAS_STYLE_CLASSES: Dict[type, type] = {}
+
+
+def _rebuild_keras_style(base: type, state: Dict[str, Any]) -> nn.Module:
+    """Unpickling target for modules made keras-style by :func:`keras_style`."""
+    module = base.__new__(base)
+    if hasattr(module, "__setstate__"):
+        module.__setstate__(state)
+    else:
+        module.__dict__.update(state)
+    return keras_style(module)
+
+
+def _reduce_keras_style(self: Any, protocol: int) -> Any:
+    base = type(self).__bases__[1]
+    return _rebuild_keras_style, (base, self.__getstate__())
+
+
+def _keras_style_class(base: type) -> type:
+    cls = _KERAS_STYLE_CLASSES.get(base)
+    if cls is None:
+        cls = type(base.__name__, (KerasStyleModule, base), {
+            "__module__": base.__module__,
+            "__qualname__": base.__qualname__,
+            "__doc__": base.__doc__,
+            "__reduce_ex__": _reduce_keras_style,
+        })
+        _KERAS_STYLE_CLASSES[base] = cls
+    return cls
+
+
+def keras_style(module: nn.Module) -> nn.Module:
+    """Give an existing module instance the Keras training API, in place.
+
+    Returns the same object. Its class becomes a subclass of its own class
+    with :class:`KerasStyleModule` first; ``state_dict()`` keys, parameters,
+    ``repr``, ``copy.deepcopy``, pickling and ``torch.save`` are unchanged
+    (pickles load back as keras-style modules of the original class).
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            "Argument `module` must be a torch.nn.Module instance. "
+            f"Received: {type(module).__name__}."
+        )
+    if isinstance(module, KerasStyleModule):
+        return module
+    module.__class__ = _keras_style_class(type(module))
+    return module
