@@ -74,7 +74,7 @@ def main(argv=None) -> dict:
     model = DigitsCNN()
     model.compile(
         optimizer=torchfit.optimizers.Adam(learning_rate=2e-3),
-        loss="sparse_categorical_crossentropy",
+        loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     epochs = 2 if args.quick else args.epochs

@@ -50,9 +50,10 @@ def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
 
 
 def to_python(logs: Dict[str, Any]) -> Dict[str, Any]:
-    """Epoch-level logs as floats (the one host sync per epoch)."""
+    """Epoch-level logs as floats (the one host sync per epoch), sorted by name
+    as Keras hands them to callbacks."""
     out = {}
-    for key, value in logs.items():
+    for key, value in sorted(logs.items()):
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             out[key] = float(value.detach().cpu())
         elif isinstance(value, torch.Tensor):
@@ -179,7 +180,7 @@ class Loop:
                 if val_iterator is not None and should_validate(epoch, validation_freq):
                     val_iterator.reset()
                     val_logs = self.evaluate_iterator(val_iterator, callbacks)
-                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                    epoch_logs = dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
                 if model.stop_training:

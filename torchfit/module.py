@@ -294,7 +294,17 @@ class KerasStyleModule:
     @property
     def metrics_names(self) -> List[str]:
         """Log names in the order ``evaluate``/``*_on_batch`` return values."""
-        return list(self.get_metrics_result())
+        return self._log_order(self.get_metrics_result())
+
+    def _log_order(self, logs: Dict[str, Any]) -> List[str]:
+        """Keras's order: metrics whose own name is a log key (loss, single-output
+        metrics, per-output losses), then the other keys sorted."""
+        order: List[str] = []
+        for metric in self.metrics:
+            name = getattr(metric, "name", None)
+            if name in logs and name not in order:
+                order.append(name)
+        return order + sorted(k for k in logs if k not in order)
 
     def reset_metrics(self) -> None:
         for metric in self.metrics:
@@ -314,9 +324,7 @@ class KerasStyleModule:
         return results
 
     def _flatten_in_order(self, logs: Dict[str, Any]) -> Any:
-        names = self.metrics_names
-        values = [logs[n] for n in names if n in logs]
-        values += [logs[k] for k in sorted(logs) if k not in names]
+        values = [logs[name] for name in self._log_order(logs)]
         return values[0] if len(values) == 1 else values
 
     # -------------------------------------------------------- fit / evaluate

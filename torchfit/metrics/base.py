@@ -1,0 +1,440 @@
+"""The ``Metric`` base class and the tensor helpers every metric shares.
+
+A metric is a plain Python object holding a few accumulator tensors ("states").
+It is deliberately *not* an ``nn.Module``: assigning one to a model attribute
+must never register its states as buffers of the model.
+
+State rules, relied on by the training loop:
+
+* ``variables`` lists the state tensors in creation order and
+  ``state_reduce_ops`` gives, for each of them, the op ("sum" for every
+  built-in metric) with which per-process copies combine into the global
+  state, e.g. ``dist.all_reduce(v, op=SUM)`` for each ``v`` in ``variables``
+  before calling ``result()``.
+* States follow the data: ``update_state`` moves them to the device of the
+  incoming ``y_pred``/values tensor before accumulating (``to(device)`` does
+  it explicitly).
+* ``update_state`` only issues device work: no ``.item()``, no ``.cpu()``, no
+  Python control flow on tensor values. It runs under ``torch.no_grad()`` and
+  updates states in place, so the tensors in ``variables`` stay the same
+  objects between updates (device moves and ``assign_variables`` aside).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import re
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+__all__ = [
+    "Metric",
+    "EPSILON",
+    "auto_name",
+    "to_snake_case",
+    "to_tensor",
+    "standardize_dtype",
+    "squeeze_or_expand_to_same_rank",
+    "divide_no_nan",
+    "get_mask",
+    "apply_mask",
+]
+
+# ``keras.backend.epsilon()``.
+EPSILON = 1e-7
+
+REDUCE_OPS = ("sum", "mean", "max", "min", "none")
+
+_DTYPE_NAMES = {
+    "float16": torch.float16,
+    "half": torch.float16,
+    "mixed_float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "mixed_bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float": torch.float32,
+    "float64": torch.float64,
+    "double": torch.float64,
+}
+
+_name_uids: Dict[str, int] = collections.defaultdict(int)
+
+
+# --------------------------------------------------------------------------- #
+# Naming
+# --------------------------------------------------------------------------- #
+def to_snake_case(name: str) -> str:
+    """``"SparseTopKCategoricalAccuracy"`` -> ``"sparse_top_k_categorical_accuracy"``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def auto_name(class_name: str) -> str:
+    """Process-unique default name: ``precision``, ``precision_1``, ... (as Keras)."""
+    base = to_snake_case(class_name)
+    count = _name_uids[base]
+    _name_uids[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def reset_name_uids() -> None:
+    """Forget the default names handed out so far (tests use it)."""
+    _name_uids.clear()
+
+
+# --------------------------------------------------------------------------- #
+# Tensor helpers
+# --------------------------------------------------------------------------- #
+def standardize_dtype(dtype: Any) -> torch.dtype:
+    """``None``/strings/numpy dtypes/``torch.dtype`` -> ``torch.dtype`` (default float32)."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, str):
+        key = dtype.lower()
+        if key.startswith("torch."):
+            key = key[len("torch."):]
+        if key in _DTYPE_NAMES:
+            return _DTYPE_NAMES[key]
+        try:
+            return torch.from_numpy(np.zeros((), dtype=key)).dtype
+        except TypeError:
+            pass
+        raise ValueError(f"Unsupported metric dtype: {dtype!r}")
+    compute = getattr(dtype, "compute_dtype", None)  # a dtype policy
+    if compute is not None:
+        return standardize_dtype(compute)
+    try:
+        return torch.from_numpy(np.zeros((), dtype=np.dtype(dtype))).dtype
+    except TypeError as e:
+        raise ValueError(f"Unsupported metric dtype: {dtype!r}") from e
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def to_tensor(
+    x: Any,
+    dtype: Optional[torch.dtype] = None,
+    device: Optional[torch.device] = None,
+) -> torch.Tensor:
+    """Tensor view of ``x`` (detached), optionally cast and moved.
+
+    Python floats and float64 numpy arrays keep Keras's defaults: Python
+    scalars/lists of floats become float32, numpy arrays keep their dtype.
+    """
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    elif isinstance(x, np.ndarray) or np.isscalar(x) and isinstance(x, np.generic):
+        t = torch.as_tensor(np.asarray(x))
+    else:
+        t = torch.as_tensor(x)
+        if t.dtype == torch.float64:
+            t = t.to(torch.float32)
+    if device is not None and t.device != device:
+        t = t.to(device)
+    if dtype is not None and t.dtype != dtype:
+        t = t.to(dtype)
+    return t
+
+
+def squeeze_or_expand_to_same_rank(
+    x1: torch.Tensor, x2: torch.Tensor, expand_rank_1: bool = True
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Make ranks equal when they differ by one trailing size-1 axis (Keras rule)."""
+    r1, r2 = x1.dim(), x2.dim()
+    if r1 == r2:
+        return x1, x2
+    if r1 == r2 + 1 and x1.shape[-1] == 1:
+        if r2 == 1 and expand_rank_1:
+            x2 = x2.unsqueeze(-1)
+        else:
+            x1 = x1.squeeze(-1)
+    if r2 == r1 + 1 and x2.shape[-1] == 1:
+        if r1 == 1 and expand_rank_1:
+            x1 = x1.unsqueeze(-1)
+        else:
+            x2 = x2.squeeze(-1)
+    return x1, x2
+
+
+def divide_no_nan(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """``x1 / x2`` with 0 wherever ``x2 == 0``."""
+    zero = x2 == 0
+    safe = torch.where(zero, torch.ones_like(x2), x2)
+    return torch.where(zero, torch.zeros_like(x1 / safe), x1 / safe)
+
+
+def get_mask(x: Any) -> Optional[torch.Tensor]:
+    """The Keras-style ``_keras_mask`` attached to a tensor, if any."""
+    return getattr(x, "_keras_mask", None)
+
+
+def apply_mask(
+    sample_weight: Optional[torch.Tensor],
+    mask: Optional[torch.Tensor],
+    dtype: torch.dtype,
+) -> Optional[torch.Tensor]:
+    """Fold a boolean mask into ``sample_weight`` (the "sum" reduction case)."""
+    if mask is None:
+        return sample_weight
+    mask = to_tensor(mask).to(dtype)
+    if sample_weight is None:
+        return mask
+    sample_weight = to_tensor(sample_weight, dtype=dtype, device=mask.device)
+    mask, sample_weight = squeeze_or_expand_to_same_rank(mask, sample_weight)
+    return sample_weight * mask
+
+
+def _first_device(*values: Any) -> Optional[torch.device]:
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            return v.device
+    return None
+
+
+def _no_grad_update(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def update_state(self, *args, **kwargs):
+        with torch.no_grad():
+            return fn(self, *args, **kwargs)
+
+    update_state._torchfit_no_grad = True  # type: ignore[attr-defined]
+    return update_state
+
+
+# --------------------------------------------------------------------------- #
+# Metric
+# --------------------------------------------------------------------------- #
+class Metric:
+    """Base class of stateful metrics (Keras's ``keras.metrics.Metric``).
+
+    Subclasses create their accumulators in ``__init__`` with
+    :meth:`add_state` and implement ``update_state`` and ``result``. States
+    are reachable as attributes (``self.total``) and, in order, through
+    :attr:`variables`.
+
+    Args:
+        name: name of the metric (its key in the training logs). Defaults to
+            the snake-cased class name, made unique within the process.
+        dtype: dtype of the states and of the result (torch dtype or a name
+            such as ``"float32"``); defaults to float32.
+    """
+
+    def __init__(self, name: Optional[str] = None, dtype: Any = None) -> None:
+        object.__setattr__(self, "_states", collections.OrderedDict())
+        object.__setattr__(self, "_state_specs", collections.OrderedDict())
+        self.name = name or auto_name(type(self).__name__)
+        self._dtype = standardize_dtype(dtype)
+        self._device = torch.device("cpu")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fn = cls.__dict__.get("update_state")
+        if fn is not None and not getattr(fn, "_torchfit_no_grad", False):
+            cls.update_state = _no_grad_update(fn)
+
+    # -- attributes -------------------------------------------------------- #
+    def __getattr__(self, name: str) -> Any:
+        states = self.__dict__.get("_states")
+        if states is not None and name in states:
+            return states[name]
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute '{name}'"
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        states = self.__dict__.get("_states")
+        if states is not None and name in states:
+            if value is not states[name]:
+                self._set_state(name, value)
+            return
+        object.__setattr__(self, name, value)
+
+    def _check_super_called(self) -> None:
+        if "_states" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}.__init__() must call "
+                "super().__init__() before creating states."
+            )
+
+    # -- states ------------------------------------------------------------ #
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def add_state(
+        self,
+        name: str,
+        shape: Union[int, Sequence[int]] = (),
+        initializer: Union[float, Callable[..., torch.Tensor]] = 0.0,
+        dtype: Any = None,
+        reduce_op: str = "sum",
+    ) -> torch.Tensor:
+        """Create the state ``name`` and return its tensor.
+
+        ``initializer`` is a number (fill value) or a callable
+        ``(shape, dtype, device) -> Tensor``. ``reduce_op`` says how copies of
+        this state on several processes combine ("sum", "mean", "max", "min"
+        or "none" for states that must not be reduced).
+        """
+        self._check_super_called()
+        if name in self._states or name in type(self).__dict__:
+            raise ValueError(f"State '{name}' already exists on metric {self.name}.")
+        if reduce_op not in REDUCE_OPS:
+            raise ValueError(
+                f"Invalid reduce_op {reduce_op!r} for state '{name}'; "
+                f"expected one of {REDUCE_OPS}."
+            )
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(
+            int(s) for s in shape
+        )
+        dtype = self._dtype if dtype is None else standardize_dtype(dtype)
+        self._state_specs[name] = (shape, initializer, dtype, reduce_op)
+        self._states[name] = self._initial_value(name, self._device)
+        return self._states[name]
+
+    def add_variable(
+        self,
+        shape: Union[int, Sequence[int]] = (),
+        initializer: Any = 0.0,
+        dtype: Any = None,
+        aggregation: str = "sum",
+        name: Optional[str] = None,
+    ) -> torch.Tensor:
+        """Keras-spelled alias of :meth:`add_state` ("zeros"/"ones" accepted)."""
+        if isinstance(initializer, str):
+            key = initializer.lower()
+            if key not in ("zeros", "ones"):
+                raise ValueError(f"Unsupported initializer {initializer!r}.")
+            initializer = 0.0 if key == "zeros" else 1.0
+        elif initializer is None:
+            initializer = 0.0
+        if name is None:
+            name = f"variable_{len(self._states)}"
+        op = {"only_first_replica": "none"}.get(aggregation, aggregation)
+        return self.add_state(name, shape, initializer, dtype=dtype, reduce_op=op)
+
+    def _initial_value(self, name: str, device: torch.device) -> torch.Tensor:
+        shape, initializer, dtype, _ = self._state_specs[name]
+        with torch.inference_mode(False), torch.no_grad():
+            if callable(initializer):
+                value = torch.as_tensor(initializer(shape, dtype, device))
+                value = value.to(device=device, dtype=dtype).reshape(shape).clone()
+            else:
+                value = torch.full(shape, float(initializer), dtype=dtype, device=device)
+        return value
+
+    def _set_state(self, name: str, value: Any) -> None:
+        shape, _, dtype, _ = self._state_specs[name]
+        with torch.inference_mode(False), torch.no_grad():
+            value = to_tensor(value, dtype=dtype, device=self._device)
+            if tuple(value.shape) != shape:
+                value = value.expand(shape)
+            self._states[name] = value.clone()
+
+    @property
+    def variables(self) -> List[torch.Tensor]:
+        """State tensors in a fixed order (creation order)."""
+        return list(self._states.values())
+
+    @property
+    def state_names(self) -> List[str]:
+        return list(self._states.keys())
+
+    @property
+    def state_reduce_ops(self) -> List[str]:
+        """Cross-process reduce op of each tensor in :attr:`variables`."""
+        return [spec[3] for spec in self._state_specs.values()]
+
+    def assign_variables(self, values: Sequence[Any]) -> None:
+        """Replace every state (same order as :attr:`variables`)."""
+        values = list(values)
+        if len(values) != len(self._states):
+            raise ValueError(
+                f"{type(self).__name__} has {len(self._states)} states; "
+                f"received {len(values)} values."
+            )
+        for name, value in zip(list(self._states), values):
+            self._set_state(name, value)
+
+    def reset_state(self) -> None:
+        """Put every state back to its initial value (in place)."""
+        with torch.no_grad():
+            for name, value in self._states.items():
+                initializer = self._state_specs[name][1]
+                if callable(initializer):
+                    value.copy_(self._initial_value(name, value.device))
+                else:
+                    value.fill_(float(initializer))
+
+    # -- devices ----------------------------------------------------------- #
+    def to(self, device: Union[str, torch.device]) -> "Metric":
+        """Move every state (and any constant tensor) to ``device``."""
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        self._move_to(device)
+        return self
+
+    def _move_to(self, device: torch.device) -> None:
+        with torch.inference_mode(False), torch.no_grad():
+            for name, value in list(self._states.items()):
+                if value.device != device:
+                    self._states[name] = value.to(device)
+            self._move_constants(device)
+        self._device = device
+
+    def _move_constants(self, device: torch.device) -> None:
+        """Hook for subclasses holding non-state tensors (e.g. label weights)."""
+
+    def _follow(self, *values: Any) -> Optional[torch.device]:
+        """Move the states to the device of the first tensor in ``values``."""
+        device = _first_device(*values)
+        if device is None:
+            return self._device
+        if device != self._device or any(
+            v.device != device for v in self._states.values()
+        ):
+            self._move_to(device)
+        return device
+
+    # -- API --------------------------------------------------------------- #
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def result(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        self._check_super_called()
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "dtype": dtype_name(self._dtype)}
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Metric":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+    __str__ = __repr__
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)

@@ -1,0 +1,168 @@
+"""Reduction metrics: ``Sum``, ``Mean`` and ``MeanMetricWrapper``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import torch
+
+from .base import (
+    Metric,
+    apply_mask,
+    divide_no_nan,
+    get_mask,
+    squeeze_or_expand_to_same_rank,
+    to_snake_case,
+    to_tensor,
+)
+
+__all__ = ["Sum", "Mean", "MeanMetricWrapper", "reduce_to_samplewise_values"]
+
+
+def _reduce(fn: Callable, x: torch.Tensor, dims: list) -> torch.Tensor:
+    return fn(x, dim=dims) if dims else x
+
+
+def reduce_to_samplewise_values(
+    values: torch.Tensor,
+    sample_weight: Optional[Any],
+    reduce_fn: Callable,
+    dtype: torch.dtype,
+    mask: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Weight ``values`` and reduce them to one value per sample (Keras rules).
+
+    ``sample_weight`` may have any rank up to that of ``values``: trailing axes
+    of ``values`` beyond the weight's rank are reduced with ``reduce_fn``
+    first (so a ``(batch,)`` weight on ``(batch, time)`` values weights the
+    per-sample mean), then the weight is broadcast and multiplied in, and the
+    weight itself is reduced to one number per sample.
+    """
+    values = values.to(dtype)
+    if sample_weight is not None:
+        sample_weight = to_tensor(sample_weight, dtype=dtype, device=values.device)
+        if mask is not None:
+            sample_weight = apply_mask(sample_weight, mask, dtype)
+        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        weight_ndim = sample_weight.dim()
+        values_ndim = values.dim()
+        if values_ndim > weight_ndim:
+            values = _reduce(reduce_fn, values, list(range(weight_ndim, values_ndim)))
+        sample_weight = torch.broadcast_to(sample_weight, values.shape)
+        values = values * sample_weight
+        if weight_ndim > 1:
+            sample_weight = _reduce(reduce_fn, sample_weight, list(range(1, weight_ndim)))
+    if values.dim() > 1:
+        values = _reduce(reduce_fn, values, list(range(1, values.dim())))
+    return values, sample_weight
+
+
+class Sum(Metric):
+    """Weighted sum of all the values seen (state: ``total``)."""
+
+    def __init__(self, name: str = "sum", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.add_state("total", (), 0.0)
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        mask = get_mask(values)
+        values = to_tensor(values)
+        self._follow(values)
+        values, _ = reduce_to_samplewise_values(
+            values, sample_weight, torch.sum, self.dtype, mask
+        )
+        self.total.add_(values.sum())
+
+    def result(self) -> torch.Tensor:
+        return self.total.clone()
+
+
+class Mean(Metric):
+    """Weighted mean of all the values seen (states: ``total``, ``count``)."""
+
+    def __init__(self, name: str = "mean", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.add_state("total", (), 0.0)
+        self.add_state("count", (), 0.0)
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        mask = get_mask(values)
+        values = to_tensor(values)
+        self._follow(values)
+        values, sample_weight = reduce_to_samplewise_values(
+            values, sample_weight, torch.mean, self.dtype, mask
+        )
+        self.total.add_(values.sum())
+        if sample_weight is not None:
+            self.count.add_(sample_weight.sum())
+        else:
+            self.count.add_(values.shape[0] if values.dim() >= 1 else 1)
+
+    def result(self) -> torch.Tensor:
+        return divide_no_nan(self.total, self.count)
+
+
+def _function_path(fn: Callable) -> Optional[str]:
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
+def _resolve_function(path: str) -> Callable:
+    module, _, qualname = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class MeanMetricWrapper(Mean):
+    """Mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``.
+
+    ``fn`` receives tensors (``y_pred`` as given, ``y_true`` as a tensor on
+    ``y_pred``'s device) and returns one value per sample (or per timestep);
+    the result is their (sample-weighted) mean over everything seen.
+    """
+
+    def __init__(
+        self,
+        fn: Callable,
+        name: Optional[str] = None,
+        dtype: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if name is None:
+            name = to_snake_case(getattr(fn, "__name__", type(fn).__name__))
+        super().__init__(name=name, dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_pred_t = to_tensor(y_pred)
+        device = self._follow(y_pred_t)
+        mask = get_mask(y_pred)
+        y_true_t = to_tensor(y_true, device=device)
+        values = self._fn(y_true_t, y_pred_t.to(device), **self._fn_kwargs)
+        sample_weight = apply_mask(
+            None if sample_weight is None else to_tensor(sample_weight, device=device),
+            mask,
+            self.dtype,
+        )
+        super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        path = _function_path(self._fn)
+        config["fn"] = path if path is not None else self._fn
+        config.update(self._fn_kwargs)
+        return config
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "MeanMetricWrapper":
+        config = dict(config)
+        if isinstance(config.get("fn"), str):
+            config["fn"] = _resolve_function(config["fn"])
+        return cls(**config)

@@ -1,0 +1,166 @@
+"""Keras 3's optimizers as :class:`torch.optim.Optimizer` subclasses.
+
+Every class takes Keras's arguments and defaults and applies Keras's update
+rule, and is at the same time an ordinary torch optimizer (``param_groups``,
+``state_dict()``, LR schedulers, step hooks). Constructed without parameters
+an optimizer is *unbound*; ``opt.bind(params)`` attaches them later.
+
+:func:`get` resolves the identifiers Keras accepts (``"adam"``, a config
+dict, an optimizer instance).
+"""
+
+import difflib
+import importlib
+
+import torch
+
+from torchfit.optimizers.adadelta import Adadelta
+from torchfit.optimizers.adafactor import Adafactor
+from torchfit.optimizers.adagrad import Adagrad
+from torchfit.optimizers.adam import Adam
+from torchfit.optimizers.adamax import Adamax
+from torchfit.optimizers.adamw import AdamW
+from torchfit.optimizers.base import Optimizer
+from torchfit.optimizers.ftrl import Ftrl
+from torchfit.optimizers.lamb import Lamb
+from torchfit.optimizers.lion import Lion
+from torchfit.optimizers.nadam import Nadam
+from torchfit.optimizers.rmsprop import RMSprop
+from torchfit.optimizers.sgd import SGD
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Nadam",
+    "Adagrad",
+    "Adadelta",
+    "Lion",
+    "Ftrl",
+    "Lamb",
+    "Adafactor",
+    "get",
+    "serialize",
+    "deserialize",
+]
+
+#: Lower-cased class name -> class; the string identifiers :func:`get` takes.
+ALL_OBJECTS_DICT = {
+    cls.__name__.lower(): cls
+    for cls in (
+        SGD,
+        RMSprop,
+        Adam,
+        AdamW,
+        Adamax,
+        Nadam,
+        Adagrad,
+        Adadelta,
+        Lion,
+        Ftrl,
+        Lamb,
+        Adafactor,
+    )
+}
+
+
+def _unknown_name(name):
+    valid = sorted(ALL_OBJECTS_DICT)
+    close = difflib.get_close_matches(name.lower(), valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ValueError(
+        f"Invalid value for argument `optimizer`: expected one of {valid} "
+        f"(case-insensitive), a config dict or an optimizer instance; "
+        f"received optimizer={name!r}.{hint}"
+    )
+
+
+def serialize(optimizer):
+    """Return ``{"class_name": ..., "config": optimizer.get_config()}``."""
+    return {
+        "class_name": type(optimizer).__name__,
+        "config": optimizer.get_config(),
+    }
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild an unbound optimizer from :func:`serialize`'s output.
+
+    Also accepts a Keras ``keras.optimizers.serialize`` dict for the
+    optimizers torchfit provides.
+    """
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(
+            "Invalid value for argument `optimizer`: a config dict must have "
+            "the form {'class_name': ..., 'config': {...}}; received "
+            f"optimizer={config!r}."
+        )
+    class_name = config["class_name"]
+    cls = None
+    if custom_objects and class_name in custom_objects:
+        cls = custom_objects[class_name]
+    elif isinstance(class_name, str):
+        cls = ALL_OBJECTS_DICT.get(class_name.lower())
+    if cls is None:
+        raise _unknown_name(str(class_name))
+    return cls.from_config(dict(config.get("config") or {}), custom_objects)
+
+
+def get(identifier, params=None):
+    """Return an optimizer for ``identifier``, as ``keras.optimizers.get``.
+
+    Args:
+        identifier: one of
+
+            * a name such as ``"adam"`` or ``"RMSprop"`` (case-insensitive):
+              a new optimizer with Keras's default arguments;
+            * a config dict ``{"class_name": "Adam", "config": {...}}``;
+            * a torchfit :class:`Optimizer` or any other
+              :class:`torch.optim.Optimizer`: returned as is.
+        params: optional parameters. A new optimizer (from a name or dict)
+            is bound to them; so is a given torchfit optimizer that is still
+            unbound. Without ``params``, new optimizers are unbound.
+
+    Raises:
+        ValueError: ``identifier`` is ``None`` or an unknown name.
+        TypeError: ``identifier`` has an unsupported type.
+    """
+    if identifier is None:
+        raise ValueError(
+            "Invalid value for argument `optimizer`: expected an optimizer "
+            f"name such as 'adam', a config dict or an optimizer instance; "
+            "received optimizer=None."
+        )
+    if isinstance(identifier, Optimizer):
+        if params is not None and not identifier.is_bound:
+            identifier.bind(params)
+        return identifier
+    if isinstance(identifier, torch.optim.Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = ALL_OBJECTS_DICT.get(identifier.lower())
+        if cls is None:
+            raise _unknown_name(identifier)
+        optimizer = cls()
+    elif isinstance(identifier, dict):
+        optimizer = deserialize(identifier)
+    else:
+        raise TypeError(
+            "Invalid type for argument `optimizer`: expected a str, a config "
+            "dict or a torch.optim.Optimizer instance; received "
+            f"optimizer={identifier!r} of type {type(identifier).__name__}."
+        )
+    if params is not None:
+        optimizer.bind(params)
+    return optimizer
+
+
+def __getattr__(name):
+    # ``torchfit.optimizers.schedules`` is maintained separately; load it on
+    # first access so that this package imports without it.
+    if name == "schedules":
+        return importlib.import_module("torchfit.optimizers.schedules")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

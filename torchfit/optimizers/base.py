@@ -1,0 +1,1048 @@
+r"""Base class shared by torchfit's Keras-style optimizers.
+
+:class:`Optimizer` is a real :class:`torch.optim.Optimizer`: it has
+``param_groups``, ``state``, ``state_dict()``/``load_state_dict()``, step
+hooks, and works with every scheduler in :mod:`torch.optim.lr_scheduler`.
+On top of that it speaks Keras 3's optimizer vocabulary:
+
+* Keras argument names and defaults (``learning_rate``, ``weight_decay``,
+  ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``name``) and Keras's
+  update rules, including their order within one step:
+
+  1. gradient clipping (``clipnorm`` per tensor, ``clipvalue`` element-wise,
+     or ``global_clipnorm`` over all gradients together),
+  2. decoupled weight decay ``w <- w - w * weight_decay * lr`` applied to
+     every parameter that has a gradient,
+  3. the optimizer's own update rule.
+
+* An *unbound* state: constructed without parameters, the optimizer only
+  holds its configuration. :meth:`Optimizer.build` (alias
+  :meth:`Optimizer.bind`) attaches parameters later, which is when
+  ``param_groups`` and ``state`` come into existence.
+
+* ``iterations``, the number of applied steps. It is global to the optimizer
+  (Keras's bias corrections use it, not a per-parameter step count) and is
+  stored in every param group under ``"iterations"`` so that it travels
+  through ``state_dict()``.
+
+* ``learning_rate`` may be a float or a callable schedule. A schedule is
+  called with the current ``iterations`` before each step (a callable that
+  takes no argument is called without one, as Keras does) and the value is
+  written to every param group's ``"lr"`` before the update.
+
+Hyper-parameters (``lr``, ``weight_decay`` and the rule-specific ones such as
+``momentum``) live in the param groups, exactly as in :mod:`torch.optim`, so
+they can differ between groups; the corresponding attributes
+(``opt.momentum``) read the first group and writing them updates every group.
+
+Writing a new optimizer means subclassing :class:`Optimizer`, listing the
+rule's hyper-parameters in ``hyperparameters``, giving validators in
+``_checks`` and implementing ``_init_state`` and ``_compute_update``. The
+latter must be *pure*: it receives the current tensors and returns new
+ones, and the base class writes everything back only once every parameter's
+update has been computed, so an exception raised mid-step leaves parameters
+and optimizer state untouched.
+"""
+
+import collections
+import importlib
+import inspect
+import math
+import numbers
+import re
+import warnings
+
+import torch
+
+__all__ = ["Optimizer"]
+
+
+# Keras arguments that torchfit accepts only at their inert default values, so
+# that a Keras ``get_config()`` dict can be loaded. Anything else is refused.
+_KERAS_INERT_ARGUMENTS = {
+    "use_ema": (
+        False,
+        "use torch.optim.swa_utils.AveragedModel for weight averaging",
+    ),
+    "ema_momentum": (0.99, "use torch.optim.swa_utils.AveragedModel"),
+    "ema_overwrite_frequency": (
+        None,
+        "use torch.optim.swa_utils.AveragedModel",
+    ),
+    "loss_scale_factor": (
+        None,
+        "scale the loss yourself or use torch.amp.GradScaler",
+    ),
+    "gradient_accumulation_steps": (
+        None,
+        "accumulate gradients over several backward passes and call step() "
+        "every N batches",
+    ),
+}
+
+# Keys of a param group that hold a value shared by the whole optimizer rather
+# than a hyper-parameter; they are advanced by ``step()`` and not validated.
+_COUNTER_KEYS = ("iterations",)
+
+_NAME_COUNTS = collections.defaultdict(int)
+
+# Hook registries that torch.optim.Optimizer.__init__ creates; an unbound
+# optimizer needs them too, and hooks registered before binding are kept.
+_HOOK_REGISTRIES = (
+    "_optimizer_step_pre_hooks",
+    "_optimizer_step_post_hooks",
+    "_optimizer_state_dict_pre_hooks",
+    "_optimizer_state_dict_post_hooks",
+    "_optimizer_load_state_dict_pre_hooks",
+    "_optimizer_load_state_dict_post_hooks",
+)
+
+
+def _snake_case(name):
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _auto_name(class_name):
+    """Return a unique default name such as ``"adam"``, ``"adam_1"``..."""
+    prefix = _snake_case(class_name)
+    count = _NAME_COUNTS[prefix]
+    _NAME_COUNTS[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+# --------------------------------------------------------------------------
+# Argument validation helpers (used by the subclasses' ``_checks``).
+# --------------------------------------------------------------------------
+
+
+def _describe_range(low, high, low_open, high_open):
+    if low is not None and high is not None:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        return f"a float in {left}{low:g}, {high:g}{right}"
+    if low is not None:
+        return f"a float {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"a float {'<' if high_open else '<='} {high:g}"
+    return "a finite float"
+
+
+def check_number(
+    owner,
+    name,
+    value,
+    *,
+    low=None,
+    high=None,
+    low_open=False,
+    high_open=False,
+    allow_none=False,
+):
+    """Validate a real-valued argument and return it as a Python float.
+
+    Raises ``TypeError`` when ``value`` is not a real number (booleans and
+    strings are refused) and ``ValueError`` when it is not finite or falls
+    outside the given range. Both messages name the argument, say what was
+    expected and show the value received.
+    """
+    expected = _describe_range(low, high, low_open, high_open)
+    if allow_none:
+        expected += " or None"
+    if value is None and allow_none:
+        return None
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        if not value.dtype.is_complex:
+            value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{owner}: argument `{name}` must be {expected}; received "
+            f"{name}={value!r} of type {type(value).__name__}."
+        )
+    number = float(value)
+    bad = not math.isfinite(number)
+    if low is not None:
+        bad = bad or (number <= low if low_open else number < low)
+    if high is not None:
+        bad = bad or (number >= high if high_open else number > high)
+    if bad:
+        raise ValueError(
+            f"{owner}: argument `{name}` must be {expected}; received "
+            f"{name}={value!r}."
+        )
+    return number
+
+
+def check_bool(owner, name, value):
+    """Validate a boolean flag (``True``/``False``) and return it."""
+    if isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_":  # numpy.bool_
+        return bool(value)
+    raise TypeError(
+        f"{owner}: argument `{name}` must be a bool (True or False); "
+        f"received {name}={value!r} of type {type(value).__name__}."
+    )
+
+
+def unit_interval(low_open=False, high_open=True):
+    """Validator factory for coefficients such as betas, rho and momentum."""
+
+    def check(owner, name, value):
+        return check_number(
+            owner,
+            name,
+            value,
+            low=0.0,
+            high=1.0,
+            low_open=low_open,
+            high_open=high_open,
+        )
+
+    return check
+
+
+def non_negative(owner, name, value):
+    return check_number(owner, name, value, low=0.0)
+
+
+def positive(owner, name, value):
+    return check_number(owner, name, value, low=0.0, low_open=True)
+
+
+def any_float(owner, name, value):
+    return check_number(owner, name, value)
+
+
+def boolean(owner, name, value):
+    return check_bool(owner, name, value)
+
+
+def _check_learning_rate(owner, value):
+    """Return ``(float_or_None, schedule_or_None)`` for a learning rate."""
+    if callable(value) and not isinstance(value, torch.Tensor):
+        return None, value
+    try:
+        return (
+            check_number(owner, "learning_rate", value, low=0.0, low_open=True),
+            None,
+        )
+    except TypeError:
+        raise TypeError(
+            f"{owner}: argument `learning_rate` must be a float > 0 or a "
+            "callable schedule `lr(iterations) -> float`; received "
+            f"learning_rate={value!r} of type {type(value).__name__}."
+        ) from None
+
+
+def _schedule_takes_iterations(owner, schedule):
+    """Whether ``schedule`` is called as ``schedule(iterations)``.
+
+    Keras calls a plain callable learning rate with no argument and a
+    ``LearningRateSchedule`` with the step; torchfit accepts both by looking
+    at the signature.
+    """
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(0)
+        return True
+    except TypeError:
+        pass
+    try:
+        signature.bind()
+        return False
+    except TypeError:
+        raise TypeError(
+            f"{owner}: a callable `learning_rate` must accept the iteration "
+            "count as its only positional argument (or no argument); "
+            f"received learning_rate={schedule!r} with signature {signature}."
+        ) from None
+
+
+def _to_float(value):
+    if isinstance(value, torch.Tensor):
+        return float(value.detach().reshape(()).item())
+    return float(value)
+
+
+def _cast_scalar(value, dtype):
+    """Round a Python float to ``dtype`` (as Keras casts hyper-parameters)."""
+    if dtype is None or dtype == torch.float64:
+        return float(value)
+    return float(torch.tensor(value, dtype=dtype).item())
+
+
+def _serialize_schedule(schedule):
+    cls = type(schedule)
+    if hasattr(schedule, "get_config") and hasattr(cls, "from_config"):
+        return {
+            "module": cls.__module__,
+            "class_name": cls.__name__,
+            "config": schedule.get_config(),
+        }
+    return schedule
+
+
+def _deserialize_schedule(config, custom_objects=None):
+    class_name = config.get("class_name")
+    if custom_objects and class_name in custom_objects:
+        return custom_objects[class_name].from_config(config["config"])
+    module_name = config.get("module") or "torchfit.optimizers.schedules"
+    if not (
+        module_name.startswith("torchfit.") or module_name.startswith("keras.")
+    ):
+        raise ValueError(
+            "Cannot deserialize a learning-rate schedule from module "
+            f"{module_name!r}: only torchfit and keras schedules are loaded "
+            "automatically; pass the class in `custom_objects`."
+        )
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name).from_config(config["config"])
+
+
+class Optimizer(torch.optim.Optimizer):
+    r"""Base class of the Keras-style optimizers.
+
+    Args:
+        params (iterable, optional): the parameters to optimize, as accepted by
+            :class:`torch.optim.Optimizer` (tensors, ``(name, tensor)`` pairs
+            or param-group dicts), or a :class:`torch.nn.Module` whose
+            ``parameters()`` are taken. ``None`` (default) creates an unbound
+            optimizer; call :meth:`build`/:meth:`bind` later.
+        learning_rate (float or callable): a float > 0, or a schedule called
+            as ``learning_rate(iterations)`` before every step.
+        weight_decay (float, optional): decoupled weight decay; each step
+            first multiplies every parameter that has a gradient by
+            ``1 - weight_decay * lr``. ``None`` (default) disables it.
+        clipnorm (float, optional): clip each gradient tensor to this L2 norm.
+        clipvalue (float, optional): clip gradient elements to
+            ``[-clipvalue, clipvalue]``.
+        global_clipnorm (float, optional): rescale all gradients together so
+            that their joint L2 norm is at most this value. At most one of the
+            three clipping arguments may be set.
+        name (str, optional): a name, as in Keras (default: snake-cased class
+            name, made unique).
+        **hyper: the rule-specific hyper-parameters of the subclass.
+    """
+
+    #: Names of the rule-specific hyper-parameters accepted in ``**hyper``.
+    #: ``None`` accepts any keyword (useful for quick custom subclasses).
+    hyperparameters = None
+    #: ``{name: validator(owner, name, value) -> value}``.
+    _checks = {}
+    #: Extra per-group counters ``{key: initial value}`` shared by all groups
+    #: and advanced once per step by ``_next_group_values``.
+    _group_counters = {}
+
+    def __init__(
+        self,
+        params=None,
+        *,
+        learning_rate=0.001,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        **hyper,
+    ):
+        owner = type(self).__name__
+        hyper = self._pop_keras_only_arguments(owner, hyper)
+        if self.hyperparameters is not None:
+            unknown = sorted(set(hyper) - set(self.hyperparameters))
+            if unknown:
+                valid = sorted(
+                    set(self.hyperparameters)
+                    | {
+                        "learning_rate",
+                        "weight_decay",
+                        "clipnorm",
+                        "clipvalue",
+                        "global_clipnorm",
+                        "name",
+                    }
+                )
+                raise TypeError(
+                    f"{owner}: unexpected keyword argument(s) {unknown}; "
+                    f"expected some of {valid}."
+                )
+        lr, schedule = _check_learning_rate(owner, learning_rate)
+        schedule_takes_iterations = True
+        if schedule is not None:
+            schedule_takes_iterations = _schedule_takes_iterations(owner, schedule)
+        weight_decay = check_number(
+            owner, "weight_decay", weight_decay, low=0.0, allow_none=True
+        )
+        clip = {}
+        for key, value in (
+            ("clipnorm", clipnorm),
+            ("clipvalue", clipvalue),
+            ("global_clipnorm", global_clipnorm),
+        ):
+            clip[key] = check_number(
+                owner, key, value, low=0.0, low_open=True, allow_none=True
+            )
+        if sum(value is not None for value in clip.values()) > 1:
+            raise ValueError(
+                f"{owner}: only one of `clipnorm`, `clipvalue` and "
+                "`global_clipnorm` can be set; received "
+                f"clipnorm={clipnorm!r}, clipvalue={clipvalue!r}, "
+                f"global_clipnorm={global_clipnorm!r}."
+            )
+        hyper = {key: self._check_hyper(key, value) for key, value in hyper.items()}
+        if name is None:
+            name = _auto_name(owner)
+        elif not isinstance(name, str):
+            raise TypeError(
+                f"{owner}: argument `name` must be a str or None; received "
+                f"name={name!r} of type {type(name).__name__}."
+            )
+
+        self.name = name
+        self.clipnorm = clip["clipnorm"]
+        self.clipvalue = clip["clipvalue"]
+        self.global_clipnorm = clip["global_clipnorm"]
+        self._lr_schedule = schedule
+        self._schedule_takes_iterations = schedule_takes_iterations
+        self._unbound_iterations = 0
+        self._exclude_ids = set()
+        self._exclude_pattern = None
+        # Hyper-parameters become param-group defaults, as in torch.optim.
+        # (A schedule's first value is filled in when the optimizer is bound.)
+        self.defaults = {"lr": lr, "weight_decay": weight_decay, **hyper}
+        self._group_keys = ("weight_decay",) + tuple(hyper)
+        for registry in _HOOK_REGISTRIES:
+            setattr(self, registry, collections.OrderedDict())
+        self._patch_step_function()
+        if params is not None:
+            self.build(params)
+
+    # ------------------------------------------------------------------
+    # Construction helpers
+    # ------------------------------------------------------------------
+
+    @staticmethod
+    def _pop_keras_only_arguments(owner, hyper):
+        hyper = dict(hyper)
+        if hyper.pop("decay", None) is not None:
+            warnings.warn(
+                "Argument `decay` is no longer supported and will be ignored.",
+                stacklevel=4,
+            )
+        for key, (inert, alternative) in _KERAS_INERT_ARGUMENTS.items():
+            if key in hyper:
+                value = hyper.pop(key)
+                if value != inert:
+                    raise NotImplementedError(
+                        f"{owner}: Keras argument `{key}` is not supported by "
+                        f"torchfit (only {key}={inert!r} is accepted); "
+                        f"received {key}={value!r}. Instead, {alternative}."
+                    )
+        return hyper
+
+    def _check_hyper(self, key, value):
+        check = self._checks.get(key)
+        if check is None:
+            return value
+        return check(type(self).__name__, key, value)
+
+    # ------------------------------------------------------------------
+    # Binding
+    # ------------------------------------------------------------------
+
+    @property
+    def is_bound(self):
+        """Whether the optimizer has parameters (``build``/``bind`` was run)."""
+        return "param_groups" in self.__dict__
+
+    def build(self, params):
+        """Attach ``params`` to an unbound optimizer and return ``self``.
+
+        ``params`` is anything :class:`torch.optim.Optimizer` accepts (an
+        iterable of tensors, of ``(name, tensor)`` pairs or of param-group
+        dicts) or a :class:`torch.nn.Module`. This runs
+        ``torch.optim.Optimizer.__init__``, creating ``param_groups`` (with
+        the configured hyper-parameters and the current ``iterations``) and
+        an empty ``state``.
+        """
+        owner = type(self).__name__
+        if self.is_bound:
+            raise RuntimeError(
+                f"{owner} '{self.name}' is already bound to parameters; create "
+                "a new optimizer (or use add_param_group) to optimize others."
+            )
+        if isinstance(params, torch.nn.Module):
+            params = params.parameters()
+        elif params is None or isinstance(params, (numbers.Number, str)):
+            hint = ""
+            if isinstance(params, numbers.Real) and not isinstance(params, bool):
+                hint = (
+                    f" (to set the learning rate pass it by keyword: "
+                    f"learning_rate={params!r})"
+                )
+            raise TypeError(
+                f"{owner}: argument `params` must be an iterable of tensors or "
+                f"of param-group dicts, or a torch.nn.Module; received "
+                f"params={params!r} of type {type(params).__name__}{hint}."
+            )
+        defaults = dict(self.defaults)
+        if self._lr_schedule is not None:
+            defaults["lr"] = self._evaluate_schedule(self._unbound_iterations)
+        defaults["iterations"] = self._unbound_iterations
+        for key, initial in self._group_counters.items():
+            defaults.setdefault(key, initial)
+        hooks = {key: self.__dict__[key] for key in _HOOK_REGISTRIES}
+        config = self.defaults
+        try:
+            torch.optim.Optimizer.__init__(self, params, defaults)
+        except BaseException:
+            # Leave the optimizer unbound, as it was, if binding fails.
+            self.__dict__.pop("param_groups", None)
+            self.__dict__.pop("state", None)
+            self.defaults = config
+            raise
+        finally:
+            self.__dict__.update(hooks)
+        return self
+
+    #: Keras calls it ``build``; ``bind`` reads better next to torch code.
+    bind = build
+
+    def _require_bound(self, what):
+        if not self.is_bound:
+            raise RuntimeError(
+                f"{type(self).__name__} '{self.name}' is not bound to any "
+                f"parameters yet, so it cannot {what}; call "
+                "`.bind(params)` (alias `.build(params)`) first."
+            )
+
+    def __getattr__(self, name):
+        # Only called when normal attribute lookup fails.
+        state = self.__dict__
+        if name in ("param_groups", "state") and "defaults" in state:
+            raise AttributeError(
+                f"{type(self).__name__} '{state.get('name')}' is not bound to "
+                f"any parameters yet, so it has no `{name}`; call "
+                "`.bind(params)` first."
+            )
+        if name in state.get("_group_keys", ()):
+            if "param_groups" in state and state["param_groups"]:
+                return state["param_groups"][0][name]
+            return state["defaults"][name]
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute '{name}'"
+        )
+
+    def __setattr__(self, name, value):
+        if name in self.__dict__.get("_group_keys", ()):
+            value = self._check_group_value(name, value)
+            self.defaults[name] = value
+            for group in self.__dict__.get("param_groups", ()):
+                group[name] = value
+            return
+        super().__setattr__(name, value)
+
+    def _check_group_value(self, key, value):
+        owner = type(self).__name__
+        if key == "lr":
+            lr, _ = _check_learning_rate(owner, value)
+            if lr is None:
+                raise TypeError(
+                    f"{owner}: a param group's `lr` must be a float > 0; "
+                    f"received lr={value!r}."
+                )
+            return lr
+        if key == "weight_decay":
+            return check_number(owner, key, value, low=0.0, allow_none=True)
+        return self._check_hyper(key, value)
+
+    def add_param_group(self, param_group):
+        """Add a param group, as :meth:`torch.optim.Optimizer.add_param_group`.
+
+        Group-specific hyper-parameters are validated; a Keras-style
+        ``"learning_rate"`` key is accepted as an alias of ``"lr"``. The new
+        group shares the optimizer's current ``iterations``.
+        """
+        self._require_bound("add a param group")
+        if not isinstance(param_group, dict):
+            raise TypeError(
+                f"param_group must be a dict, but got {type(param_group)}"
+            )
+        if "learning_rate" in param_group:
+            if "lr" in param_group:
+                raise ValueError(
+                    "A param group may set `lr` or `learning_rate`, not both; "
+                    f"received lr={param_group['lr']!r}, "
+                    f"learning_rate={param_group['learning_rate']!r}."
+                )
+            param_group["lr"] = param_group.pop("learning_rate")
+        for key in ("lr",) + tuple(self._group_keys):
+            if key in param_group:
+                param_group[key] = self._check_group_value(key, param_group[key])
+        for key in _COUNTER_KEYS + tuple(self._group_counters):
+            if self.param_groups:
+                param_group[key] = self.param_groups[0][key]
+            else:
+                param_group.pop(key, None)
+        super().add_param_group(param_group)
+
+    # ------------------------------------------------------------------
+    # Learning rate and iterations
+    # ------------------------------------------------------------------
+
+    def _evaluate_schedule(self, iterations):
+        schedule = self._lr_schedule
+        if self._schedule_takes_iterations:
+            value = schedule(iterations)
+        else:
+            value = schedule()
+        try:
+            lr = _to_float(value)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(
+                f"{type(self).__name__}: the learning-rate schedule must "
+                f"return a float; it returned {value!r} at "
+                f"iterations={iterations}."
+            ) from None
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(
+                f"{type(self).__name__}: the learning-rate schedule must "
+                f"return a finite float >= 0; it returned {lr!r} at "
+                f"iterations={iterations}."
+            )
+        return lr
+
+    @property
+    def learning_rate(self):
+        """The learning rate used by the next step.
+
+        Bound: ``param_groups[0]["lr"]`` (so it follows torch LR schedulers).
+        Unbound: the configured value. With a callable schedule: the
+        schedule's value at the current ``iterations``.
+
+        Setting a float writes it to every param group; setting a callable
+        installs it as the schedule. As in Keras, a float cannot replace a
+        schedule (set another callable instead).
+        """
+        if self._lr_schedule is not None:
+            return self._evaluate_schedule(self.iterations)
+        if self.is_bound:
+            return self.param_groups[0]["lr"]
+        return self.defaults["lr"]
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        owner = type(self).__name__
+        lr, schedule = _check_learning_rate(owner, value)
+        if schedule is not None:
+            takes = _schedule_takes_iterations(owner, schedule)
+            self._lr_schedule = schedule
+            self._schedule_takes_iterations = takes
+            return
+        if self._lr_schedule is not None:
+            raise TypeError(
+                f"{owner}: this optimizer was created with a callable "
+                "`learning_rate` schedule, so its learning rate is not "
+                f"settable to a float (received learning_rate={value!r}); "
+                "assign another callable instead."
+            )
+        self.defaults["lr"] = lr
+        for group in self.__dict__.get("param_groups", ()):
+            group["lr"] = lr
+
+    @property
+    def iterations(self):
+        """Number of steps applied so far (an ``int``, settable)."""
+        if self.is_bound:
+            return int(self.param_groups[0]["iterations"])
+        return self._unbound_iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Integral)
+            or value < 0
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: `iterations` must be an int >= 0; "
+                f"received iterations={value!r}."
+            )
+        self._unbound_iterations = int(value)
+        for group in self.__dict__.get("param_groups", ()):
+            group["iterations"] = int(value)
+
+    # ------------------------------------------------------------------
+    # Weight-decay exclusion (Keras API)
+    # ------------------------------------------------------------------
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Exclude parameters from weight decay, as Keras does.
+
+        Args:
+            var_list: tensors that never receive weight decay.
+            var_names: substrings/regexes; a parameter whose name (from a
+                param group built with ``named_parameters()``) matches any of
+                them is excluded.
+        """
+        self._exclude_ids = {id(p) for p in (var_list or ())}
+        if var_names:
+            self._exclude_pattern = re.compile("|".join(sorted(set(var_names))))
+        else:
+            self._exclude_pattern = None
+
+    def _use_weight_decay(self, param, name):
+        if id(param) in self._exclude_ids:
+            return False
+        if self._exclude_pattern is not None and name is not None:
+            return self._exclude_pattern.search(name) is None
+        return True
+
+    # ------------------------------------------------------------------
+    # Stepping
+    # ------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Apply one update to every parameter that has a ``.grad``.
+
+        Args:
+            closure (callable, optional): re-evaluates the model and returns
+                the loss; it runs with gradients enabled before the update.
+
+        A step in which no parameter has a gradient changes nothing and does
+        not count in ``iterations``.
+        """
+        self._require_bound("step")
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        work = []
+        for group in self.param_groups:
+            work.append(
+                [
+                    (index, p, p.grad)
+                    for index, p in enumerate(group["params"])
+                    if p.grad is not None
+                ]
+            )
+        self._apply(work)
+        return loss
+
+    def apply_gradients(self, grads_and_vars):
+        """Keras-style ``apply_gradients(zip(grads, params))``.
+
+        Binds the optimizer to the given parameters if it is unbound. Returns
+        the new ``iterations``.
+        """
+        pairs = list(grads_and_vars)
+        if not pairs:
+            return self.iterations
+        grads, params = zip(*pairs)
+        self.apply(grads, params)
+        return self.iterations
+
+    @torch.no_grad()
+    def apply(self, grads, trainable_variables=None):
+        """Keras-style ``apply(grads, params)``: update with explicit grads.
+
+        ``grads`` matches ``trainable_variables`` one to one (``None``
+        entries are skipped); without ``trainable_variables`` it must match
+        all bound parameters in param-group order. ``.grad`` is not used.
+        """
+        owner = type(self).__name__
+        grads = list(grads)
+        if not grads:
+            return
+        if trainable_variables is None:
+            self._require_bound("apply gradients without `trainable_variables`")
+            params = [p for group in self.param_groups for p in group["params"]]
+            if len(params) != len(grads):
+                raise ValueError(
+                    f"{owner}: expected one gradient per bound parameter "
+                    f"({len(params)}); received {len(grads)} gradients."
+                )
+        else:
+            params = list(trainable_variables)
+            if len(params) != len(grads):
+                raise ValueError(
+                    f"{owner}: `grads` and `trainable_variables` must have the "
+                    f"same length; received {len(grads)} and {len(params)}."
+                )
+            if not self.is_bound:
+                self.build(params)
+        lookup = {}
+        for p, g in zip(params, grads):
+            if g is not None and not isinstance(g, torch.Tensor):
+                g = torch.as_tensor(g, dtype=p.dtype, device=p.device)
+            lookup[id(p)] = g
+        known = {id(p) for group in self.param_groups for p in group["params"]}
+        for p in params:
+            if id(p) not in known:
+                raise ValueError(
+                    f"{owner}: unknown parameter of shape {tuple(p.shape)}; "
+                    "this optimizer can only update the parameters it was "
+                    "bound to."
+                )
+        if all(g is None for g in grads):
+            raise ValueError("No gradients provided for any variable.")
+        work = []
+        for group in self.param_groups:
+            work.append(
+                [
+                    (index, p, lookup[id(p)])
+                    for index, p in enumerate(group["params"])
+                    if lookup.get(id(p)) is not None
+                ]
+            )
+        self._apply(work)
+
+    def _runtime_lr(self, group_index, group):
+        value = group["lr"]
+        try:
+            lr = _to_float(value)
+        except (TypeError, ValueError, RuntimeError):
+            lr = float("nan")
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(
+                f"{type(self).__name__}: the learning rate of param group "
+                f"{group_index} must be a finite float >= 0; found "
+                f"lr={value!r}. No parameter was updated."
+            )
+        return lr
+
+    def _apply(self, work):
+        """Validate, compute every update, then commit (see module doc)."""
+        owner = type(self).__name__
+        if not any(work):
+            return
+        iteration = self.iterations
+        if self._lr_schedule is not None:
+            scheduled = self._evaluate_schedule(iteration)
+            for group in self.param_groups:
+                group["lr"] = scheduled
+
+        # 1. Validate everything before touching any tensor.
+        lrs = []
+        flat_params, flat_grads = [], []
+        for group_index, (group, items) in enumerate(zip(self.param_groups, work)):
+            lrs.append(self._runtime_lr(group_index, group))
+            for _, p, g in items:
+                if g.is_sparse:
+                    raise RuntimeError(
+                        f"{owner} does not support sparse gradients; received "
+                        f"one for a parameter of shape {tuple(p.shape)}."
+                    )
+                if g.shape != p.shape:
+                    raise ValueError(
+                        f"{owner}: gradient of shape {tuple(g.shape)} does not "
+                        f"match its parameter of shape {tuple(p.shape)}."
+                    )
+                if not p.is_floating_point():
+                    raise TypeError(
+                        f"{owner} can only optimize floating-point tensors; "
+                        f"received a parameter of dtype {p.dtype}."
+                    )
+                flat_params.append(p)
+                flat_grads.append(g if g.dtype == p.dtype else g.to(p.dtype))
+
+        # 2. Clip (out of place: ``.grad`` is left as it is).
+        flat_grads = self._clip_gradients(flat_grads)
+
+        # 3. Weight decay and update rule, per group, out of place.
+        commits = []
+        offset = 0
+        for group, items, lr in zip(self.param_groups, work, lrs):
+            if not items:
+                continue
+            count = len(items)
+            params = flat_params[offset : offset + count]
+            grads = flat_grads[offset : offset + count]
+            offset += count
+            names = group.get("param_names")
+            states = []
+            for p in params:
+                state = self.state.get(p)
+                if not state:
+                    state = self._init_state(p, group)
+                states.append(state)
+            inputs = list(params)
+            wd = group["weight_decay"]
+            if wd:
+                decay_at = [
+                    i
+                    for i, (index, p, _) in enumerate(items)
+                    if self._use_weight_decay(p, names[index] if names else None)
+                ]
+                if decay_at:
+                    decayed = torch._foreach_mul(
+                        [params[i] for i in decay_at], 1.0 - wd * lr
+                    )
+                    for i, tensor in zip(decay_at, decayed):
+                        inputs[i] = tensor
+            new_params, new_states = self._compute_update(
+                group, inputs, grads, states, lr, iteration
+            )
+            commits.append((params, new_params, new_states))
+        group_updates = [
+            self._next_group_values(group, iteration) for group in self.param_groups
+        ]
+
+        # 4. Commit.
+        for params, new_params, new_states in commits:
+            torch._foreach_copy_(params, list(new_params))
+            for p, new_state in zip(params, new_states):
+                self.state[p].update(new_state)
+        for group, updates in zip(self.param_groups, group_updates):
+            group.update(updates)
+            group["iterations"] = iteration + 1
+        self._unbound_iterations = iteration + 1
+
+    def _clip_gradients(self, grads):
+        """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue."""
+        if self.clipnorm:
+            clipped = []
+            for g in grads:
+                norm = torch.sqrt(torch.sum(g * g))
+                limit = torch.full_like(norm, self.clipnorm)
+                clipped.append((g * self.clipnorm) / torch.maximum(norm, limit))
+            return clipped
+        if self.global_clipnorm:
+            squares = [torch.sum(g * g) for g in grads]
+            dtype = squares[0].dtype
+            for s in squares[1:]:
+                dtype = torch.promote_types(dtype, s.dtype)
+            device = squares[0].device
+            total = torch.stack([s.to(device=device, dtype=dtype) for s in squares])
+            norm = torch.sqrt(torch.sum(total))
+            clip = self.global_clipnorm
+            limit = torch.full_like(norm, 1.0 / clip)
+            # A non-finite norm makes the scale NaN, as in Keras.
+            scale = clip * torch.minimum(1.0 / norm, limit) + (norm - norm)
+            return [g * scale.to(device=g.device, dtype=g.dtype) for g in grads]
+        if self.clipvalue:
+            return [torch.clamp(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+    # ------------------------------------------------------------------
+    # To be implemented by subclasses
+    # ------------------------------------------------------------------
+
+    def _init_state(self, param, group):
+        """Return the initial state dict of ``param`` (tensors)."""
+        return {}
+
+    def _compute_update(self, group, params, grads, states, lr, iteration):
+        """Return ``(new_params, new_states)`` for one param group.
+
+        ``params`` are the values after weight decay, ``grads`` the clipped
+        gradients, ``states`` the current state dicts and ``iteration`` the
+        number of steps applied before this one. Inputs must not be modified
+        in place; ``new_states`` is a list of dicts merged into the state.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement an update rule; "
+            "subclass torchfit.optimizers.Optimizer and define _compute_update."
+        )
+
+    def _next_group_values(self, group, iteration):
+        """Return ``{key: value}`` to store in ``group`` after a step."""
+        return {}
+
+    @staticmethod
+    def _scalar_dtype(params):
+        return params[0].dtype if params else None
+
+    # ------------------------------------------------------------------
+    # torch.optim.Optimizer plumbing
+    # ------------------------------------------------------------------
+
+    def zero_grad(self, set_to_none=True):
+        """As in torch; a no-op while the optimizer is unbound."""
+        if self.is_bound:
+            super().zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        self._require_bound("produce a state_dict")
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict):
+        self._require_bound("load a state_dict")
+        super().load_state_dict(state_dict)
+        # State dicts from other optimizers may lack our group keys.
+        for group in self.param_groups:
+            group.setdefault("iterations", 0)
+            for key, initial in self._group_counters.items():
+                group.setdefault(key, initial)
+            for key in self._group_keys:
+                group.setdefault(key, self.defaults[key])
+        self._unbound_iterations = self.iterations
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        # torch re-creates its hook registries in __setstate__.
+        for key in _HOOK_REGISTRIES:
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        had_flag = "differentiable" in state.get("defaults", {})
+        super().__setstate__(state)
+        if not had_flag:
+            self.defaults.pop("differentiable", None)
+
+    def __repr__(self):
+        if self.is_bound:
+            return super().__repr__()
+        items = ", ".join(
+            f"{key}={value!r}" for key, value in self.get_config().items()
+        )
+        return f"{type(self).__name__} (unbound, {items})"
+
+    # ------------------------------------------------------------------
+    # Config
+    # ------------------------------------------------------------------
+
+    def get_config(self):
+        """Return the constructor arguments as a dict (Keras's layout).
+
+        Values are the current ones (first param group when bound). A
+        callable schedule is stored as ``{"module", "class_name", "config"}``
+        when it has ``get_config``/``from_config``, else as the object.
+        """
+        if self._lr_schedule is not None:
+            learning_rate = _serialize_schedule(self._lr_schedule)
+        else:
+            learning_rate = self.learning_rate
+        config = {
+            "name": self.name,
+            "learning_rate": learning_rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+        }
+        for key in self._group_keys:
+            if key != "weight_decay":
+                config[key] = getattr(self, key)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Create an (unbound) optimizer from :meth:`get_config`'s output.
+
+        Keras configs load too (its EMA/loss-scale/accumulation keys are
+        accepted at their default values).
+        """
+        config = dict(config)
+        learning_rate = config.get("learning_rate")
+        if isinstance(learning_rate, dict):
+            config["learning_rate"] = _deserialize_schedule(
+                learning_rate, custom_objects
+            )
+        return cls(**config)
