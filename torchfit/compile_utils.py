@@ -220,7 +220,9 @@ class CompileLoss:
         self._weights: List[Optional[float]] = []
         self.metrics: List[Any] = []
 
+    @torch.compiler.disable
     def build(self, y_true: Any, y_pred: Any) -> None:
+        # Runs once, eagerly (its shape checks read values; never traced).
         if not tree.is_nested(y_pred):
             names = [""]
             user = self._user_loss
@@ -367,6 +369,7 @@ class CompileMetrics:
         shared = _as_list(spec)
         return [shared] + [copy.deepcopy(shared) for _ in names[1:]]
 
+    @torch.compiler.disable
     def build(self, y_true: Any, y_pred: Any) -> None:
         multi = tree.is_nested(y_pred)
         names = default_output_names(self._model, y_pred) if multi else [""]

@@ -7,7 +7,8 @@ model trained with ``torchfit`` sees the numbers Keras would produce.
 
 Losses are plain Python objects working on ``torch.Tensor`` values (never
 ``torch.nn.Module``s, so they are never registered on a model), and their
-computation never synchronises with the host.
+computation never synchronises with the host (host inputs such as NumPy
+arrays are of course copied to ``y_pred``'s device).
 
 * ``Loss`` -- base class: ``loss(y_true, y_pred, sample_weight=None)`` calls
   ``call(y_true, y_pred)`` (per-sample losses), weights them and reduces them.
@@ -20,6 +21,19 @@ computation never synchronises with the host.
 A Keras mask (a ``_keras_mask`` attribute on ``y_pred`` or on the losses that
 ``call`` returns, as set by ``sparse_categorical_crossentropy`` with
 ``ignore_class``) is honoured the way Keras honours it.
+
+Deliberate differences from Keras (none changes a value Keras computes):
+
+* ``hinge``/``squared_hinge`` pick the 0/1 -> -1/1 label mapping with
+  ``torch.where`` instead of a host-side branch.
+* A ``Loss`` with ``dtype="float64"`` returns float64 for the mean reductions
+  (Keras's ``divide_no_nan`` downcasts those to float32).
+* A scalar or ``(N, 1)`` sample weight combined with a mask broadcasts; Keras
+  multiplies in place there and torch raises.
+* ``get_config`` also keeps ``Huber.delta``, ``CosineSimilarity.axis``,
+  ``SparseCategoricalCrossentropy.axis`` and an explicit ``dtype``, which
+  Keras drops; ``get`` also knows the Keras 2 names ``"logcosh"``,
+  ``"huber_loss"`` and ``"kullback_leibler_divergence"``.
 """
 
 from __future__ import annotations
@@ -365,10 +379,13 @@ def _apply_mask(
         return sample_weight
     if reduction in ("mean", "sum_over_batch_size"):
         # Valid entries weigh total/valid so that the mean runs over them only.
+        # (The total is a Python number: building a device tensor from it
+        # would cost a host-to-device copy.)
         mask_bool = mask.to(torch.bool)
-        total = torch.tensor(float(mask.numel()), dtype=dtype, device=mask.device)
-        valid = torch.sum(mask_bool.to(dtype))
-        weight = _divide_no_nan(total, valid)
+        valid = torch.sum(mask_bool.to(dtype))  # may be 0
+        none_valid = valid == 0
+        weight = float(mask.numel()) / torch.where(none_valid, torch.ones_like(valid), valid)
+        weight = torch.where(none_valid, torch.zeros_like(weight), weight)
         float_mask = torch.where(mask_bool, weight, torch.zeros_like(weight))
     else:
         float_mask = mask.to(dtype)
@@ -636,12 +653,15 @@ def huber(y_true: TensorLike, y_pred: TensorLike, delta: float = 1.0) -> torch.T
     """Huber loss: quadratic for ``|error| <= delta``, linear beyond."""
     y_true, y_pred = _pair(y_true, y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    delta_t = _to_tensor(delta, dtype=y_pred.dtype, device=y_pred.device)
     error = y_pred - y_true
     abs_error = torch.abs(error)
     quadratic = 0.5 * torch.square(error)
-    linear = delta_t * abs_error - 0.5 * torch.square(delta_t)
-    return torch.mean(torch.where(abs_error <= delta_t, quadratic, linear), dim=-1)
+    if isinstance(delta, torch.Tensor):
+        delta = delta.to(dtype=y_pred.dtype, device=y_pred.device)
+        linear = delta * abs_error - 0.5 * torch.square(delta)
+    else:  # Python number: no device tensor needed
+        linear = delta * abs_error - 0.5 * delta * delta
+    return torch.mean(torch.where(abs_error <= delta, quadratic, linear), dim=-1)
 
 
 def log_cosh(y_true: TensorLike, y_pred: TensorLike) -> torch.Tensor:
@@ -1472,10 +1492,10 @@ def deserialize(
     """
     custom = dict(custom_objects or {})
     if isinstance(config, str):
-        obj = custom.get(config, None) or _ALL_OBJECTS.get(config)
-        if obj is None:
-            raise _unknown_name_error(config)
-        return obj
+        if config in custom:
+            obj = custom[config]
+            return obj() if inspect.isclass(obj) and issubclass(obj, Loss) else obj
+        return get(config)
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
             "Invalid value for argument `config`: expected a loss name or a "
