@@ -17,6 +17,12 @@ pytest.importorskip("keras")
 DATA = rng_data(n=50)
 
 
+@pytest.fixture(autouse=True)
+def fresh_keras_names():
+    """Keras numbers auto-named objects per session (false_negatives_3...)."""
+    keras().utils.clear_session()
+
+
 def fit_both(tmodel, kmodel, compile_kwargs, fit_kwargs, k_compile_kwargs=None):
     tmodel.compile(**compile_kwargs)
     kmodel.compile(**(k_compile_kwargs or compile_kwargs))

@@ -273,6 +273,8 @@ class CompileLoss:
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Optional[torch.Tensor]:
         if not self.built:
             self.build(y_true, y_pred)
+        if isinstance(y_pred, torch.Tensor) and self._losses[0] is not None and not tree.is_nested(y_true):
+            return self._single_output(y_true, y_pred, sample_weight)
         names = self.output_names
         flat_true = flatten_targets(y_true, names)
         flat_pred = flatten_outputs(y_pred, names)
@@ -289,6 +291,13 @@ class CompileLoss:
                 value = value * weight
             total = value if total is None else total + value
         return total
+
+
+    def _single_output(self, y_true: Any, y_pred: torch.Tensor, sample_weight: Any) -> torch.Tensor:
+        """The per-batch fast path for the common one-output model."""
+        value = self._losses[0](y_true, y_pred, sample_weight).float()
+        weight = self._weights[0]
+        return value if weight is None else value * weight
 
 
 # ---------------------------------------------------------------------------- metrics

@@ -34,19 +34,30 @@ def model_device_and_dtype(model: torch.nn.Module) -> tuple:
 
 
 def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    """Tensors to ``device``; floating ones to ``dtype``; other leaves untouched."""
-    non_blocking = device.type == "cuda"
+    """Tensors to ``device``; floating ones to ``dtype``; other leaves untouched.
 
-    def move(leaf: Any) -> Any:
-        if isinstance(leaf, np.ndarray):
-            leaf = torch.from_numpy(np.ascontiguousarray(leaf))
-        if not isinstance(leaf, torch.Tensor):
-            return leaf
-        if leaf.is_floating_point() and leaf.dtype != dtype:
-            return leaf.to(device=device, dtype=dtype, non_blocking=non_blocking)
-        return leaf.to(device, non_blocking=non_blocking)
-
-    return tree.map_structure(move, structure)
+    Written as a direct recursion (not ``tree.map_structure``): it runs once per
+    batch, so its Python cost is part of every step.
+    """
+    if isinstance(structure, torch.Tensor):
+        if structure.is_floating_point() and structure.dtype != dtype:
+            return structure.to(device=device, dtype=dtype, non_blocking=device.type == "cuda")
+        if structure.device != device:
+            return structure.to(device, non_blocking=device.type == "cuda")
+        return structure
+    if structure is None:
+        return None
+    if isinstance(structure, tuple) and not hasattr(structure, "_fields"):
+        return tuple(move_to(item, device, dtype) for item in structure)
+    if isinstance(structure, list):
+        return [move_to(item, device, dtype) for item in structure]
+    if isinstance(structure, dict):
+        return type(structure)((k, move_to(v, device, dtype)) for k, v in structure.items())
+    if isinstance(structure, np.ndarray):
+        return move_to(torch.from_numpy(np.ascontiguousarray(structure)), device, dtype)
+    if tree.is_nested(structure):
+        return tree.map_structure(lambda leaf: move_to(leaf, device, dtype), structure)
+    return structure
 
 
 def to_python(logs: Dict[str, Any]) -> Dict[str, Any]:

@@ -238,7 +238,7 @@ class KerasStyleModule:
         optimizer.zero_grad(set_to_none=True)
         y_pred = call_model(self, x)
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
-        self._torchfit.loss_tracker.update_state(loss.detach(), sample_weight=batch_size_of(x))
+        self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
         loss.backward()
         with torch.no_grad():
             logs = self.compute_metrics(x, y, tree.map_structure(_detach, y_pred), sample_weight)
@@ -250,7 +250,7 @@ class KerasStyleModule:
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         y_pred = call_model(self, x)
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
-        self._torchfit.loss_tracker.update_state(loss.detach(), sample_weight=batch_size_of(x))
+        self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data: Any) -> Any:

@@ -164,7 +164,9 @@ class ArrayDataAdapter(DataAdapter):
     def get_iterator(self) -> Iterator[Batch]:
         arrays = self._epoch_arrays()
         size = self._batch_size
+        leaves = tree.flatten(arrays)
+        flat = all(not tree.is_nested(part) for part in arrays)
         for start in range(0, self._num_samples, size):
-            yield tree.map_structure(
-                lambda t: None if t is None else t[start : start + size], arrays
-            )
+            # Slice the flat leaves, then refill the structure: views, no copies.
+            sliced = [None if t is None else t[start : start + size] for t in leaves]
+            yield tuple(sliced) if flat else tree.pack_sequence_as(arrays, sliced)

@@ -99,6 +99,15 @@ class Mean(Metric):
         else:
             self.count.add_(values.shape[0] if values.dim() >= 1 else 1)
 
+    def update_batch_mean(self, value: torch.Tensor, count: int) -> None:
+        """Add a batch's mean ``value`` with weight ``count`` (the training loop's
+        loss tracker): equal to ``update_state(value, sample_weight=count)`` in
+        two in-place kernels."""
+        value = value.detach()
+        self._follow(value)
+        self.total.add_(value.to(self.total.dtype), alpha=count)
+        self.count.add_(count)
+
     def result(self) -> torch.Tensor:
         return divide_no_nan(self.total, self.count)
 
@@ -146,6 +155,12 @@ class MeanMetricWrapper(Mean):
         mask = get_mask(y_pred)
         y_true_t = to_tensor(y_true, device=device)
         values = self._fn(y_true_t, y_pred_t.to(device), **self._fn_kwargs)
+        if sample_weight is None and mask is None and values.dim() == 1:
+            # Unweighted per-sample values (accuracy and friends, every step):
+            # the same sums as the general path, in two kernels.
+            self.total.add_(values.sum(dtype=self.total.dtype))
+            self.count.add_(values.shape[0])
+            return
         sample_weight = apply_mask(
             None if sample_weight is None else to_tensor(sample_weight, device=device),
             mask,
