@@ -120,3 +120,32 @@ def test_predict_structure_of_dict_outputs():
     assert set(out) == {"first", "second"}
     assert out["first"].shape == (11, 1) and out["second"].shape == (11, 2)
     assert isinstance(out["second"], np.ndarray)
+
+
+def test_resume_point_skips_applied_batches_with_the_same_shuffle():
+    from torchfit.loop import ResumePoint
+
+    seen, positioned = [], []
+
+    class Record(torchfit.Callback):
+        def on_train_begin(self, logs=None):
+            torch.manual_seed(5)
+            self.model.resume_point = ResumePoint(epoch=1, step=2, on_positioned=lambda: positioned.append(1))
+
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+
+    class Spy(Net):
+        def train_step(self, data):
+            order.append(data[1][:, 0].tolist())
+            return super().train_step(data)
+
+    order = []
+    model = Spy()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = ids(10), np.arange(10, dtype="float32")[:, None]
+    hist = model.fit(x, y, batch_size=2, epochs=2, callbacks=[Record()], verbose=0)
+    assert hist.epoch == [1] and seen == [2, 3, 4] and positioned == [1]
+    torch.manual_seed(5)
+    full = [b[1][:, 0].tolist() for b in get_adapter(x, y, batch_size=2, shuffle=True).get_iterator()]
+    assert order == full[2:]

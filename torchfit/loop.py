@@ -9,6 +9,7 @@ batch-level callbacks are called once per ``steps_per_execution`` steps.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -16,8 +17,7 @@ import torch
 
 from . import tree
 from .callbacks import CallbackList, History
-from .data import EpochIterator, get_adapter, train_validation_split, unpack_x_y_sample_weight
-from .data.arrays import ArrayDataAdapter, is_array_structure
+from .data import EpochIterator, get_adapter, split_for_validation, unpack_x_y_sample_weight
 
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
@@ -103,16 +103,19 @@ def concat_outputs(batches: List[Any]) -> Any:
     return tree.pack_sequence_as(first, as_numpy)
 
 
-def split_for_validation(x: Any, y: Any, sample_weight: Any, validation_split: float) -> tuple:
-    """The last ``validation_split`` of array inputs, before any shuffling."""
-    if not is_array_structure(x):
-        raise ValueError(
-            "Argument `validation_split` is only supported for arrays and tensors; "
-            f"received x of type {type(x).__name__}. Expected NumPy arrays or tensors, "
-            "or pass `validation_data` instead."
-        )
-    arrays = ArrayDataAdapter(x, y, sample_weight).arrays
-    return train_validation_split(arrays, validation_split)
+@dataclass
+class ResumePoint:
+    """Where an interrupted ``fit`` continues.
+
+    A callback (e.g. a backup/restore callback) sets ``model.resume_point`` in
+    ``on_train_begin``; the loop then starts at ``epoch``, drops the first
+    ``step`` batches of that epoch (drawn with the same shuffle as the
+    original run) and calls ``on_positioned()`` before training the next one.
+    """
+
+    epoch: int
+    step: int = 0
+    on_positioned: Optional[Callable[[], None]] = None
 
 
 class Loop:
@@ -178,6 +181,10 @@ class Loop:
         train_fn = model.make_train_function()
         model.stop_training = False
         callbacks.on_train_begin()
+        resume, model.resume_point = model.resume_point, None
+        if resume is not None:
+            initial_epoch = resume.epoch
+            iterator.skip_next(resume.step, resume.on_positioned)
         training_logs: Dict[str, Any] = {}
         was_training = model.training
         try:

@@ -48,6 +48,7 @@ class TrainingState:
         self.stop_evaluating = False
         self.stop_predicting = False
         self.step_functions: Dict[str, Any] = {}
+        self.resume_point: Any = None
 
 
 def call_model(model: nn.Module, x: Any) -> Any:
@@ -122,6 +123,8 @@ class KerasStyleModule:
     run_eagerly = _state_property("run_eagerly", "Never compile the step functions.")
     jit_compile = _state_property("jit_compile", "Compile step functions with torch.compile.")
     steps_per_execution = _state_property("steps_per_execution", "Steps per callback batch call.")
+    resume_point = _state_property(
+        "resume_point", "A ``torchfit.loop.ResumePoint`` for the next ``fit`` (set by callbacks).")
 
     # --------------------------------------------------------------- compile
     def compile(

@@ -10,7 +10,7 @@ from .adapter import Batch, DataAdapter, unpack_x_y_sample_weight
 from .arrays import ArrayDataAdapter, is_array_structure
 from .epoch_iterator import EpochIterator
 from .generator import GeneratorDataAdapter, is_iterator_input
-from .split import train_validation_split
+from .split import split_for_validation, train_validation_split
 from .torch_data import TorchDataLoaderAdapter, dataset_loader, is_torch_dataset
 from .weights import class_weight_to_sample_weight, validate_class_weight
 
@@ -20,6 +20,7 @@ __all__ = [
     "EpochIterator",
     "get_adapter",
     "is_batched_input",
+    "split_for_validation",
     "train_validation_split",
     "unpack_x_y_sample_weight",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from .adapter import Batch, DataAdapter
 
@@ -28,6 +28,18 @@ class EpochIterator:
         self._iterator: Optional[Iterator[Batch]] = None
         self._steps_seen = 0
         self._num_batches = adapter.num_batches
+        self._skip = 0
+        self._on_positioned: Optional[Callable[[], None]] = None
+
+    def skip_next(self, batches: int, on_positioned: Optional[Callable[[], None]] = None) -> None:
+        """Make the next epoch start at batch ``batches`` (resuming mid-epoch).
+
+        The data is drawn exactly as for a full epoch (same shuffle), the first
+        ``batches`` are read and dropped, then ``on_positioned()`` is called
+        before the first batch that is yielded.
+        """
+        self._skip = batches
+        self._on_positioned = on_positioned
 
     @property
     def num_batches(self) -> Optional[int]:
@@ -47,6 +59,18 @@ class EpochIterator:
             stacklevel=4,
         )
 
+    def _position(self, limit: Optional[int]) -> int:
+        """Consume the batches a resumed epoch already applied; return the step."""
+        skip, callback = self._skip, self._on_positioned
+        self._skip, self._on_positioned = 0, None
+        if limit is not None:
+            skip = min(skip, limit)
+        skipped, _ = self._next_group(self._iterator, skip)
+        self._steps_seen += len(skipped)
+        if callback is not None:
+            callback()
+        return len(skipped)
+
     @staticmethod
     def _next_group(iterator: Iterator[Batch], size: int) -> Tuple[List[Batch], bool]:
         group: List[Batch] = []
@@ -63,7 +87,7 @@ class EpochIterator:
         if self._iterator is None or self.steps_per_epoch is None:
             self._iterator = self.adapter.get_iterator()
             self._steps_seen = 0
-        step = 0
+        step = self._position(limit)
         while limit is None or step < limit:
             if self._num_batches and self._steps_seen >= self._num_batches:
                 if self.steps_per_epoch:
