@@ -5,7 +5,8 @@ give any ``torch.nn.Module`` Keras's ``compile``, ``fit``, ``evaluate``,
 ``predict`` and ``*_on_batch`` methods; everything underneath stays torch.
 """
 
-from . import callbacks, data, losses, metrics, optimizers
+from . import callbacks, data, losses, metrics, optimizers, precision
+from . import precision as mixed_precision
 from .callbacks import Callback, History
 from .loop import Loop
 from .module import KerasStyleModule, keras_style
@@ -22,5 +23,7 @@ __all__ = [
     "keras_style",
     "losses",
     "metrics",
+    "mixed_precision",
+    "precision",
     "optimizers",
 ]

@@ -68,7 +68,7 @@ def to_python(logs: Dict[str, Any]) -> Dict[str, Any]:
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             out[key] = float(value.detach().cpu())
         elif isinstance(value, torch.Tensor):
-            out[key] = value.detach().cpu().numpy()
+            out[key] = tensor_to_numpy(value)
         else:
             out[key] = value
     return out
@@ -93,13 +93,21 @@ def unpack_validation_data(validation_data: Any) -> tuple:
     return validation_data, None, None
 
 
+def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """NumPy has no bfloat16: those outputs come back as float32."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.numpy()
+
+
 def concat_outputs(batches: List[Any]) -> Any:
     """Concatenate per-batch outputs leaf-wise, then convert to NumPy once."""
     first = batches[0]
     flat = [tree.flatten(b) for b in batches]
     joined = [torch.cat([f[i] for f in flat]) if isinstance(flat[0][i], torch.Tensor)
               else np.concatenate([np.asarray(f[i]) for f in flat]) for i in range(len(flat[0]))]
-    as_numpy = [j.detach().cpu().numpy() if isinstance(j, torch.Tensor) else j for j in joined]
+    as_numpy = [tensor_to_numpy(j) if isinstance(j, torch.Tensor) else j for j in joined]
     return tree.pack_sequence_as(first, as_numpy)
 
 

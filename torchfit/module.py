@@ -7,6 +7,7 @@ input handling in ``data/``, loss/metric structure in ``compile_utils.py``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -15,6 +16,7 @@ from torch import nn
 from . import optimizers as optimizers_module
 from . import tree
 from . import validation as check
+from . import precision
 from .compilation import check_jit_compile, compile_step, resolve_jit_compile
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
 from .data import get_adapter, unpack_x_y_sample_weight
@@ -49,6 +51,7 @@ class TrainingState:
         self.stop_predicting = False
         self.step_functions: Dict[str, Any] = {}
         self.resume_point: Any = None
+        self.dtype_policy: Optional[precision.DTypePolicy] = None  # None: global policy
 
 
 def call_model(model: nn.Module, x: Any) -> Any:
@@ -123,6 +126,22 @@ class KerasStyleModule:
     run_eagerly = _state_property("run_eagerly", "Never compile the step functions.")
     jit_compile = _state_property("jit_compile", "Compile step functions with torch.compile.")
     steps_per_execution = _state_property("steps_per_execution", "Steps per callback batch call.")
+    @property
+    def dtype_policy(self) -> precision.DTypePolicy:
+        """This model's dtype policy (the global one unless set)."""
+        return self._torchfit.dtype_policy or precision.global_policy()
+
+    @dtype_policy.setter
+    def dtype_policy(self, policy: Any) -> None:
+        self._torchfit.dtype_policy = precision.as_policy(policy, "dtype_policy")
+
+    def _autocast(self) -> Any:
+        policy = self._torchfit.dtype_policy or precision.global_policy()
+        if not policy.is_mixed:
+            return _NO_AUTOCAST
+        device = next(self.parameters(), torch.empty(0)).device
+        return precision.autocast(policy, device)
+
     resume_point = _state_property(
         "resume_point", "A ``torchfit.loop.ResumePoint`` for the next ``fit`` (set by callbacks).")
 
@@ -170,6 +189,11 @@ class KerasStyleModule:
 
         state = TrainingState()
         state.history = self._torchfit.history
+        state.dtype_policy = self._torchfit.dtype_policy
+        policy = state.dtype_policy or precision.global_policy()
+        if (auto_scale_loss and policy.needs_loss_scaling
+                and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
+            resolved_optimizer = precision.LossScaleOptimizer(resolved_optimizer)
         state.optimizer = resolved_optimizer
         state.loss = loss
         state.compile_loss = CompileLoss(loss, loss_weights, model=self) if loss is not None else None
@@ -239,10 +263,12 @@ class KerasStyleModule:
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         optimizer = self.optimizer
         optimizer.zero_grad(set_to_none=True)
-        y_pred = call_model(self, x)
-        loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        with self._autocast():
+            y_pred = call_model(self, x)
+            loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
-        loss.backward()
+        scale_loss = getattr(optimizer, "scale_loss", None)
+        (scale_loss(loss) if scale_loss is not None else loss).backward()
         with torch.no_grad():
             logs = self.compute_metrics(x, y, tree.map_structure(_detach, y_pred), sample_weight)
         optimizer.step()
@@ -251,15 +277,17 @@ class KerasStyleModule:
     def test_step(self, data: Any) -> Dict[str, Any]:
         """Loss and metrics on one batch, without training; returns logs."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
-        y_pred = call_model(self, x)
-        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        with self._autocast():
+            y_pred = call_model(self, x)
+            loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
         self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data: Any) -> Any:
         """The model's outputs for one batch."""
         x, _, _ = unpack_x_y_sample_weight(data)
-        return call_model(self, x)
+        with self._autocast():
+            return call_model(self, x)
 
     def _step_function(self, kind: str) -> Any:
         state = self._torchfit
@@ -483,6 +511,9 @@ class KerasStyleModule:
             self.train(was_training)
         if isinstance(out, torch.Tensor) and out.ndim >= 1:
             check_class_weight_keys(class_weight, int(out.shape[-1]) if out.ndim > 1 else 1)
+
+
+_NO_AUTOCAST = contextlib.nullcontext()
 
 
 def _detach(value: Any) -> Any:
