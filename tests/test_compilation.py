@@ -40,3 +40,50 @@ def test_run_eagerly_wins_over_jit_compile():
     model = Net()
     model.compile(loss="mse", jit_compile=True, run_eagerly=True)
     assert model.make_train_function() == model.train_step
+
+
+def test_jit_compile_dict_passes_torch_compile_options(monkeypatch):
+    captured = {}
+
+    def fake_compile(fn, **kwargs):
+        captured.update(kwargs)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    model = Net()
+    model.compile(loss="mse", jit_compile={"mode": "reduce-overhead", "fullgraph": True})
+    model.train_on_batch(np.ones((2, 4), "float32"), np.ones((2, 3), "float32"))
+    assert captured == {"backend": "inductor", "mode": "reduce-overhead", "fullgraph": True}
+
+
+def test_jit_compile_validation():
+    with pytest.raises(ValueError, match="unknown keys: \\['speed'\\]"):
+        Net().compile(loss="mse", jit_compile={"speed": 1})
+    with pytest.warns(UserWarning, match="run_eagerly"):
+        Net().compile(loss="mse", jit_compile=True, run_eagerly=True)
+
+
+def test_auto_is_eager_on_cpu():
+    model = Net()
+    model.compile(loss="mse")
+    assert model.make_train_function() == model.train_step
+
+
+def test_fallback_to_eager_on_compiler_errors_only():
+    from torch._dynamo.exc import Unsupported
+
+    from torchfit.compilation import FallbackToEager
+
+    def broken(data):
+        raise Unsupported("cannot trace this")
+
+    step = FallbackToEager(lambda data: data + 1, broken)
+    with pytest.warns(RuntimeWarning, match="running eagerly"):
+        assert step(1) == 2
+    assert step(2) == 3  # stays eager, no second warning
+
+    def user_bug(data):
+        raise KeyError("user error")
+
+    with pytest.raises(KeyError):
+        FallbackToEager(lambda data: data, user_bug)(1)

@@ -1,39 +1,93 @@
 """``jit_compile`` and ``run_eagerly``: whether step functions go through ``torch.compile``.
 
 The step *function* is compiled, never the module, so ``state_dict`` keys
-never gain an ``_orig_mod.`` prefix.
+never gain an ``_orig_mod.`` prefix. The switch:
+
+- ``False``, or ``run_eagerly=True``: eager.
+- ``"auto"``: eager on CPU (as Keras on torch); on CUDA compiled with
+  ``backend="inductor"``, falling back to eager with one warning if
+  compilation fails.
+- ``True``: compiled, strictly: a compilation error is raised, not hidden.
+- a dict: ``True`` with these keyword arguments for ``torch.compile``
+  (``mode``, ``fullgraph``, ``dynamic``, ``options``...).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+import warnings
+from typing import Any, Callable, Dict
 
 import torch
 
-JIT_CHOICES = ("auto", True, False)
+COMPILE_KWARGS = ("mode", "fullgraph", "dynamic", "options", "backend", "disable")
 
 
 def check_jit_compile(value: Any) -> Any:
-    if not (value == "auto" and isinstance(value, str)) and not isinstance(value, bool):
-        raise ValueError(
-            f'Argument `jit_compile` must be "auto", True or False. Received: {value!r} '
-            f"(type {type(value).__name__})."
-        )
-    return value
+    """Validate ``compile(jit_compile=...)``."""
+    if isinstance(value, bool) or (isinstance(value, str) and value == "auto"):
+        return value
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(COMPILE_KWARGS))
+        if unknown:
+            raise ValueError(
+                f"Argument `jit_compile` as a dict holds torch.compile keyword arguments "
+                f"{list(COMPILE_KWARGS)}. Received unknown keys: {unknown}."
+            )
+        return value
+    raise ValueError(
+        'Argument `jit_compile` must be "auto", True, False or a dict of torch.compile '
+        f"keyword arguments. Received: {value!r} (type {type(value).__name__})."
+    )
 
 
-def resolve_jit_compile(jit_compile: Any, run_eagerly: bool) -> bool:
-    """``"auto"`` is eager (as Keras on torch); ``run_eagerly`` always wins."""
-    if run_eagerly:
-        return False
-    return jit_compile is True
-
-
-def compile_step(fn: Callable[[Any], Any], enabled: bool,
-                 options: Optional[Dict[str, Any]] = None) -> Callable[[Any], Any]:
-    """Wrap a step function with ``torch.compile(backend="inductor")`` when enabled."""
-    if not enabled:
+def compile_step(fn: Callable[[Any], Any], jit_compile: Any, run_eagerly: bool,
+                 device: torch.device) -> Callable[[Any], Any]:
+    """The step function to run, compiled or not according to the switch."""
+    if run_eagerly or jit_compile is False:
         return fn
-    kwargs = {"backend": "inductor"}
-    kwargs.update(options or {})
+    if isinstance(jit_compile, str):  # "auto"
+        if device.type != "cuda":
+            return fn
+        return FallbackToEager(fn, _compiled(fn, {}))
+    options = jit_compile if isinstance(jit_compile, dict) else {}
+    return _compiled(fn, options)
+
+
+def _compiled(fn: Callable[[Any], Any], options: Dict[str, Any]) -> Callable[[Any], Any]:
+    kwargs = {"backend": "inductor", **options}
     return torch.compile(fn, **kwargs)
+
+
+class FallbackToEager:
+    """Runs the compiled step; if torch.compile fails, warns once and stays eager."""
+
+    def __init__(self, eager: Callable[[Any], Any], compiled: Callable[[Any], Any]) -> None:
+        self.eager = eager
+        self.compiled = compiled
+        self.failed = False
+
+    def __call__(self, data: Any) -> Any:
+        if self.failed:
+            return self.eager(data)
+        try:
+            return self.compiled(data)
+        except Exception as error:  # only compiler failures are swallowed
+            if not _is_compiler_error(error):
+                raise
+            self.failed = True
+            warnings.warn(
+                f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                'running eagerly. Pass jit_compile=True to make this an error, or '
+                "jit_compile=False to skip compiling.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self.eager(data)
+
+
+def _is_compiler_error(error: BaseException) -> bool:
+    try:
+        from torch._dynamo.exc import TorchDynamoException
+    except ImportError:  # pragma: no cover - very old torch
+        return False
+    return isinstance(error, TorchDynamoException)

@@ -8,6 +8,7 @@ input handling in ``data/``, loss/metric structure in ``compile_utils.py``.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -17,7 +18,7 @@ from . import optimizers as optimizers_module
 from . import tree
 from . import validation as check
 from . import precision
-from .compilation import check_jit_compile, compile_step, resolve_jit_compile
+from .compilation import check_jit_compile, compile_step
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
 from .data import get_adapter, unpack_x_y_sample_weight
 from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
@@ -44,7 +45,6 @@ class TrainingState:
         self.jit_compile: Any = "auto"
         self.steps_per_execution = 1
         self.auto_scale_loss = True
-        self.compile_options: Dict[str, Any] = {}
         self.history: Any = None
         self.stop_training = False
         self.stop_evaluating = False
@@ -179,6 +179,9 @@ class KerasStyleModule:
         check.check_bool(run_eagerly, "run_eagerly")
         check.check_int(steps_per_execution, "steps_per_execution")
         check_jit_compile(jit_compile)
+        if run_eagerly and (jit_compile is True or isinstance(jit_compile, dict)):
+            warnings.warn("`run_eagerly=True` wins over `jit_compile`: the steps run eagerly.",
+                          stacklevel=2)
         check.check_bool(auto_scale_loss, "auto_scale_loss")
         _check_loss_weights(loss_weights)
         _check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
@@ -294,8 +297,8 @@ class KerasStyleModule:
         fn = state.step_functions.get(kind)
         if fn is None:
             step = getattr(self, f"{kind}_step")
-            enabled = resolve_jit_compile(state.jit_compile, state.run_eagerly)
-            fn = compile_step(step, enabled, state.compile_options)
+            device = next(self.parameters(), torch.empty(0)).device
+            fn = compile_step(step, state.jit_compile, state.run_eagerly, device)
             state.step_functions[kind] = fn
         return fn
 

@@ -52,6 +52,7 @@ import numbers
 import re
 import warnings
 
+import numpy as np
 import torch
 
 __all__ = ["Optimizer"]
@@ -273,6 +274,8 @@ def _cast_scalar(value, dtype):
     """Round a Python float to ``dtype`` (as Keras casts hyper-parameters)."""
     if dtype is None or dtype == torch.float64:
         return float(value)
+    if dtype == torch.float32:  # the common case, without building a tensor each step
+        return float(np.float32(value))
     return float(torch.tensor(value, dtype=dtype).item())
 
 
