@@ -431,6 +431,13 @@ class CompileMetrics:
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         if not self.built:
             self.build(y_true, y_pred)
+        if isinstance(y_pred, torch.Tensor) and not tree.is_nested(y_true) and not tree.is_nested(sample_weight):
+            # One output (the per-step common case): no structure walking.
+            for m in self._plain[0]:
+                m.update_state(y_true, y_pred)
+            for m in self._weighted[0]:
+                m.update_state(y_true, y_pred, sample_weight=sample_weight)
+            return
         names = self.output_names
         flat_pred = flatten_outputs(y_pred, names)
         flat_true = flatten_targets(y_true, names)

@@ -64,6 +64,8 @@ def call_model(model: nn.Module, x: Any) -> Any:
 
 
 def batch_size_of(x: Any) -> int:
+    if isinstance(x, torch.Tensor):
+        return int(x.shape[0]) if x.ndim else 1
     leaf = tree.first_leaf(x)
     return int(leaf.shape[0]) if leaf is not None and getattr(leaf, "ndim", 0) else 1
 
