@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import tree
-from .callbacks import CallbackList, History
+from .callbacks import CallbackList, History, ProgbarLogger
 from .data import EpochIterator, get_adapter, split_for_validation, unpack_x_y_sample_weight
 
 
@@ -126,6 +126,31 @@ class ResumePoint:
     on_positioned: Optional[Callable[[], None]] = None
 
 
+def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
+    """Run one step; an out-of-memory error says which batch size caused it."""
+    try:
+        return step_fn(batch)
+    except torch.OutOfMemoryError as error:
+        size = _batch_size(batch)
+        raise torch.OutOfMemoryError(
+            f"{error}\n[torchfit] Out of memory on a batch of {size} samples. Hint: lower "
+            "`batch_size`, use a 'mixed_bfloat16'/'mixed_float16' dtype policy, or free "
+            "cached memory (torch.cuda.empty_cache())."
+        ) from error
+
+
+def _batch_size(batch: Any) -> Any:
+    leaf = tree.first_leaf(batch)
+    return int(leaf.shape[0]) if isinstance(leaf, torch.Tensor) and leaf.ndim else "?"
+
+
+def close_progress_bars(callbacks: CallbackList) -> None:
+    """Leave the terminal tidy when a run ends with an error."""
+    for callback in callbacks.callbacks:
+        if isinstance(callback, ProgbarLogger):
+            callback.close()
+
+
 class Loop:
     """Runs epochs and steps for one model; created per ``fit``/``evaluate``/``predict``."""
 
@@ -150,7 +175,7 @@ class Loop:
         for first, last, group in iterator:
             begin(first)
             for batch in group:
-                logs = step_fn(move_to(batch, self.device, self.dtype))
+                logs = run_step(step_fn, move_to(batch, self.device, self.dtype))
             end(last, logs)
             if stop():
                 break
@@ -211,6 +236,15 @@ class Loop:
                 training_logs = epoch_logs
                 if model.stop_training:
                     break
+        except KeyboardInterrupt:
+            # Ctrl-C stops cleanly: finished epochs stay in History, callbacks
+            # get on_train_end (checkpoints, CSV...), bars close; then it propagates.
+            model.stop_training = True
+            callbacks.on_train_end(training_logs)
+            raise
+        except BaseException:
+            close_progress_bars(callbacks)
+            raise
         finally:
             model.train(was_training)
         callbacks.on_train_end(training_logs)

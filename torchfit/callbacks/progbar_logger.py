@@ -69,10 +69,13 @@ class ProgbarLogger(Callback):
             dynamic_ncols=True, leave=True,
         )
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Close an open bar (the loop calls this when a run fails)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    _close = close
 
     def _advance(self, batch: int, logs: Logs) -> None:
         self._seen = batch + 1
