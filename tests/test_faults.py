@@ -124,3 +124,48 @@ def test_errors_close_the_progress_bar():
     with pytest.raises(ValueError, match="stop here"):
         model.fit(X, Y, verbose=1, callbacks=[bar, Fail()])
     assert bar._bar is None
+
+
+class Poisoned(Net):
+    """Produces a NaN loss on the batch whose first input is marked."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        return torch.where(x[:, :1] > 100, torch.full_like(out, float("nan")), out)
+
+
+def poisoned_data():
+    x = X.copy()
+    x[4:8] = 1000.0  # the second batch of 4
+    return x
+
+
+@pytest.mark.parametrize("policy", ["skip", "stop", "raise"])
+def test_nan_policy(policy):
+    model = Poisoned()
+    model.compile(optimizer="sgd", loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.nan_policy = policy
+    weights = []
+
+    class Snap(torchfit.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            weights.append(model.fc.weight.detach().clone())
+
+    x = poisoned_data()
+    if policy == "raise":
+        with pytest.raises(FloatingPointError, match="nan_policy='raise'"):
+            model.fit(x, Y, batch_size=4, shuffle=False, callbacks=[Snap()], verbose=0)
+        assert len(weights) == 1
+        return
+    hist = model.fit(x, Y, batch_size=4, epochs=2, shuffle=False, callbacks=[Snap()], verbose=0)
+    assert torch.equal(weights[0], weights[1])  # the NaN batch changed nothing
+    assert np.isfinite(hist.history["loss"]).all()  # and is not in the epoch loss
+    if policy == "stop":
+        assert hist.epoch == [0] and len(weights) == 2
+    else:
+        assert hist.epoch == [0, 1] and len(weights) == 6 and model.optimizer.iterations == 4
+
+
+def test_nan_policy_validation():
+    with pytest.raises(ValueError, match="nan_policy"):
+        Net().nan_policy = "ignore"

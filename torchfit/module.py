@@ -52,6 +52,7 @@ class TrainingState:
         self.step_functions: Dict[str, Any] = {}
         self.resume_point: Any = None
         self.dtype_policy: Optional[precision.DTypePolicy] = None  # None: global policy
+        self.nan_policy: Optional[str] = None
 
 
 def call_model(model: nn.Module, x: Any) -> Any:
@@ -137,6 +138,21 @@ class KerasStyleModule:
     def dtype_policy(self, policy: Any) -> None:
         self._torchfit.dtype_policy = precision.as_policy(policy, "dtype_policy")
 
+    @property
+    def nan_policy(self) -> Optional[str]:
+        """What a non-finite training loss does: ``None`` (nothing is checked, no
+        host sync), ``"raise"`` (``FloatingPointError``), ``"skip"`` (the step is
+        not applied) or ``"stop"`` (not applied, and ``fit`` ends after the batch)."""
+        return self._torchfit.nan_policy
+
+    @nan_policy.setter
+    def nan_policy(self, value: Optional[str]) -> None:
+        if value not in NAN_POLICIES:
+            raise ValueError(
+                f"Argument `nan_policy` must be one of {NAN_POLICIES}. Received: {value!r}."
+            )
+        self._torchfit.nan_policy = value
+
     def _autocast(self) -> Any:
         policy = self._torchfit.dtype_policy or precision.global_policy()
         if not policy.is_mixed:
@@ -195,6 +211,7 @@ class KerasStyleModule:
         state = TrainingState()
         state.history = self._torchfit.history
         state.dtype_policy = self._torchfit.dtype_policy
+        state.nan_policy = self._torchfit.nan_policy
         policy = state.dtype_policy or precision.global_policy()
         if (auto_scale_loss and policy.needs_loss_scaling
                 and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
@@ -271,6 +288,8 @@ class KerasStyleModule:
         with self._autocast():
             y_pred = call_model(self, x)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        if self._torchfit.nan_policy is not None and not self._loss_is_finite(loss):
+            return self.get_metrics_result()  # the step is not applied
         self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
         scale_loss = getattr(optimizer, "scale_loss", None)
         (scale_loss(loss) if scale_loss is not None else loss).backward()
@@ -278,6 +297,20 @@ class KerasStyleModule:
             logs = self.compute_metrics(x, y, tree.map_structure(_detach, y_pred), sample_weight)
         optimizer.step()
         return logs
+
+    def _loss_is_finite(self, loss: torch.Tensor) -> bool:
+        """Apply ``nan_policy`` to a batch loss (a host sync, only when opted in)."""
+        if bool(torch.isfinite(loss.detach()).all()):
+            return True
+        policy = self._torchfit.nan_policy
+        if policy == "raise":
+            raise FloatingPointError(
+                f"The training loss is {loss.detach().float().cpu().tolist()} (not finite) and "
+                "`nan_policy='raise'`. No weights were changed by this batch."
+            )
+        if policy == "stop":
+            self.stop_training = True
+        return False
 
     def test_step(self, data: Any) -> Dict[str, Any]:
         """Loss and metrics on one batch, without training; returns logs."""
@@ -519,6 +552,7 @@ class KerasStyleModule:
 
 
 _NO_AUTOCAST = contextlib.nullcontext()
+NAN_POLICIES = (None, "raise", "skip", "stop")
 
 
 def _detach(value: Any) -> Any:
