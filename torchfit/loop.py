@@ -17,7 +17,8 @@ import torch
 
 from . import tree
 from .callbacks import CallbackList, History, ProgbarLogger
-from .data import EpochIterator, get_adapter, split_for_validation, unpack_x_y_sample_weight
+from .data import (EpochIterator, get_adapter, get_validation_adapter, split_for_validation,
+                   unpack_x_y_sample_weight)
 
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
@@ -99,6 +100,20 @@ def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     if tensor.dtype == torch.bfloat16:
         tensor = tensor.float()
     return tensor.numpy()
+
+
+def check_output_rows(outputs: Any, batch: Any) -> None:
+    """Predictions are concatenated along dim 0: each output needs one row per sample."""
+    expected = _batch_size(batch)
+    for leaf in tree.flatten(outputs):
+        rows = leaf.shape[0] if isinstance(leaf, torch.Tensor) and leaf.ndim else None
+        if rows != expected:
+            raise ValueError(
+                "Argument `x`: the model must return one output row per input sample so "
+                f"that predictions can be concatenated. Expected {expected} rows for this "
+                f"batch, received an output of shape "
+                f"{tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else type(leaf).__name__}."
+            )
 
 
 def concat_outputs(batches: List[Any]) -> Any:
@@ -200,14 +215,14 @@ class Loop:
             # Split before class weights apply: validation is never class-weighted.
             (x, y, sample_weight), validation_data = split_for_validation(
                 x, y, sample_weight, validation_split)
-        adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight)
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight,
+                              device=self.device)
         iterator = EpochIterator(adapter, steps_per_epoch, spe)
 
         val_iterator = None
         if validation_data is not None:
-            val_x, val_y, val_sw = unpack_validation_data(validation_data)
-            val_adapter = get_adapter(val_x, val_y, val_sw, validation_batch_size or batch_size,
-                                      validation_steps, False)
+            val_adapter = get_validation_adapter(validation_data, batch_size, validation_batch_size,
+                                                 validation_steps, device=self.device)
             val_iterator = EpochIterator(val_adapter, validation_steps, spe)
 
         callbacks = self._callbacks(callbacks, verbose, epochs, iterator.num_batches, add_history=True)
@@ -271,7 +286,7 @@ class Loop:
 
     def evaluate(self, x: Any, y: Any, *, batch_size: Optional[int], verbose: int,
                  sample_weight: Any, steps: Optional[int], callbacks: Any) -> Dict[str, Any]:
-        adapter = get_adapter(x, y, sample_weight, batch_size, steps, False)
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps, False, device=self.device)
         iterator = EpochIterator(adapter, steps, self.model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
         return self.evaluate_iterator(iterator, callbacks)
@@ -280,7 +295,7 @@ class Loop:
     def predict(self, x: Any, *, batch_size: Optional[int], verbose: int,
                 steps: Optional[int], callbacks: Any) -> Any:
         model = self.model
-        adapter = get_adapter(x, None, None, batch_size, steps, False)
+        adapter = get_adapter(x, None, None, batch_size, steps, False, device=self.device)
         iterator = EpochIterator(adapter, steps, model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
         predict_fn = model.make_predict_function()
@@ -295,6 +310,7 @@ class Loop:
 
         def step(batch: Any) -> Any:
             out = predict_fn(batch)
+            check_output_rows(out, batch)
             outputs.append(out)
             return out
 
