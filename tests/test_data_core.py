@@ -35,10 +35,10 @@ def test_array_batches_cover_every_sample_once(n, batch):
     assert adapter.num_batches == -(-n // batch)
 
 
-def test_shuffle_batch_keeps_order_within_batches():
-    adapter = get_adapter(ids(12), np.arange(12), batch_size=4, shuffle="batch")
-    batches = [b[1].tolist() for b in adapter.get_iterator()]
-    assert sorted(batches) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+def test_shuffle_batch_shuffles_inside_batch_sized_chunks_like_keras():
+    adapter = get_adapter(ids(14), np.arange(14), batch_size=4, shuffle="batch")
+    batches = [sorted(b[1].tolist()) for b in adapter.get_iterator()]
+    assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13]]
 
 
 def test_steps_per_epoch_continues_across_epochs_like_keras():

@@ -603,7 +603,14 @@ INVALID = [
     ("SGD", {"clipnorm": 1.0, "clipvalue": 1.0}, ValueError, ["clipvalue", "only one"]),
     ("Adam", {"momentum": 0.9}, TypeError, ["momentum", "unexpected"]),
     ("Adam", {"name": 3}, TypeError, ["name", "str"]),
-    ("Adam", {"use_ema": True}, NotImplementedError, ["use_ema", "AveragedModel"]),
+    ("Adam", {"use_ema": 1}, TypeError, ["use_ema", "bool", "1"]),
+    ("Adam", {"use_ema": True, "ema_momentum": 1.5}, ValueError, ["ema_momentum", "[0, 1]", "1.5"]),
+    ("SGD", {"ema_overwrite_frequency": 0}, ValueError, ["ema_overwrite_frequency", ">= 1", "0"]),
+    ("SGD", {"ema_overwrite_frequency": 2.0}, TypeError, ["ema_overwrite_frequency", "int", "float"]),
+    ("SGD", {"gradient_accumulation_steps": 1}, ValueError, ["gradient_accumulation_steps", ">= 2", "1"]),
+    ("SGD", {"gradient_accumulation_steps": "4"}, TypeError, ["gradient_accumulation_steps", "'4'"]),
+    ("Adam", {"loss_scale_factor": 0.0}, ValueError, ["loss_scale_factor", "> 0"]),
+    ("Adam", {"loss_scale_factor": "8"}, TypeError, ["loss_scale_factor", "'8'"]),
 ]
 
 

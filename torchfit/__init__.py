@@ -5,11 +5,12 @@ give any ``torch.nn.Module`` Keras's ``compile``, ``fit``, ``evaluate``,
 ``predict`` and ``*_on_batch`` methods; everything underneath stays torch.
 """
 
-from . import callbacks, data, losses, metrics, optimizers, precision
+from . import callbacks, data, losses, metrics, optimizers, precision, saving
 from . import precision as mixed_precision
 from .callbacks import Callback, History
 from .loop import Loop
 from .module import KerasStyleModule, keras_style
+from .saving import load_model
 
 __version__ = "0.1.0"
 
@@ -21,9 +22,11 @@ __all__ = [
     "callbacks",
     "data",
     "keras_style",
+    "load_model",
     "losses",
     "metrics",
     "mixed_precision",
     "precision",
     "optimizers",
+    "saving",
 ]

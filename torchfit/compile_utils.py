@@ -333,21 +333,61 @@ def _is_torchmetrics(obj: Any) -> bool:
 
 
 class TorchMetricAdapter:
-    """Lets a ``torchmetrics.Metric`` sit in ``metrics=`` (torch order ``(preds, target)``)."""
+    """Lets a ``torchmetrics.Metric`` sit in ``metrics=``/``weighted_metrics=``.
+
+    * Update: ``metric.update(y_pred, y_true)`` (torch's ``(preds, target)``
+      order), targets passed as given (a torchmetrics classification metric
+      wants integer targets).
+    * Name (its key in the logs): the metric's own ``name`` attribute if it
+      has a string one, else the snake_cased class name
+      (``MulticlassAccuracy`` -> ``multiclass_accuracy``).
+    * Device: the metric moves to ``y_pred``'s device on the first update
+      and whenever that device changes (not on every step).
+    * ``sample_weight``: torchmetrics metrics take none, so it is ignored,
+      with a ``UserWarning`` the first time a weight is actually given.
+    * ``update``/``compute``/``reset`` run outside ``torch.inference_mode``
+      (evaluate's mode), so the metric's states stay ordinary tensors that
+      training-time updates can modify in place.
+
+    torchmetrics' own argument checks (``validate_args=True``) read tensor
+    values on the host; build the metric with ``validate_args=False`` to
+    keep the step free of host syncs.
+    """
 
     def __init__(self, metric: Any) -> None:
         self.metric = metric
-        self.name = snake_case(type(metric).__name__)
+        name = getattr(metric, "name", None)
+        self.name = name if isinstance(name, str) and name else snake_case(type(metric).__name__)
+        self._warned_sample_weight = False
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        self.metric.to(y_pred.device)
-        self.metric.update(y_pred, y_true)
+        if sample_weight is not None and not self._warned_sample_weight:
+            self._warned_sample_weight = True
+            import warnings
+
+            warnings.warn(
+                f"The torchmetrics metric '{self.name}' ({type(self.metric).__name__}) "
+                "does not take sample weights; the `sample_weight` given to it is "
+                "ignored. Use a torchfit.metrics metric for weighted results.",
+                UserWarning,
+                stacklevel=2,
+            )
+        device = getattr(y_pred, "device", None)
+        if device is not None and getattr(self.metric, "device", None) != device:
+            self.metric.to(device)
+        with torch.inference_mode(False), torch.no_grad():
+            self.metric.update(y_pred, y_true)
 
     def result(self) -> torch.Tensor:
-        return self.metric.compute()
+        with torch.inference_mode(False), torch.no_grad():
+            return self.metric.compute()
 
     def reset_state(self) -> None:
-        self.metric.reset()
+        with torch.inference_mode(False):
+            self.metric.reset()
+
+    def __repr__(self) -> str:
+        return f"<TorchMetricAdapter name={self.name} metric={type(self.metric).__name__}>"
 
 
 class CompileMetrics:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from . import tree
+from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
 from .data import (EpochIterator, get_adapter, get_validation_adapter, split_for_validation,
                    unpack_x_y_sample_weight)
@@ -172,14 +172,17 @@ class Loop:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.device, self.dtype = model_device_and_dtype(model)
+        self.dist = distributed.loop_session(model)  # None on a single process
 
     # ----------------------------------------------------------------- helpers
     def _callbacks(self, callbacks: Any, verbose: int, epochs: int, steps: Optional[int],
                    add_history: bool = False) -> CallbackList:
         if isinstance(callbacks, CallbackList):
             return callbacks
+        if self.dist is not None:
+            callbacks = self.dist.local_callbacks(callbacks)  # file writers: rank 0 only
         return CallbackList(
-            callbacks, add_history=add_history, add_progbar=verbose != 0,
+            callbacks, add_history=add_history, add_progbar=verbose != 0 and distributed.is_main_process(),
             model=self.model, verbose=verbose, epochs=epochs, steps=steps,
         )
 
@@ -191,6 +194,8 @@ class Loop:
             begin(first)
             for batch in group:
                 logs = run_step(step_fn, move_to(batch, self.device, self.dtype))
+            if self.dist is not None:
+                logs = self.dist.batch_logs(logs)  # metric states combined across processes
             end(last, logs)
             if stop():
                 break
@@ -198,7 +203,7 @@ class Loop:
 
     def _epoch_logs(self, logs: Any) -> Dict[str, Any]:
         """The model's metric results when they match the step's logs (Keras's rule)."""
-        results = self.model.get_metrics_result()
+        results = self.dist.metrics_result() if self.dist is not None else self.model.get_metrics_result()
         if isinstance(logs, dict) and set(logs) == set(results):
             logs = results
         return to_python(dict(logs) if isinstance(logs, dict) else {})
@@ -217,16 +222,22 @@ class Loop:
                 x, y, sample_weight, validation_split)
         adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight,
                               device=self.device)
+        if self.dist is not None:
+            adapter = self.dist.shard(adapter, "train", shuffle)
         iterator = EpochIterator(adapter, steps_per_epoch, spe)
 
         val_iterator = None
         if validation_data is not None:
             val_adapter = get_validation_adapter(validation_data, batch_size, validation_batch_size,
                                                  validation_steps, device=self.device)
+            if self.dist is not None:
+                val_adapter = self.dist.shard(val_adapter, "test")
             val_iterator = EpochIterator(val_adapter, validation_steps, spe)
 
         callbacks = self._callbacks(callbacks, verbose, epochs, iterator.num_batches, add_history=True)
         train_fn = model.make_train_function()
+        if self.dist is not None:
+            train_fn = self.dist.step_function(train_fn, "train")
         model.stop_training = False
         callbacks.on_train_begin()
         resume, model.resume_point = model.resume_point, None
@@ -238,6 +249,8 @@ class Loop:
         try:
             for epoch in range(initial_epoch, epochs):
                 model.reset_metrics()
+                if self.dist is not None:
+                    self.dist.set_epoch(epoch)
                 callbacks.on_epoch_begin(epoch)
                 model.train()
                 logs = self._run(train_fn, iterator, callbacks.on_train_batch_begin,
@@ -249,6 +262,8 @@ class Loop:
                     epoch_logs = dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
+                if self.dist is not None:
+                    model.stop_training = self.dist.agree(model.stop_training)
                 if model.stop_training:
                     break
         except KeyboardInterrupt:
@@ -259,6 +274,8 @@ class Loop:
             raise
         except BaseException:
             close_progress_bars(callbacks)
+            if self.dist is not None:
+                self.dist.publish_error()  # share it, or raise the peer's that caused it
             raise
         finally:
             model.train(was_training)
@@ -269,6 +286,8 @@ class Loop:
     def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList) -> Dict[str, Any]:
         model = self.model
         test_fn = model.make_test_function()
+        if self.dist is not None:
+            test_fn = self.dist.step_function(test_fn, "test")
         was_training = model.training
         model.eval()
         model.stop_evaluating = False
@@ -287,6 +306,8 @@ class Loop:
     def evaluate(self, x: Any, y: Any, *, batch_size: Optional[int], verbose: int,
                  sample_weight: Any, steps: Optional[int], callbacks: Any) -> Dict[str, Any]:
         adapter = get_adapter(x, y, sample_weight, batch_size, steps, False, device=self.device)
+        if self.dist is not None:
+            adapter = self.dist.shard(adapter, "test")
         iterator = EpochIterator(adapter, steps, self.model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
         return self.evaluate_iterator(iterator, callbacks)
@@ -296,6 +317,8 @@ class Loop:
                 steps: Optional[int], callbacks: Any) -> Any:
         model = self.model
         adapter = get_adapter(x, None, None, batch_size, steps, False, device=self.device)
+        if self.dist is not None:
+            adapter = self.dist.shard(adapter, "predict")
         iterator = EpochIterator(adapter, steps, model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
         predict_fn = model.make_predict_function()
@@ -316,7 +339,8 @@ class Loop:
 
         try:
             with torch.inference_mode():
-                self._run(step, iterator, callbacks.on_predict_batch_begin, collect,
+                self._run(step if self.dist is None else self.dist.step_function(step, "predict"),
+                          iterator, callbacks.on_predict_batch_begin, collect,
                           lambda: model.stop_predicting)
         finally:
             model.train(was_training)
@@ -326,4 +350,4 @@ class Loop:
                 "Argument `x` produced no batches to predict on. Expected at least one "
                 f"sample; received an empty input of type {type(x).__name__}."
             )
-        return concat_outputs(outputs)
+        return self.dist.gather_outputs(outputs) if self.dist is not None else concat_outputs(outputs)

@@ -8,7 +8,9 @@ model trained with ``torchfit`` sees the numbers Keras would produce.
 Losses are plain Python objects working on ``torch.Tensor`` values (never
 ``torch.nn.Module``s, so they are never registered on a model), and their
 computation never synchronises with the host (host inputs such as NumPy
-arrays are of course copied to ``y_pred``'s device).
+arrays are of course copied to ``y_pred``'s device) -- except ``CTC`` on
+CUDA, where :func:`torch.nn.functional.ctc_loss` copies the lengths to the
+host.
 
 * ``Loss`` -- base class: ``loss(y_true, y_pred, sample_weight=None)`` calls
   ``call(y_true, y_pred)`` (per-sample losses), weights them and reduces them.
@@ -30,6 +32,8 @@ Deliberate differences from Keras (none changes a value Keras computes):
   (Keras's ``divide_no_nan`` downcasts those to float32).
 * A scalar or ``(N, 1)`` sample weight combined with a mask broadcasts; Keras
   multiplies in place there and torch raises.
+* ``categorical_generalized_cross_entropy`` accepts ``(batch, 1)`` labels
+  (Keras would broadcast them against the batch axis).
 * ``get_config`` also keeps ``Huber.delta``, ``CosineSimilarity.axis``,
   ``SparseCategoricalCrossentropy.axis`` and an explicit ``dtype``, which
   Keras drops; ``get`` also knows the Keras 2 names ``"logcosh"``,
@@ -73,6 +77,9 @@ __all__ = [
     "SparseCategoricalCrossentropy",
     "Dice",
     "Tversky",
+    "CTC",
+    "Circle",
+    "CategoricalGeneralizedCrossEntropy",
     "mean_squared_error",
     "mean_absolute_error",
     "mean_absolute_percentage_error",
@@ -92,6 +99,9 @@ __all__ = [
     "sparse_categorical_crossentropy",
     "dice",
     "tversky",
+    "ctc",
+    "circle",
+    "categorical_generalized_cross_entropy",
     "squeeze_or_expand_to_same_rank",
     "reduce_values",
     "reduce_weighted_values",
@@ -947,6 +957,129 @@ def tversky(
     return 1 - score
 
 
+def ctc(y_true: TensorLike, y_pred: TensorLike) -> torch.Tensor:
+    """Connectionist temporal classification loss, one value per sample.
+
+    ``y_true`` is ``(batch, max_label_length)``: integer labels padded with
+    0, which is also the blank class; a sample's label length is its number
+    of non-zero entries. ``y_pred`` is ``(batch, time, num_classes)``
+    *logits* (a log-softmax is applied here), every sample using all
+    ``time`` steps. Computed with :func:`torch.nn.functional.ctc_loss`, as
+    Keras's torch backend does. (On CUDA, torch copies the lengths to the
+    host, so this loss is the one that synchronises.)
+    """
+    y_pred = _to_tensor(y_pred)
+    if not y_pred.is_floating_point():
+        y_pred = y_pred.to(torch.float32)
+    y_true = _to_tensor(y_true, device=y_pred.device)
+    if y_true.dim() != 2:
+        raise ValueError(
+            "Argument `y_true` of the CTC loss must be a 2-D tensor of shape "
+            "(batch_size, max_label_length) holding integer labels; received "
+            f"y_true.shape={tuple(y_true.shape)}."
+        )
+    if y_pred.dim() != 3:
+        raise ValueError(
+            "Argument `y_pred` of the CTC loss must be a 3-D tensor of logits "
+            "of shape (batch_size, max_time, num_classes); received "
+            f"y_pred.shape={tuple(y_pred.shape)}."
+        )
+    if y_true.shape[0] != y_pred.shape[0]:
+        raise ValueError(
+            "Arguments `y_true` and `y_pred` of the CTC loss must have the same "
+            f"batch size; received y_true.shape={tuple(y_true.shape)} and "
+            f"y_pred.shape={tuple(y_pred.shape)}."
+        )
+    if y_pred.dtype in (torch.float16, torch.bfloat16):
+        y_pred = y_pred.to(torch.float32)
+    batch, time = y_pred.shape[0], y_pred.shape[1]
+    targets = y_true.to(torch.long)
+    target_lengths = torch.sum(targets != 0, dim=-1)
+    input_lengths = torch.full((batch,), time, dtype=torch.long, device=y_pred.device)
+    log_probs = F.log_softmax(y_pred.transpose(0, 1), dim=-1)
+    return F.ctc_loss(
+        log_probs, targets, input_lengths, target_lengths, blank=0, reduction="none"
+    )
+
+
+def circle(
+    y_true: TensorLike,
+    y_pred: TensorLike,
+    ref_labels: Optional[TensorLike] = None,
+    ref_embeddings: Optional[TensorLike] = None,
+    remove_diagonal: bool = True,
+    gamma: float = 80,
+    margin: float = 0.4,
+) -> torch.Tensor:
+    """Circle loss (Sun et al. 2020) for metric learning, one value per sample.
+
+    ``y_true`` holds integer labels ``(batch,)`` and ``y_pred`` L2-normalised
+    embeddings ``(batch, dim)``; each sample is compared with
+    ``ref_embeddings``/``ref_labels`` (default: the batch itself, without
+    the sample's pair with itself when ``remove_diagonal``). Samples whose
+    loss is 0 are masked out of the mean, as in Keras.
+    """
+    y_pred = _to_tensor(y_pred)
+    if not y_pred.is_floating_point():
+        y_pred = y_pred.to(torch.float32)
+    labels = _to_tensor(y_true, device=y_pred.device).to(torch.int32)
+    refs = y_pred if ref_embeddings is None else _to_tensor(
+        ref_embeddings, dtype=y_pred.dtype, device=y_pred.device
+    )
+    ref_labels_t = labels if ref_labels is None else _to_tensor(
+        ref_labels, device=y_pred.device
+    ).to(torch.int32)
+    if y_pred.dim() != 2 or refs.dim() != 2:
+        raise ValueError(
+            "Argument `y_pred` of the Circle loss must be a 2-D tensor of "
+            "embeddings (batch_size, dim); received "
+            f"y_pred.shape={tuple(y_pred.shape)}"
+            + ("" if ref_embeddings is None else f", ref_embeddings.shape={tuple(refs.shape)}")
+            + "."
+        )
+    distances = torch.clamp_min(1 - y_pred @ refs.transpose(0, 1), 0.0)
+    query = labels.reshape(-1, 1) if labels.dim() == 1 else labels
+    keys = ref_labels_t.reshape(-1, 1) if ref_labels_t.dim() == 1 else ref_labels_t
+    positive = query == keys.transpose(0, 1)
+    negative = ~positive
+    if remove_diagonal:
+        eye = torch.eye(query.numel(), keys.numel(), dtype=torch.bool, device=y_pred.device)
+        positive = positive & ~eye
+    pos_mask = positive.to(distances.dtype)
+    neg_mask = negative.to(distances.dtype)
+    pos_weights = torch.clamp_min((margin + distances) * pos_mask, 0.0)
+    neg_weights = torch.clamp_min((1 + margin - distances) * neg_mask, 0.0)
+    pos_terms = -1 * gamma * pos_weights * (margin - distances)
+    neg_terms = gamma * neg_weights * ((1 - margin) - distances)
+    neg_inf = torch.tensor(float("-inf"), dtype=distances.dtype, device=distances.device)
+    p_loss = torch.logsumexp(torch.where(positive, pos_terms, neg_inf), dim=1)
+    n_loss = torch.logsumexp(torch.where(negative, neg_terms, neg_inf), dim=1)
+    loss = F.softplus(p_loss + n_loss)
+    _set_mask(loss, loss > 0)
+    return loss
+
+
+def categorical_generalized_cross_entropy(
+    y_true: TensorLike, y_pred: TensorLike, q: float
+) -> torch.Tensor:
+    """Generalized cross entropy (Zhang & Sabuncu 2018): ``(1 - p**q) / q``.
+
+    ``y_true`` holds integer class ids, ``y_pred`` class probabilities and
+    ``p`` is the probability of the true class (0 for an id outside the
+    classes). ``q`` in (0, 1) moves from cross entropy (q -> 0) to MAE (q = 1).
+    """
+    y_pred = _to_tensor(y_pred)
+    if not y_pred.is_floating_point():
+        y_pred = y_pred.to(torch.float32)
+    labels = _to_tensor(y_true, device=y_pred.device)
+    if labels.dim() == y_pred.dim() and labels.dim() > 1 and labels.shape[-1] == 1 and y_pred.shape[-1] != 1:
+        labels = labels.squeeze(-1)
+    classes = torch.arange(y_pred.shape[-1], device=y_pred.device)
+    one_hot = (labels.to(torch.long).unsqueeze(-1) == classes).to(y_pred.dtype)
+    p = torch.sum(y_pred * one_hot, dim=-1)
+    return (1 - torch.pow(p, q)) / q
+
+
 # --------------------------------------------------------------------------
 # Loss classes
 # --------------------------------------------------------------------------
@@ -1366,6 +1499,89 @@ class Tversky(_WrappedLoss):
         self.axis = axis
 
 
+class CTC(_WrappedLoss):
+    """Connectionist temporal classification loss (see :func:`ctc`).
+
+    ``y_true``: ``(batch, max_label_length)`` labels padded with the blank
+    class 0; ``y_pred``: ``(batch, time, num_classes)`` logits.
+    """
+
+    def __init__(
+        self,
+        reduction: Optional[str] = "sum_over_batch_size",
+        name: Optional[str] = "ctc",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(ctc, name=name, reduction=reduction, dtype=dtype)
+
+
+class Circle(_WrappedLoss):
+    """Circle loss for metric learning (see :func:`circle`).
+
+    Args:
+        gamma (float): scale of the similarities, default 80.0.
+        margin (float): relaxation margin, default 0.4.
+        remove_diagonal (bool): ignore each sample's pair with itself.
+        reduction, name, dtype: see :class:`Loss`.
+    """
+
+    _config_keys = ("gamma", "margin", "remove_diagonal")
+
+    def __init__(
+        self,
+        gamma: float = 80.0,
+        margin: float = 0.4,
+        remove_diagonal: bool = True,
+        reduction: Optional[str] = "sum_over_batch_size",
+        name: Optional[str] = "circle",
+        dtype: Any = None,
+    ) -> None:
+        _check_number("gamma", gamma)
+        _check_number("margin", margin)
+        remove_diagonal = _check_bool("remove_diagonal", remove_diagonal)
+        super().__init__(
+            circle,
+            name=name,
+            reduction=reduction,
+            dtype=dtype,
+            gamma=gamma,
+            margin=margin,
+            remove_diagonal=remove_diagonal,
+        )
+        self.gamma = gamma
+        self.margin = margin
+        self.remove_diagonal = remove_diagonal
+
+
+class CategoricalGeneralizedCrossEntropy(_WrappedLoss):
+    """Generalized cross entropy for noisy labels (see
+    :func:`categorical_generalized_cross_entropy`).
+
+    Args:
+        q (float): in (0, 1), default 0.5.
+        reduction, name, dtype: see :class:`Loss`.
+    """
+
+    _config_keys = ("q",)
+
+    def __init__(
+        self,
+        q: float = 0.5,
+        reduction: Optional[str] = "sum_over_batch_size",
+        name: Optional[str] = "categorical_generalized_cross_entropy",
+        dtype: Any = None,
+    ) -> None:
+        _check_number("q", q, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        super().__init__(
+            categorical_generalized_cross_entropy,
+            name=name,
+            reduction=reduction,
+            dtype=dtype,
+            q=q,
+        )
+        self.q = q
+
+
 # --------------------------------------------------------------------------
 # Identifiers and configs
 # --------------------------------------------------------------------------
@@ -1394,6 +1610,9 @@ _CLASSES: Dict[str, type] = {
         SparseCategoricalCrossentropy,
         Dice,
         Tversky,
+        CTC,
+        Circle,
+        CategoricalGeneralizedCrossEntropy,
     )
 }
 
@@ -1419,6 +1638,9 @@ _FUNCTIONS: Dict[str, Callable[..., torch.Tensor]] = {
         sparse_categorical_crossentropy,
         dice,
         tversky,
+        ctc,
+        circle,
+        categorical_generalized_cross_entropy,
     )
 }
 

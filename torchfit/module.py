@@ -21,6 +21,7 @@ from . import precision
 from .compilation import check_jit_compile, compile_step
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
 from .data import get_adapter, unpack_x_y_sample_weight
+from .distributed import ROUTES
 from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .loop import Loop, concat_outputs, model_device_and_dtype, move_to, to_python
@@ -57,6 +58,8 @@ class TrainingState:
 
 def call_model(model: nn.Module, x: Any) -> Any:
     """Keras's calling convention on torch: tensor → ``m(x)``, sequence → ``m(*x)``, dict → ``m(**x)``."""
+    if ROUTES:  # a distributed train step: the forward goes through the DDP wrapper
+        model = ROUTES.get(id(model), model)
     if isinstance(x, dict):
         return model(**x)
     if isinstance(x, (list, tuple)):
@@ -532,6 +535,39 @@ class KerasStyleModule:
         finally:
             self.train(was_training)
         return concat_outputs([outputs])
+
+    # ---------------------------------------------------- saving / summary
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Write ``state_dict()`` to ``filepath`` (torch format, atomic); see ``torchfit.saving``."""
+        from . import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
+        """Load weights written by ``save_weights``/``save`` (or a plain state dict file)."""
+        from . import saving
+
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True,
+             pickle_model: bool = False) -> None:
+        """Write weights, optimizer state, compile config, epoch and step; see
+        ``torchfit.load_model``."""
+        from . import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite,
+                          include_optimizer=include_optimizer, pickle_model=pickle_model)
+
+    def summary(self, line_length: Optional[int] = None, positions: Any = None, print_fn: Any = None,
+                expand_nested: bool = False, show_trainable: bool = False, layer_range: Any = None,
+                sample_input: Any = None) -> None:
+        """Print a Keras-style table of layers, output shapes (given ``sample_input``)
+        and parameter counts; see ``torchfit.saving.summary``."""
+        from . import saving
+
+        saving.summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                       expand_nested=expand_nested, show_trainable=show_trainable,
+                       layer_range=layer_range, sample_input=sample_input)
 
     def _check_class_weight_against_outputs(self, x: Any, class_weight: Dict[int, float]) -> None:
         """Reject class indices the output cannot produce, before training starts."""

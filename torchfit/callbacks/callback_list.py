@@ -60,6 +60,11 @@ class CallbackList(Callback):
             self.set_model(model)
         if params:
             self.set_params(params)
+        # Callbacks that need their siblings (BackupAndRestore backs up their state).
+        for callback in list(self.callbacks):
+            attach = getattr(callback, "_attach_to_callback_list", None)
+            if callable(attach):
+                attach(self)
 
     def set_params(self, params: Dict[str, Any]) -> None:
         super().set_params(params)
@@ -72,6 +77,8 @@ class CallbackList(Callback):
             callback.set_model(model)
 
     def _call(self, hook: str, *args: Any) -> None:
+        if args[-1] is None:  # as Keras: hooks always receive a logs dict
+            args = args[:-1] + ({},)
         for callback in self.callbacks:
             getattr(callback, hook)(*args)
 

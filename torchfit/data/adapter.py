@@ -3,18 +3,30 @@
 An adapter turns what the user passed to ``fit``/``evaluate``/``predict`` into
 an iterable of ``(x, y, sample_weight)`` batches of CPU tensors (``y`` and
 ``sample_weight`` may be ``None``). Moving a batch to the model's device is
-the loop's job, so adapters stay device-agnostic.
+the loop's job (``loop.move_to``, non-blocking on CUDA); when the target is a
+CUDA device, adapters hand over batches in pinned (page-locked) memory so that
+copy can overlap with compute (see :class:`PinnedBatches`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Optional, Tuple
 
+import numpy as np
+import torch
+
 Batch = Tuple[Any, Any, Any]
 
 
 class DataAdapter:
-    """Base class: one subclass per input type."""
+    """Base class: one subclass per input type.
+
+    Subclasses implement :meth:`get_iterator` and :attr:`num_batches`; the
+    rest has sensible defaults. ``get_iterator`` must return a *fresh* pass
+    over the data for re-iterable inputs (arrays, datasets, loaders), which is
+    how validation restarts at the start of the data every epoch; one-shot
+    inputs (generators) continue where they stopped.
+    """
 
     #: Whether ``validation_split`` can slice this input.
     can_split = False
@@ -29,6 +41,11 @@ class DataAdapter:
         """Samples in one pass, or ``None`` when unknown."""
         return None
 
+    @property
+    def batch_size(self) -> Optional[int]:
+        """Samples per batch when the adapter batches (or knows it), else ``None``."""
+        return None
+
     def get_iterator(self) -> Iterator[Batch]:
         """A fresh iterator over one pass of ``(x, y, sample_weight)`` batches."""
         raise NotImplementedError
@@ -38,6 +55,81 @@ class DataAdapter:
 
     def on_epoch_end(self) -> None:
         """Called after each epoch."""
+
+
+class WrappedAdapter(DataAdapter):
+    """An adapter that transforms each batch of another one (class weights, pinning)."""
+
+    def __init__(self, inner: DataAdapter) -> None:
+        self.inner = inner
+
+    @property
+    def num_batches(self) -> Optional[int]:
+        return self.inner.num_batches
+
+    @property
+    def num_samples(self) -> Optional[int]:
+        return self.inner.num_samples
+
+    @property
+    def batch_size(self) -> Optional[int]:
+        return self.inner.batch_size
+
+    def on_epoch_begin(self) -> None:
+        self.inner.on_epoch_begin()
+
+    def on_epoch_end(self) -> None:
+        self.inner.on_epoch_end()
+
+    def transform(self, batch: Batch) -> Batch:
+        raise NotImplementedError
+
+    def get_iterator(self) -> Iterator[Batch]:
+        for batch in self.inner.get_iterator():
+            yield self.transform(batch)
+
+
+def to_tensors(structure: Any) -> Any:
+    """NumPy leaves of a batch as CPU tensors (sharing memory); other leaves as they are."""
+    if isinstance(structure, np.ndarray) and structure.dtype.kind in "biufc":
+        if not structure.flags.writeable:
+            structure = structure.copy()
+        return torch.from_numpy(np.ascontiguousarray(structure))
+    if isinstance(structure, tuple) and not hasattr(structure, "_fields"):
+        return tuple(to_tensors(item) for item in structure)
+    if isinstance(structure, list):
+        return [to_tensors(item) for item in structure]
+    if isinstance(structure, dict):
+        return type(structure)((key, to_tensors(value)) for key, value in structure.items())
+    return structure
+
+
+def pin(structure: Any) -> Any:
+    """Copy CPU tensors (and NumPy arrays) of a batch into pinned memory.
+
+    Tensors already pinned, or not on the CPU, are left as they are. Only
+    called when the model lives on a CUDA device.
+    """
+    if isinstance(structure, torch.Tensor):
+        if structure.device.type != "cpu" or structure.is_pinned():
+            return structure
+        return structure.pin_memory()
+    if isinstance(structure, np.ndarray) and structure.dtype.kind in "biufc":
+        return pin(torch.from_numpy(np.ascontiguousarray(structure)))
+    if isinstance(structure, tuple) and not hasattr(structure, "_fields"):
+        return tuple(pin(item) for item in structure)
+    if isinstance(structure, list):
+        return [pin(item) for item in structure]
+    if isinstance(structure, dict):
+        return type(structure)((key, pin(value)) for key, value in structure.items())
+    return structure
+
+
+class PinnedBatches(WrappedAdapter):
+    """Hands batches over in pinned memory, for non-blocking host→CUDA copies."""
+
+    def transform(self, batch: Batch) -> Batch:
+        return pin(batch)
 
 
 def unpack_x_y_sample_weight(data: Any) -> Batch:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 import torch
 
 from .. import tree
 from .adapter import Batch, DataAdapter
+
+DEFAULT_NAMES = {"x": "x", "y": "y", "sample_weight": "sample_weight"}
 
 
 def is_array_leaf(value: Any) -> bool:
@@ -63,12 +65,13 @@ def check_lengths(named: dict) -> int:
     if len(distinct) > 1:
         detail = ", ".join(f"{n}: {sorted(s)}" for n, s in sizes.items())
         raise ValueError(
-            "Data cardinality is ambiguous: all arrays of `x`, `y` and "
-            "`sample_weight` must have the same number of samples. "
+            "Data cardinality is ambiguous: all arrays of "
+            f"{', '.join(f'`{n}`' for n in named)} must have the same number of samples. "
             f"Received sizes {detail}."
         )
     if not distinct:
-        raise ValueError("Argument `x` must contain at least one array. Received none.")
+        first = next(iter(named), "x")
+        raise ValueError(f"Argument `{first}` must contain at least one array. Received none.")
     return distinct.pop()
 
 
@@ -79,12 +82,12 @@ def broadcast_sample_weight(y: Any, sample_weight: Any) -> Any:
     return tree.map_structure(lambda _: sample_weight, y)
 
 
-def check_sample_weight_shape(sample_weight: Any, y: Any) -> None:
+def check_sample_weight_shape(sample_weight: Any, y: Any, argument: str = "sample_weight") -> None:
     """``sample_weight`` is (N,) or, for temporal targets, (N, T) matching y."""
     flat_w, flat_y = tree.flatten(sample_weight), tree.flatten(y)
     if len(flat_w) != len(flat_y):
         raise ValueError(
-            "Argument `sample_weight` must have one array per output in `y` "
+            f"Argument `{argument}` must have one array per output in the targets "
             f"({len(flat_y)}). Received {len(flat_w)} arrays."
         )
     for w, t in zip(flat_w, flat_y):
@@ -97,7 +100,7 @@ def check_sample_weight_shape(sample_weight: Any, y: Any) -> None:
         )
         if not ok:
             raise ValueError(
-                "Argument `sample_weight` must have shape (samples,) or, for "
+                f"Argument `{argument}` must have shape (samples,) or, for "
                 "temporal data, (samples, sequence_length) matching `y`. "
                 f"Received shape {tuple(w.shape)} for targets of shape "
                 f"{None if t is None else tuple(t.shape)}."
@@ -105,7 +108,11 @@ def check_sample_weight_shape(sample_weight: Any, y: Any) -> None:
 
 
 class ArrayDataAdapter(DataAdapter):
-    """Slices whole batches out of in-memory tensors (no per-sample indexing)."""
+    """Slices whole batches out of in-memory tensors (no per-sample indexing).
+
+    ``names`` maps ``"x"``, ``"y"`` and ``"sample_weight"`` to the argument
+    names used in error messages (``validation_data`` reuses this adapter).
+    """
 
     can_split = True
 
@@ -117,13 +124,16 @@ class ArrayDataAdapter(DataAdapter):
         batch_size: Optional[int] = None,
         steps: Optional[int] = None,
         shuffle: bool | str = False,
+        names: Optional[Dict[str, str]] = None,
     ) -> None:
-        self._x = convert_structure(x, "x")
-        self._y = convert_structure(y, "y")
-        self._sw = convert_structure(broadcast_sample_weight(y, sample_weight), "sample_weight")
-        self._num_samples = check_lengths({"x": self._x, "y": self._y, "sample_weight": self._sw})
+        names = {**DEFAULT_NAMES, **(names or {})}
+        self._x = convert_structure(x, names["x"])
+        self._y = convert_structure(y, names["y"])
+        self._sw = convert_structure(broadcast_sample_weight(y, sample_weight), names["sample_weight"])
+        self._num_samples = check_lengths(
+            {names["x"]: self._x, names["y"]: self._y, names["sample_weight"]: self._sw})
         if self._sw is not None:
-            check_sample_weight_shape(self._sw, self._y)
+            check_sample_weight_shape(self._sw, self._y, names["sample_weight"])
         if batch_size is None:
             batch_size = math.ceil(self._num_samples / steps) if steps else 32
         self._batch_size = int(batch_size)
@@ -145,17 +155,22 @@ class ArrayDataAdapter(DataAdapter):
     def arrays(self) -> Batch:
         return self._x, self._y, self._sw
 
-    def _epoch_arrays(self) -> Batch:
+    def _permutation(self) -> Optional[torch.Tensor]:
+        """This epoch's sample order, or ``None`` for the stored order."""
         if not self._shuffle:
-            return self.arrays
+            return None
         if self._shuffle == "batch":
-            # Shuffle whole batches, keep order inside each batch.
-            order = torch.randperm(self.num_batches)
-            index = torch.arange(self._num_samples)
-            chunks = list(torch.split(index, self._batch_size))
-            permutation = torch.cat([chunks[int(i)] for i in order])
-        else:
-            permutation = torch.randperm(self._num_samples)
+            # Keras's "batch": batches keep their place, samples are shuffled
+            # inside each batch-sized chunk (for data read chunk by chunk).
+            # Keys in [chunk, chunk + 1) sort chunk by chunk, randomly inside.
+            chunk = torch.arange(self._num_samples, dtype=torch.float64) // self._batch_size
+            return (chunk + torch.rand(self._num_samples, dtype=torch.float64)).argsort()
+        return torch.randperm(self._num_samples)
+
+    def _epoch_arrays(self) -> Batch:
+        permutation = self._permutation()
+        if permutation is None:
+            return self.arrays
         # One gather per epoch, then batches are cheap contiguous views.
         return tree.map_structure(
             lambda t: None if t is None else t.index_select(0, permutation), self.arrays

@@ -1,4 +1,10 @@
-"""``validation_split``: the last fraction of the samples, taken before shuffling."""
+"""``validation_split``: the last fraction of the samples, taken before shuffling.
+
+Supported for what can be sliced by sample: arrays, tensors, pandas objects and
+lists/tuples/dicts of them, and map-style torch ``Dataset``s. Inputs that
+batch themselves (DataLoaders, generators, PyDatasets, tf.data, iterable
+datasets) cannot be split by sample and are refused with a ``ValueError``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from typing import Any, Tuple
 from .. import tree
 from .adapter import Batch
 from .arrays import ArrayDataAdapter, is_array_structure
+from .pandas_data import contains_pandas, convert_pandas
+from .torch_data import is_torch_dataset, split_dataset
 
 
 def train_validation_split(arrays: Batch, validation_split: float) -> Tuple[Batch, Batch]:
@@ -30,12 +38,20 @@ def train_validation_split(arrays: Batch, validation_split: float) -> Tuple[Batc
 
 
 def split_for_validation(x: Any, y: Any, sample_weight: Any, validation_split: float) -> tuple:
-    """The last ``validation_split`` of array inputs, before any shuffling."""
+    """``((x, y, sample_weight), validation_data)``: training part and the last
+    ``validation_split`` of the samples, before any shuffling."""
+    if is_torch_dataset(x):
+        train, validation = split_dataset(x, validation_split)
+        return (train, y, sample_weight), validation
+    if contains_pandas(x, y, sample_weight):
+        x, y, sample_weight = (convert_pandas(x, "x"), convert_pandas(y, "y"),
+                               convert_pandas(sample_weight, "sample_weight"))
     if not is_array_structure(x):
         raise ValueError(
-            "Argument `validation_split` is only supported for arrays and tensors; "
-            f"received x of type {type(x).__name__}. Expected NumPy arrays or tensors, "
-            "or pass `validation_data` instead."
+            "Argument `validation_split` is only supported for data that can be sliced "
+            "by sample: NumPy arrays, tensors, pandas objects (or lists/dicts of them) "
+            f"and map-style torch Datasets. Received x of type {type(x).__name__}, "
+            "which yields ready batches; pass `validation_data` instead."
         )
     arrays = ArrayDataAdapter(x, y, sample_weight).arrays
     return train_validation_split(arrays, validation_split)

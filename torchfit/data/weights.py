@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .. import tree
+from .adapter import Batch, DataAdapter, WrappedAdapter
 
 
 def validate_class_weight(class_weight: Any) -> None:
@@ -48,7 +49,7 @@ def class_indices(y: torch.Tensor) -> torch.Tensor:
 
 def class_weight_table(class_weight: Mapping[int, float]) -> torch.Tensor:
     """Dense lookup table: weight of class ``c`` at index ``c`` (1.0 if absent)."""
-    size = int(max(class_weight)) + 1
+    size = int(max(class_weight, default=-1)) + 1
     table = torch.ones(size, dtype=torch.float32)
     for cls, weight in class_weight.items():
         table[int(cls)] = float(weight)
@@ -61,6 +62,11 @@ def class_weight_to_sample_weight(y: Any, class_weight: Mapping[int, float]) -> 
         raise ValueError(
             "Argument `class_weight` is only supported for models with a "
             f"single output. Received targets of structure {type(y).__name__}."
+        )
+    if y is None:
+        raise ValueError(
+            "Argument `class_weight` needs targets: expected batches (x, y), "
+            "received batches without y."
         )
     y = torch.as_tensor(np.asarray(y)) if not isinstance(y, torch.Tensor) else y
     labels = class_indices(y)
@@ -80,3 +86,26 @@ def check_class_weight_keys(class_weight: Mapping[int, float], num_classes: int)
             f"{max(num_classes, 2)} classes (expected keys in "
             f"[0, {max(num_classes, 2) - 1}]). Received keys: {bad}."
         )
+
+
+class ClassWeighted(WrappedAdapter):
+    """Turns ``class_weight`` into the third batch element, batch by batch.
+
+    This is how ``class_weight`` works for inputs that batch themselves
+    (DataLoaders, generators, PyDatasets, tf.data): the weights come out the
+    same as for the same samples given as arrays.
+    """
+
+    def __init__(self, inner: DataAdapter, class_weight: Mapping[int, float]) -> None:
+        super().__init__(inner)
+        self.class_weight = class_weight
+
+    def transform(self, batch: Batch) -> Batch:
+        x, y, sample_weight = batch
+        if sample_weight is not None:
+            raise ValueError(
+                "Argument `class_weight` cannot be combined with batches that already "
+                "carry sample weights. Expected (x, y) batches; received (x, y, "
+                "sample_weight) batches."
+            )
+        return x, y, class_weight_to_sample_weight(y, self.class_weight)

@@ -43,7 +43,15 @@ from .confusion_metrics import (
     TrueNegatives,
     TruePositives,
 )
+from .correlation_metrics import (
+    ConcordanceCorrelation,
+    PearsonCorrelation,
+    concordance_correlation,
+    pearson_correlation,
+)
+from .f_score_metrics import F1Score, FBetaScore
 from .hinge_metrics import CategoricalHinge, Hinge, SquaredHinge
+from .iou_metrics import IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from .probabilistic_metrics import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -116,6 +124,15 @@ ALL_OBJECTS = (
     SparseCategoricalAccuracy,
     TopKCategoricalAccuracy,
     SparseTopKCategoricalAccuracy,
+    F1Score,
+    FBetaScore,
+    IoU,
+    BinaryIoU,
+    MeanIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
+    PearsonCorrelation,
+    ConcordanceCorrelation,
 )
 
 # The string identifiers Keras 3 accepts: class names, their snake_case, and
@@ -284,6 +301,17 @@ __all__ = [
     "hinge",
     "squared_hinge",
     "categorical_hinge",
+    "F1Score",
+    "FBetaScore",
+    "IoU",
+    "BinaryIoU",
+    "MeanIoU",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+    "PearsonCorrelation",
+    "ConcordanceCorrelation",
+    "pearson_correlation",
+    "concordance_correlation",
     "get",
     "serialize",
     "deserialize",

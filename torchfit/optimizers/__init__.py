@@ -6,11 +6,13 @@ rule, and is at the same time an ordinary torch optimizer (``param_groups``,
 an optimizer is *unbound*; ``opt.bind(params)`` attaches them later.
 
 :func:`get` resolves the identifiers Keras accepts (``"adam"``, a config
-dict, an optimizer instance).
+dict, an optimizer instance). :mod:`torchfit.optimizers.schedules` holds
+Keras's learning-rate schedules; Keras's common arguments (``use_ema``,
+``gradient_accumulation_steps``, ``loss_scale_factor``...) are documented
+on :class:`Optimizer`.
 """
 
 import difflib
-import importlib
 
 import torch
 
@@ -27,6 +29,8 @@ from torchfit.optimizers.lion import Lion
 from torchfit.optimizers.nadam import Nadam
 from torchfit.optimizers.rmsprop import RMSprop
 from torchfit.optimizers.sgd import SGD
+from torchfit.optimizers import schedules
+from torchfit.optimizers.schedules import LearningRateSchedule
 
 __all__ = [
     "Optimizer",
@@ -42,6 +46,8 @@ __all__ = [
     "Ftrl",
     "Lamb",
     "Adafactor",
+    "LearningRateSchedule",
+    "schedules",
     "get",
     "serialize",
     "deserialize",
@@ -157,10 +163,3 @@ def get(identifier, params=None):
         optimizer.bind(params)
     return optimizer
 
-
-def __getattr__(name):
-    # ``torchfit.optimizers.schedules`` is maintained separately; load it on
-    # first access so that this package imports without it.
-    if name == "schedules":
-        return importlib.import_module("torchfit.optimizers.schedules")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

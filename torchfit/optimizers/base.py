@@ -25,10 +25,17 @@ On top of that it speaks Keras 3's optimizer vocabulary:
   stored in every param group under ``"iterations"`` so that it travels
   through ``state_dict()``.
 
-* ``learning_rate`` may be a float or a callable schedule. A schedule is
-  called with the current ``iterations`` before each step (a callable that
-  takes no argument is called without one, as Keras does) and the value is
-  written to every param group's ``"lr"`` before the update.
+* ``learning_rate`` may be a float or a callable schedule (e.g. from
+  :mod:`torchfit.optimizers.schedules`). A schedule is called with the
+  current ``iterations`` before each step (a callable that takes no argument
+  is called without one, as Keras does) and the value is written to every
+  param group's ``"lr"`` before the update.
+
+* Keras's common arguments ``use_ema``/``ema_momentum``/
+  ``ema_overwrite_frequency`` (weight averages stored in ``state`` under
+  ``"average"``), ``gradient_accumulation_steps`` (accumulators under
+  ``"gradient_accumulator"``) and ``loss_scale_factor``, with Keras's order
+  of operations (see :meth:`Optimizer._apply`).
 
 Hyper-parameters (``lr``, ``weight_decay`` and the rule-specific ones such as
 ``momentum``) live in the param groups, exactly as in :mod:`torch.optim`, so
@@ -58,28 +65,10 @@ import torch
 __all__ = ["Optimizer"]
 
 
-# Keras arguments that torchfit accepts only at their inert default values, so
-# that a Keras ``get_config()`` dict can be loaded. Anything else is refused.
-_KERAS_INERT_ARGUMENTS = {
-    "use_ema": (
-        False,
-        "use torch.optim.swa_utils.AveragedModel for weight averaging",
-    ),
-    "ema_momentum": (0.99, "use torch.optim.swa_utils.AveragedModel"),
-    "ema_overwrite_frequency": (
-        None,
-        "use torch.optim.swa_utils.AveragedModel",
-    ),
-    "loss_scale_factor": (
-        None,
-        "scale the loss yourself or use torch.amp.GradScaler",
-    ),
-    "gradient_accumulation_steps": (
-        None,
-        "accumulate gradients over several backward passes and call step() "
-        "every N batches",
-    ),
-}
+# State keys the base class keeps next to each update rule's own state.
+_EMA_KEY = "average"
+_ACCUMULATOR_KEY = "gradient_accumulator"
+_BASE_STATE_KEYS = (_EMA_KEY, _ACCUMULATOR_KEY)
 
 # Keys of a param group that hold a value shared by the whole optimizer rather
 # than a hyper-parameter; they are advanced by ``step()`` and not validated.
@@ -282,10 +271,14 @@ def _cast_scalar(value, dtype):
 def _serialize_schedule(schedule):
     cls = type(schedule)
     if hasattr(schedule, "get_config") and hasattr(cls, "from_config"):
+        try:
+            config = schedule.get_config()
+        except NotImplementedError:
+            return schedule  # a schedule that cannot serialize itself
         return {
             "module": cls.__module__,
             "class_name": cls.__name__,
-            "config": schedule.get_config(),
+            "config": config,
         }
     return schedule
 
@@ -295,6 +288,11 @@ def _deserialize_schedule(config, custom_objects=None):
     if custom_objects and class_name in custom_objects:
         return custom_objects[class_name].from_config(config["config"])
     module_name = config.get("module") or "torchfit.optimizers.schedules"
+    if module_name.startswith("keras."):
+        # Keras's built-in schedules load as torchfit's, without Keras.
+        schedules = importlib.import_module("torchfit.optimizers.schedules")
+        if class_name in schedules.ALL_OBJECTS_DICT:
+            return schedules.deserialize(config)
     if not (
         module_name.startswith("torchfit.") or module_name.startswith("keras.")
     ):
@@ -327,6 +325,21 @@ class Optimizer(torch.optim.Optimizer):
         global_clipnorm (float, optional): rescale all gradients together so
             that their joint L2 norm is at most this value. At most one of the
             three clipping arguments may be set.
+        use_ema (bool): keep an exponential moving average of every bound
+            weight, ``avg <- ema_momentum * avg + (1 - ema_momentum) * w``
+            after each step (``avg = w`` after the first one). See
+            :meth:`swap_ema_weights` and :meth:`finalize_variable_values`.
+        ema_momentum (float): in ``[0, 1]``, default 0.99.
+        ema_overwrite_frequency (int, optional): with ``use_ema``, overwrite
+            the weights with their averages every this many steps.
+        loss_scale_factor (float, optional): a constant loss scale:
+            :meth:`scale_loss` multiplies the loss by it and each step
+            divides the gradients by it first.
+        gradient_accumulation_steps (int, optional): >= 2. Gradients of N
+            consecutive calls to :meth:`step` are summed and only every N-th
+            call applies an update, with their mean. ``iterations`` counts
+            applied updates (micro-steps // N); a learning-rate schedule is
+            evaluated at the micro-step count, as in Keras.
         name (str, optional): a name, as in Keras (default: snake-cased class
             name, made unique).
         **hyper: the rule-specific hyper-parameters of the subclass.
@@ -350,11 +363,24 @@ class Optimizer(torch.optim.Optimizer):
         clipnorm=None,
         clipvalue=None,
         global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
         name=None,
         **hyper,
     ):
         owner = type(self).__name__
         hyper = self._pop_keras_only_arguments(owner, hyper)
+        common = self._check_common_arguments(
+            owner,
+            use_ema,
+            ema_momentum,
+            ema_overwrite_frequency,
+            loss_scale_factor,
+            gradient_accumulation_steps,
+        )
         if self.hyperparameters is not None:
             unknown = sorted(set(hyper) - set(self.hyperparameters))
             if unknown:
@@ -366,6 +392,11 @@ class Optimizer(torch.optim.Optimizer):
                         "clipnorm",
                         "clipvalue",
                         "global_clipnorm",
+                        "use_ema",
+                        "ema_momentum",
+                        "ema_overwrite_frequency",
+                        "loss_scale_factor",
+                        "gradient_accumulation_steps",
                         "name",
                     }
                 )
@@ -409,6 +440,13 @@ class Optimizer(torch.optim.Optimizer):
         self.clipnorm = clip["clipnorm"]
         self.clipvalue = clip["clipvalue"]
         self.global_clipnorm = clip["global_clipnorm"]
+        (
+            self.use_ema,
+            self.ema_momentum,
+            self.ema_overwrite_frequency,
+            self.loss_scale_factor,
+            self.gradient_accumulation_steps,
+        ) = common
         self._lr_schedule = schedule
         self._schedule_takes_iterations = schedule_takes_iterations
         self._unbound_iterations = 0
@@ -436,16 +474,55 @@ class Optimizer(torch.optim.Optimizer):
                 "Argument `decay` is no longer supported and will be ignored.",
                 stacklevel=4,
             )
-        for key, (inert, alternative) in _KERAS_INERT_ARGUMENTS.items():
-            if key in hyper:
-                value = hyper.pop(key)
-                if value != inert:
-                    raise NotImplementedError(
-                        f"{owner}: Keras argument `{key}` is not supported by "
-                        f"torchfit (only {key}={inert!r} is accepted); "
-                        f"received {key}={value!r}. Instead, {alternative}."
-                    )
         return hyper
+
+    @staticmethod
+    def _check_common_arguments(
+        owner,
+        use_ema,
+        ema_momentum,
+        ema_overwrite_frequency,
+        loss_scale_factor,
+        gradient_accumulation_steps,
+    ):
+        """Validate Keras's EMA / loss-scale / accumulation arguments."""
+        use_ema = check_bool(owner, "use_ema", use_ema)
+        ema_momentum = check_number(owner, "ema_momentum", ema_momentum, low=0.0, high=1.0)
+        ints = {}
+        for key, value, low in (
+            ("ema_overwrite_frequency", ema_overwrite_frequency, 1),
+            ("gradient_accumulation_steps", gradient_accumulation_steps, 2),
+        ):
+            if value is None:
+                ints[key] = None
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(
+                    f"{owner}: argument `{key}` must be an int >= {low} or "
+                    f"None; received {key}={value!r} of type "
+                    f"{type(value).__name__}."
+                )
+            if value < low:
+                raise ValueError(
+                    f"{owner}: argument `{key}` must be an int >= {low} or "
+                    f"None; received {key}={value!r}."
+                )
+            ints[key] = int(value)
+        loss_scale_factor = check_number(
+            owner,
+            "loss_scale_factor",
+            loss_scale_factor,
+            low=0.0,
+            low_open=True,
+            allow_none=True,
+        )
+        return (
+            use_ema,
+            ema_momentum,
+            ints["ema_overwrite_frequency"],
+            loss_scale_factor,
+            ints["gradient_accumulation_steps"],
+        )
 
     def _check_hyper(self, key, value):
         check = self._checks.get(key)
@@ -632,7 +709,7 @@ class Optimizer(torch.optim.Optimizer):
         schedule (set another callable instead).
         """
         if self._lr_schedule is not None:
-            return self._evaluate_schedule(self.iterations)
+            return self._evaluate_schedule(self._micro_iterations)
         if self.is_bound:
             return self.param_groups[0]["lr"]
         return self.defaults["lr"]
@@ -658,11 +735,30 @@ class Optimizer(torch.optim.Optimizer):
             group["lr"] = lr
 
     @property
-    def iterations(self):
-        """Number of steps applied so far (an ``int``, settable)."""
+    def _micro_iterations(self):
+        """Calls that reached the update logic (Keras's ``_iterations``).
+
+        Without gradient accumulation this equals :attr:`iterations`; with
+        it, every accumulated micro-step counts. It is what param groups
+        store under ``"iterations"`` and what a learning-rate schedule sees.
+        """
         if self.is_bound:
             return int(self.param_groups[0]["iterations"])
         return self._unbound_iterations
+
+    @property
+    def iterations(self):
+        """Number of applied updates so far (an ``int``, settable).
+
+        With ``gradient_accumulation_steps=N`` this is the number of micro-
+        steps divided by ``N`` (rounded down), as in Keras, so it counts the
+        updates actually applied; setting it sets the micro-step count to
+        ``N * value``.
+        """
+        count = self._micro_iterations
+        if self.gradient_accumulation_steps:
+            return count // self.gradient_accumulation_steps
+        return count
 
     @iterations.setter
     def iterations(self, value):
@@ -675,9 +771,10 @@ class Optimizer(torch.optim.Optimizer):
                 f"{type(self).__name__}: `iterations` must be an int >= 0; "
                 f"received iterations={value!r}."
             )
-        self._unbound_iterations = int(value)
+        count = int(value) * (self.gradient_accumulation_steps or 1)
+        self._unbound_iterations = count
         for group in self.__dict__.get("param_groups", ()):
-            group["iterations"] = int(value)
+            group["iterations"] = count
 
     # ------------------------------------------------------------------
     # Weight-decay exclusion (Keras API)
@@ -704,6 +801,108 @@ class Optimizer(torch.optim.Optimizer):
         if self._exclude_pattern is not None and name is not None:
             return self._exclude_pattern.search(name) is None
         return True
+
+    # ------------------------------------------------------------------
+    # Loss scaling and moving averages (Keras API)
+    # ------------------------------------------------------------------
+
+    def scale_loss(self, loss):
+        """Multiply ``loss`` by ``loss_scale_factor`` (unchanged if ``None``).
+
+        Call it on the loss before ``backward()``; :meth:`step` divides the
+        gradients by the same factor, so the update is that of the unscaled
+        loss. torchfit's ``train_step`` does this for you.
+        """
+        if self.loss_scale_factor is None:
+            return loss
+        if isinstance(loss, bool) or not (
+            isinstance(loss, (torch.Tensor, numbers.Real))
+        ):
+            raise TypeError(
+                f"{type(self).__name__}.scale_loss: argument `loss` must be a "
+                f"tensor or a real number; received loss={loss!r} of type "
+                f"{type(loss).__name__}."
+            )
+        return loss * self.loss_scale_factor
+
+    def _require_ema(self, what):
+        if not self.use_ema:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' cannot {what}: it was "
+                "created with use_ema=False (expected use_ema=True)."
+            )
+        self._require_bound(what)
+
+    def _ema_pairs(self, what):
+        pairs = []
+        for p in self._ema_params():
+            state = self.state.get(p)
+            if state and _EMA_KEY in state:
+                pairs.append((p, state[_EMA_KEY]))
+        return pairs
+
+    @torch.no_grad()
+    def swap_ema_weights(self):
+        """Exchange the weights with their moving averages, in place.
+
+        Calling it twice restores the weights: swap in before evaluating or
+        saving the averaged model, swap back before training on (this is
+        what Keras's ``SwapEMAWeights`` callback does). Weights that have
+        not been updated yet have no average and are left as they are.
+        """
+        self._require_ema("swap EMA weights")
+        pairs = self._ema_pairs("swap EMA weights")
+        if not pairs:
+            return
+        params = [p for p, _ in pairs]
+        averages = [a for _, a in pairs]
+        saved = [p.detach().clone() for p in params]
+        torch._foreach_copy_(params, averages)
+        torch._foreach_copy_(averages, saved)
+
+    @torch.no_grad()
+    def copy_weights_to_ema(self):
+        """Set every moving average to the current weight value."""
+        self._require_ema("copy weights to the EMA")
+        pairs = self._ema_pairs("copy weights to the EMA")
+        if pairs:
+            torch._foreach_copy_([a for _, a in pairs], [p for p, _ in pairs])
+
+    @torch.no_grad()
+    def finalize_variable_values(self, var_list=None):
+        """With ``use_ema=True``, overwrite the weights with their averages.
+
+        Keras calls this at the end of ``fit``. ``var_list`` (default: every
+        bound parameter) must only hold parameters of this optimizer.
+        Without EMA it does nothing.
+        """
+        if not self.use_ema:
+            return
+        self._require_bound("finalize variable values")
+        known = {id(p): a for p, a in self._ema_pairs("finalize variable values")}
+        bound = {id(p) for p in self._ema_params()}
+        if var_list is None:
+            targets = [p for p in self._ema_params() if id(p) in known]
+        else:
+            if isinstance(var_list, torch.Tensor) or not hasattr(var_list, "__iter__"):
+                raise TypeError(
+                    f"{type(self).__name__}.finalize_variable_values: argument "
+                    "`var_list` must be a list of parameters or None; received "
+                    f"var_list={var_list!r} of type {type(var_list).__name__}."
+                )
+            var_list = list(var_list)
+            for p in var_list:
+                if not isinstance(p, torch.Tensor) or id(p) not in bound:
+                    raise ValueError(
+                        f"{type(self).__name__}.finalize_variable_values: every "
+                        "entry of `var_list` must be a floating-point parameter "
+                        "this optimizer is bound to; received "
+                        f"{type(p).__name__} of shape "
+                        f"{tuple(getattr(p, 'shape', ()))}."
+                    )
+            targets = [p for p in var_list if id(p) in known]
+        if targets:
+            torch._foreach_copy_(targets, [known[id(p)] for p in targets])
 
     # ------------------------------------------------------------------
     # Stepping
@@ -820,13 +1019,24 @@ class Optimizer(torch.optim.Optimizer):
         return lr
 
     def _apply(self, work):
-        """Validate, compute every update, then commit (see module doc)."""
+        """Validate, compute every update, then commit (see module doc).
+
+        The order within one call follows Keras's ``apply``: unscale the
+        gradients by ``loss_scale_factor``; with gradient accumulation, add
+        them to the accumulators and stop there unless this is the N-th
+        micro-step (then average the accumulated gradients); clip; decay;
+        update; update the moving averages (``use_ema``) and overwrite the
+        weights with them every ``ema_overwrite_frequency`` steps; count.
+        """
         owner = type(self).__name__
         if not any(work):
             return
-        iteration = self.iterations
+        micro = self._micro_iterations
+        accumulation = self.gradient_accumulation_steps
+        iteration = micro // accumulation if accumulation else micro
+        is_update = not accumulation or (micro + 1) % accumulation == 0
         if self._lr_schedule is not None:
-            scheduled = self._evaluate_schedule(iteration)
+            scheduled = self._evaluate_schedule(micro)
             for group in self.param_groups:
                 group["lr"] = scheduled
 
@@ -854,57 +1064,152 @@ class Optimizer(torch.optim.Optimizer):
                 flat_params.append(p)
                 flat_grads.append(g if g.dtype == p.dtype else g.to(p.dtype))
 
-        # 2. Clip (out of place: ``.grad`` is left as it is).
-        flat_grads = self._clip_gradients(flat_grads)
+        # 2. Unscale (``loss_scale_factor``), out of place.
+        if self.loss_scale_factor is not None:
+            flat_grads = torch._foreach_div(flat_grads, self.loss_scale_factor)
 
-        # 3. Weight decay and update rule, per group, out of place.
+        # 3. Gradient accumulation.
+        new_accumulators = None
+        if accumulation:
+            previous = [
+                self.state[p][_ACCUMULATOR_KEY]
+                if _ACCUMULATOR_KEY in self.state.get(p, ())
+                else torch.zeros_like(p)
+                for p in flat_params
+            ]
+            summed = torch._foreach_add(flat_grads, previous)
+            if is_update:
+                flat_grads = torch._foreach_div(summed, accumulation)
+            else:
+                new_accumulators = summed
+
         commits = []
-        offset = 0
-        for group, items, lr in zip(self.param_groups, work, lrs):
-            if not items:
-                continue
-            count = len(items)
-            params = flat_params[offset : offset + count]
-            grads = flat_grads[offset : offset + count]
-            offset += count
-            names = group.get("param_names")
-            states = []
-            for p in params:
-                state = self.state.get(p)
-                if not state:
-                    state = self._init_state(p, group)
-                states.append(state)
-            inputs = list(params)
-            wd = group["weight_decay"]
-            if wd:
-                decay_at = [
-                    i
-                    for i, (index, p, _) in enumerate(items)
-                    if self._use_weight_decay(p, names[index] if names else None)
-                ]
-                if decay_at:
-                    decayed = torch._foreach_mul(
-                        [params[i] for i in decay_at], 1.0 - wd * lr
-                    )
-                    for i, tensor in zip(decay_at, decayed):
-                        inputs[i] = tensor
-            new_params, new_states = self._compute_update(
-                group, inputs, grads, states, lr, iteration
-            )
-            commits.append((params, new_params, new_states))
-        group_updates = [
-            self._next_group_values(group, iteration) for group in self.param_groups
-        ]
+        group_updates = None
+        if is_update:
+            # 4. Clip (out of place: ``.grad`` is left as it is).
+            flat_grads = self._clip_gradients(flat_grads)
 
-        # 4. Commit.
+            # 5. Weight decay and update rule, per group, out of place.
+            offset = 0
+            for group, items, lr in zip(self.param_groups, work, lrs):
+                if not items:
+                    continue
+                count = len(items)
+                params = flat_params[offset : offset + count]
+                grads = flat_grads[offset : offset + count]
+                offset += count
+                names = group.get("param_names")
+                states = [self._rule_state(p, group) for p in params]
+                inputs = list(params)
+                wd = group["weight_decay"]
+                if wd:
+                    decay_at = [
+                        i
+                        for i, (index, p, _) in enumerate(items)
+                        if self._use_weight_decay(p, names[index] if names else None)
+                    ]
+                    if decay_at:
+                        decayed = torch._foreach_mul(
+                            [params[i] for i in decay_at], 1.0 - wd * lr
+                        )
+                        for i, tensor in zip(decay_at, decayed):
+                            inputs[i] = tensor
+                new_params, new_states = self._compute_update(
+                    group, inputs, grads, states, lr, iteration
+                )
+                commits.append((params, list(new_params), new_states))
+            group_updates = [
+                self._next_group_values(group, iteration)
+                for group in self.param_groups
+            ]
+
+        # 6. Moving averages of all bound weights (Keras updates them on
+        # every call, accumulation micro-steps included).
+        ema = self._compute_ema(commits, iteration) if self.use_ema else None
+
+        # 7. Commit.
         for params, new_params, new_states in commits:
-            torch._foreach_copy_(params, list(new_params))
+            torch._foreach_copy_(params, new_params)
             for p, new_state in zip(params, new_states):
                 self.state[p].update(new_state)
-        for group, updates in zip(self.param_groups, group_updates):
-            group.update(updates)
-            group["iterations"] = iteration + 1
-        self._unbound_iterations = iteration + 1
+        if accumulation:
+            if new_accumulators is not None:
+                for p, value in zip(flat_params, new_accumulators):
+                    self.state[p][_ACCUMULATOR_KEY] = value
+            else:
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        state = self.state.get(p)
+                        if state and _ACCUMULATOR_KEY in state:
+                            state[_ACCUMULATOR_KEY].zero_()
+        if ema is not None:
+            ema_params, averages, overwrite = ema
+            for p, average in zip(ema_params, averages):
+                self.state[p][_EMA_KEY] = average
+            if overwrite:
+                torch._foreach_copy_(ema_params, averages)
+        if group_updates is not None:
+            for group, updates in zip(self.param_groups, group_updates):
+                group.update(updates)
+        for group in self.param_groups:
+            group["iterations"] = micro + 1
+        self._unbound_iterations = micro + 1
+
+    def _rule_state(self, param, group):
+        """The update rule's state of ``param``, initialized if missing."""
+        state = self.state.get(param)
+        if state:
+            rule = {k: v for k, v in state.items() if k not in _BASE_STATE_KEYS}
+            if rule:
+                return rule
+        return self._init_state(param, group)
+
+    def _ema_params(self):
+        return [
+            p
+            for group in self.param_groups
+            for p in group["params"]
+            if p.is_floating_point()
+        ]
+
+    def _compute_ema(self, commits, iteration):
+        """Return ``(params, new_averages, overwrite)``; nothing is written.
+
+        ``average <- m * average + (1 - m) * weight`` with ``m =
+        ema_momentum``, except on the first step (``iterations == 0``) where
+        ``m = 0`` so that the average starts at the weights.
+        """
+        updated = {}
+        for params, new_params, _ in commits:
+            for p, value in zip(params, new_params):
+                updated[id(p)] = value
+        params = self._ema_params()
+        if not params:
+            return None
+        current = [updated.get(id(p), p) for p in params]
+        previous = [
+            self.state[p][_EMA_KEY] if _EMA_KEY in self.state.get(p, ()) else p
+            for p in params
+        ]
+        momentum = self.ema_momentum if iteration != 0 else 0.0
+        averages = []
+        # Keras evaluates the coefficients in each weight's dtype.
+        by_dtype = collections.defaultdict(list)
+        for i, p in enumerate(params):
+            by_dtype[p.dtype].append(i)
+        averages = [None] * len(params)
+        for dtype, indices in by_dtype.items():
+            m = _cast_scalar(momentum, dtype)
+            one_minus = _cast_scalar(1.0 - m, dtype)
+            mixed = torch._foreach_mul([previous[i] for i in indices], m)
+            torch._foreach_add_(
+                mixed, torch._foreach_mul([current[i] for i in indices], one_minus)
+            )
+            for i, value in zip(indices, mixed):
+                averages[i] = value
+        frequency = self.ema_overwrite_frequency
+        overwrite = bool(frequency) and (iteration + 1) % frequency == 0
+        return params, averages, overwrite
 
     def _clip_gradients(self, grads):
         """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue."""
@@ -984,7 +1289,7 @@ class Optimizer(torch.optim.Optimizer):
                 group.setdefault(key, initial)
             for key in self._group_keys:
                 group.setdefault(key, self.defaults[key])
-        self._unbound_iterations = self.iterations
+        self._unbound_iterations = self._micro_iterations
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -1029,6 +1334,11 @@ class Optimizer(torch.optim.Optimizer):
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
         for key in self._group_keys:
             if key != "weight_decay":
@@ -1039,8 +1349,8 @@ class Optimizer(torch.optim.Optimizer):
     def from_config(cls, config, custom_objects=None):
         """Create an (unbound) optimizer from :meth:`get_config`'s output.
 
-        Keras configs load too (its EMA/loss-scale/accumulation keys are
-        accepted at their default values).
+        Keras configs load too, including their EMA, loss-scale and
+        accumulation keys and serialized Keras schedules.
         """
         config = dict(config)
         learning_rate = config.get("learning_rate")

@@ -1,0 +1,309 @@
+"""BackupAndRestore: a run killed at any point and re-run from the same script ends
+with weights bit-identical (torch.equal) to an uninterrupted run, on CPU."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import torchfit
+from torchfit import callbacks as tcb
+
+RNG = np.random.default_rng(7)
+X = RNG.normal(size=(64, 6)).astype("float32")
+Y = RNG.integers(0, 3, size=64).astype("int64")
+
+
+class NoisyNet(torchfit.KerasStyleModule, nn.Module):
+    """Dropout (torch RNG) plus input noise from NumPy's and Python's global RNGs,
+    so the weights depend on every generator a backup must restore."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = nn.Linear(6, 16)
+        self.bn = nn.BatchNorm1d(16)
+        self.drop = nn.Dropout(0.3)
+        self.l2 = nn.Linear(16, 3)
+
+    def forward(self, x):
+        if self.training:
+            noise = torch.from_numpy(np.random.normal(size=tuple(x.shape)).astype("float32"))
+            x = x + 0.05 * random.random() * noise
+        return torch.softmax(self.l2(self.drop(torch.relu(self.bn(self.l1(x))))), dim=-1)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt(tcb.Callback):
+    """Raises at the n-th call of ``hook`` (counted over the whole fit call)."""
+
+    def __init__(self, hook: str, n: int) -> None:
+        super().__init__()
+        self.hook, self.n, self.calls = hook, n, 0
+
+    def __getattribute__(self, name):
+        if name == object.__getattribute__(self, "hook"):
+            def hook(*args, **kwargs):
+                self.calls += 1
+                if self.calls == self.n:
+                    raise Crash(f"{name} #{self.n}")
+            return hook
+        return object.__getattribute__(self, name)
+
+
+class StepScheduler(tcb.Callback):
+    """A user callback stepping a torch LR scheduler it holds (found by the backup)."""
+
+    def on_train_begin(self, logs=None):
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.model.optimizer, step_size=1,
+                                                         gamma=0.7)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.scheduler.step()
+
+
+def script(backup_dir, crash=None, *, epochs=3, save_freq=2, optimizer="adam", loader=False,
+           extra=None, steps_per_execution=1):
+    """The training script that gets killed and re-run."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    model = NoisyNet()
+    if optimizer == "torch":
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    callbacks = [
+        tcb.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True),
+        tcb.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5, min_delta=10.0),
+        tcb.BackupAndRestore(backup_dir, save_freq=save_freq, **(extra or {})),
+    ]
+    if crash is not None:
+        callbacks.append(CrashAt(*crash))
+    if loader:
+        data = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(Y)), batch_size=10,
+                          shuffle=True)
+        history = model.fit(data, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False,
+                            validation_data=(X[:16], Y[:16]))
+    else:
+        history = model.fit(X, Y, batch_size=10, epochs=epochs, verbose=0, callbacks=callbacks,
+                            validation_split=0.25, shuffle=True)
+    return model, history
+
+
+def assert_identical(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+    oa, ob = a.optimizer.state_dict(), b.optimizer.state_dict()
+    assert oa["param_groups"] == ob["param_groups"]
+    for index, state in oa["state"].items():
+        for name, value in state.items():
+            other = ob["state"][index][name]
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), (index, name)
+
+
+def run_with_crashes(backup_dir, crashes, **kwargs):
+    for crash in crashes:
+        with pytest.raises(Crash):
+            script(backup_dir, crash, **kwargs)
+        assert os.listdir(backup_dir) or crash[1] <= 2
+    return script(backup_dir, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        model, history = script(os.path.join(directory, "ref"))
+    return model, history
+
+
+@pytest.mark.parametrize("crashes", [
+    [("on_train_batch_end", 3)],                      # mid-epoch 0, after the backup at step 2
+    [("on_train_batch_end", 7)],                      # mid-epoch 1
+    [("on_train_batch_end", 5)],                      # last batch of epoch 0 (backup deferred)
+    [("on_test_batch_end", 2)],                       # during validation of epoch 1
+    [("on_epoch_end", 2)],                            # at the end of epoch 1, before its backup
+    [("on_epoch_begin", 3)],                          # start of epoch 2
+    [("on_train_batch_end", 4), ("on_train_batch_end", 4), ("on_train_batch_begin", 6)],
+])
+def test_resumed_run_is_bit_identical_to_uninterrupted_run(tmp_path, reference, crashes):
+    ref_model, ref_history = reference
+    model, history = run_with_crashes(str(tmp_path / "backup"), crashes)
+    assert_identical(model, ref_model)
+    # The epochs run after the restart log exactly what the reference logged.
+    for key, values in history.history.items():
+        assert ref_history.history[key][-len(values):] == values, key
+    assert not os.path.exists(tmp_path / "backup")  # deleted after the completed fit
+
+
+def test_epoch_backups_resume_bit_identically(tmp_path):
+    ref, _ = script(str(tmp_path / "ref"), save_freq="epoch")
+    model, _ = run_with_crashes(str(tmp_path / "b"), [("on_train_batch_end", 8)], save_freq="epoch")
+    assert_identical(model, ref)
+
+
+def test_resume_with_a_shuffling_dataloader_and_a_torch_optimizer(tmp_path):
+    ref, _ = script(str(tmp_path / "ref"), optimizer="torch", loader=True, save_freq=3)
+    model, _ = run_with_crashes(str(tmp_path / "b"), [("on_train_batch_end", 5)],
+                                optimizer="torch", loader=True, save_freq=3)
+    assert_identical(model, ref)
+
+
+def test_resume_restores_torch_lr_schedulers_held_by_callbacks_and_extra_state(tmp_path):
+    def run(directory, crash=None):
+        torch.manual_seed(0)
+        np.random.seed(0)
+        random.seed(0)
+        model = NoisyNet()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+        stepper = tcb.LambdaCallback(on_train_batch_end=lambda batch, logs: scheduler.step())
+        callbacks = [StepScheduler(), stepper,
+                     tcb.BackupAndRestore(directory, save_freq=3,
+                                          extra_state={"batch_scheduler": scheduler})]
+        if crash:
+            callbacks.append(CrashAt(*crash))
+        model.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=callbacks)
+        return model, scheduler
+
+    ref, ref_scheduler = run(str(tmp_path / "ref"))
+    with pytest.raises(Crash):
+        run(str(tmp_path / "b"), ("on_train_batch_end", 7))
+    model, scheduler = run(str(tmp_path / "b"))
+    assert_identical(model, ref)
+    assert scheduler.state_dict() == ref_scheduler.state_dict()
+
+
+def test_resume_with_steps_per_execution(tmp_path):
+    ref, _ = script(str(tmp_path / "ref"), steps_per_execution=2, save_freq=2)
+    model, _ = run_with_crashes(str(tmp_path / "b"), [("on_train_batch_end", 2)],
+                                steps_per_execution=2, save_freq=2)
+    assert_identical(model, ref)
+
+
+def test_resume_after_early_stopping_does_not_train_further(tmp_path):
+    def run(directory):
+        torch.manual_seed(0)
+        model = NoisyNet()
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        es = tcb.EarlyStopping(monitor="loss", patience=0, min_delta=100.0)
+        backup = tcb.BackupAndRestore(directory, delete_checkpoint=False)
+        history = model.fit(X, Y, epochs=5, verbose=0, callbacks=[es, backup])
+        return model, history, es
+
+    directory = str(tmp_path / "b")
+    model, history, es = run(directory)
+    assert history.epoch == [0, 1] and es.stopped_epoch == 1
+    assert os.path.exists(os.path.join(directory, "latest.pt"))
+    again, history2, _ = run(directory)
+    assert history2.epoch == []
+    assert_identical(again, model)
+
+
+def test_backup_file_is_loadable_with_weights_only_and_holds_the_position(tmp_path):
+    directory = str(tmp_path / "b")
+    with pytest.raises(Crash):
+        script(directory, ("on_train_batch_end", 5))
+    backup = torch.load(os.path.join(directory, "latest.pt"), weights_only=True)
+    assert (backup["epoch"], backup["step"]) == (0, 4)
+    assert backup["format"] == "torchfit.backup"
+    assert [c["class"] for c in backup["callbacks"]] == ["EarlyStopping", "ReduceLROnPlateau"]
+    model = NoisyNet()
+    model.load_state_dict(backup["weights"])
+
+
+def test_double_checkpoint_falls_back_to_the_previous_backup(tmp_path):
+    directory = str(tmp_path / "b")
+    ref, _ = script(str(tmp_path / "ref"), extra={"double_checkpoint": True})
+    with pytest.raises(Crash):
+        script(directory, ("on_train_batch_end", 7), extra={"double_checkpoint": True})
+    latest = os.path.join(directory, "latest.pt")
+    assert os.path.exists(latest + ".bkp")
+    with open(latest, "r+b") as f:  # a torn write of the latest backup
+        f.truncate(os.path.getsize(latest) // 2)
+    with pytest.warns(UserWarning, match="previous one"):
+        model, _ = script(directory, extra={"double_checkpoint": True})
+    assert_identical(model, ref)
+
+
+def test_a_truncated_backup_without_fallback_is_a_clear_error(tmp_path):
+    directory = tmp_path / "b"
+    directory.mkdir()
+    (directory / "latest.pt").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="truncated, corrupted"):
+        script(str(directory))
+
+
+def test_a_backup_from_another_model_is_a_clear_error(tmp_path):
+    directory = str(tmp_path / "b")
+    with pytest.raises(Crash):
+        script(directory, ("on_train_batch_end", 3))
+
+    class Other(torchfit.KerasStyleModule, nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = nn.Linear(6, 3)
+
+        def forward(self, x):
+            return torch.softmax(self.dense(x), -1)
+
+    other = Other()
+    other.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"Missing keys .*'dense.weight'.*Unexpected keys .*'l1.weight'"):
+        other.fit(X, Y, verbose=0, callbacks=[tcb.BackupAndRestore(directory)])
+
+
+def test_changed_callbacks_are_a_clear_error(tmp_path):
+    directory = str(tmp_path / "b")
+    with pytest.raises(Crash):
+        script(directory, ("on_train_batch_end", 3))
+    model = NoisyNet()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with pytest.raises(ValueError, match="callbacks of this fit"):
+        model.fit(X, Y, batch_size=10, verbose=0, validation_split=0.25,
+                  callbacks=[tcb.BackupAndRestore(directory, save_freq=2)])
+
+
+def test_a_foreign_file_in_the_backup_dir_is_a_clear_error(tmp_path):
+    directory = tmp_path / "b"
+    directory.mkdir()
+    torch.save({"a": torch.zeros(1)}, directory / "latest.pt")
+    model = NoisyNet()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="not a backup written by BackupAndRestore"):
+        model.fit(X, Y, verbose=0, callbacks=[tcb.BackupAndRestore(str(directory))])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(backup_dir=""), ValueError, "backup_dir"),
+    (dict(backup_dir=3), TypeError, "backup_dir"),
+    (dict(backup_dir="d", save_freq=0), ValueError, "save_freq"),
+    (dict(backup_dir="d", save_freq="batch"), ValueError, "save_freq"),
+    (dict(backup_dir="d", delete_checkpoint="yes"), TypeError, "delete_checkpoint"),
+    (dict(backup_dir="d", double_checkpoint=1), TypeError, "double_checkpoint"),
+    (dict(backup_dir="d", extra_state=[1]), TypeError, "extra_state"),
+    (dict(backup_dir="d", extra_state={"x": object()}), TypeError, "extra_state"),
+])
+def test_backup_and_restore_validates_its_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tcb.BackupAndRestore(**kwargs)
+
+
+def test_backup_runs_after_the_other_callbacks(tmp_path):
+    backup = tcb.BackupAndRestore(str(tmp_path / "b"))
+    es = tcb.EarlyStopping()
+    callback_list = tcb.CallbackList([backup, es], add_history=True, add_progbar=True)
+    assert callback_list.callbacks[-1] is backup

@@ -1,0 +1,407 @@
+"""``BackupAndRestore``: continue an interrupted ``fit`` exactly where it stopped.
+
+A backup holds everything the rest of the run depends on: weights and
+buffers, optimizer state, LR scheduler states, the states of the other
+callbacks (``EarlyStopping`` counters, ``ReduceLROnPlateau``...), metric
+accumulators, the Python/NumPy/torch/CUDA RNG states and the position in the
+epoch. Re-running the same script after a crash restores it and trains on, so
+that on CPU the final weights are bit-identical to an uninterrupted run.
+
+How the position is restored: the backup records the RNG state at the start
+of the epoch (before its data order was drawn) and the number of batches
+already applied. On restart the loop (``model.resume_point``) redraws that
+epoch's order with the epoch-start RNG, drops the applied batches, then calls
+back here to put the RNG, metrics, weights and optimizer as they were at
+backup time.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from . import _checks
+from .callback import Callback, Logs
+
+BACKUP_FORMAT = "torchfit.backup"
+BACKUP_VERSION = 1
+
+_SCHEDULER_TYPES = tuple(
+    t for t in (getattr(torch.optim.lr_scheduler, "LRScheduler", None),
+                getattr(torch.optim.lr_scheduler, "_LRScheduler", None),
+                getattr(torch.optim.lr_scheduler, "ReduceLROnPlateau", None))
+    if t is not None
+)
+
+
+def _stateful(obj: Any) -> bool:
+    return callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "load_state_dict", None))
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state during ``fit`` and resume from it after a crash.
+
+    Use the same ``backup_dir`` in the script that is restarted. At the start
+    of ``fit`` an existing backup is loaded and training continues from it;
+    at the end of a completed ``fit`` the backup is deleted (unless
+    ``delete_checkpoint=False``).
+
+    This callback always runs after the other callbacks of the ``fit`` call
+    (it moves itself to the end of the list), so a backup sees their state
+    after they handled the same hook, and a restore comes after their
+    ``on_train_begin`` resets.
+
+    Exactness needs the same script, data and callbacks. The RNGs restored
+    are the global ones (``random``, ``numpy.random``, torch CPU and CUDA);
+    private generators (a ``DataLoader(generator=...)``, ``np.random.default_rng``)
+    are not known to the backup. Mid-epoch positions are exact for inputs
+    whose epochs are full passes; with ``steps_per_epoch`` shorter than the
+    data, resuming restarts the data at the resumed epoch.
+
+    Args:
+        backup_dir: the directory holding the backup (created if needed). Do
+            not share it with another run or callback.
+        save_freq: ``"epoch"`` (a backup after each epoch) or an integer N (a
+            backup every N batches; one due on the last batch of an epoch is
+            written at the end of that epoch instead).
+        double_checkpoint: keep the previous backup too, and fall back to it
+            when the latest one cannot be read.
+        delete_checkpoint: delete the backup when ``fit`` completes.
+        extra_state: a dict ``{name: object}`` of further objects with
+            ``state_dict()``/``load_state_dict()`` to back up, e.g. a torch LR
+            scheduler stepped by your own code or a ``GradScaler``. LR
+            schedulers held as attributes of callbacks, or by the model, are
+            found without it.
+    """
+
+    def __init__(self, backup_dir: Any, save_freq: Any = "epoch", double_checkpoint: bool = False,
+                 delete_checkpoint: bool = True, extra_state: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.backup_dir = _checks.path(owner, "backup_dir", backup_dir)
+        self.save_freq = _checks.save_freq(owner, save_freq)
+        self.double_checkpoint = _checks.boolean(owner, "double_checkpoint", double_checkpoint)
+        self.delete_checkpoint = _checks.boolean(owner, "delete_checkpoint", delete_checkpoint)
+        if extra_state is None:
+            extra_state = {}
+        if not isinstance(extra_state, dict):
+            raise TypeError(f"{owner}: argument `extra_state` must be a dict of name → object "
+                            "with state_dict()/load_state_dict(). Received: "
+                            f"{type(extra_state).__name__}.")
+        for name, obj in extra_state.items():
+            if not isinstance(name, str) or not _stateful(obj):
+                raise TypeError(
+                    f"{owner}: argument `extra_state` must map names (str) to objects with "
+                    f"state_dict() and load_state_dict(). Received {name!r}: "
+                    f"{type(obj).__name__}.")
+        self.extra_state = dict(extra_state)
+        self._path = os.path.join(self.backup_dir, "latest.pt")
+        self._prev_path = self._path + ".bkp"
+        self._siblings: List[Callback] = []
+        self._epoch = 0
+        self._epoch_rng: Optional[Dict[str, Any]] = None
+        self._last_batch_seen = -1
+        self._batches_since_saving = 0
+        self._save_at_epoch_end = False
+        self._resume: Optional[Dict[str, Any]] = None
+
+    # ------------------------------------------------------- callback list
+    def _attach_to_callback_list(self, callback_list: Any) -> None:
+        """Called by ``CallbackList``: see the other callbacks and run after them."""
+        callbacks = callback_list.callbacks
+        if self in callbacks:
+            callbacks.remove(self)
+            callbacks.append(self)
+        self._siblings = [c for c in callbacks if c is not self]
+
+    # --------------------------------------------------------------- hooks
+    def on_train_begin(self, logs: Logs = None) -> None:
+        from ..loop import ResumePoint
+
+        self._epoch_rng = None
+        self._last_batch_seen = -1
+        self._batches_since_saving = 0
+        self._save_at_epoch_end = False
+        self._resume = None
+        backup = self._read_backup()
+        if backup is None:
+            return
+        epoch, step = int(backup["epoch"]), int(backup["step"])
+        self._batches_since_saving = int(backup.get("save_counter", 0))
+        # Weights and optimizer now (and again once positioned mid-epoch: the
+        # resumed epoch's on_epoch_begin hooks may change them).
+        self._restore_training_state(backup)
+        if step == 0:
+            self._restore_callbacks(backup)
+            from ..saving import set_rng_state
+
+            set_rng_state(backup["rng"])
+            if backup.get("stopped"):
+                epoch = max(epoch, int(self.params.get("epochs", epoch) or epoch))
+            self.model.resume_point = ResumePoint(epoch, 0, None)
+        else:
+            self._resume = backup
+            self.model.resume_point = ResumePoint(epoch, step, self._on_positioned)
+
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
+        from ..saving import get_rng_state, set_rng_state
+
+        self._epoch = epoch
+        self._last_batch_seen = -1
+        if self._resume is not None and int(self._resume["epoch"]) == epoch:
+            set_rng_state(self._resume["epoch_rng"])  # the data order of the resumed epoch
+        self._epoch_rng = get_rng_state() if self.save_freq != "epoch" else None
+
+    def _on_positioned(self) -> None:
+        """The loop has dropped the batches the backup already applied."""
+        from ..saving import set_rng_state
+
+        backup, self._resume = self._resume, None
+        if backup is None:
+            return
+        self._restore_training_state(backup)
+        self._restore_callbacks(backup)
+        self._restore_metrics(backup.get("metrics"))
+        self._last_batch_seen = int(backup["step"]) - 1
+        set_rng_state(backup["rng"])
+
+    def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        added = batch - self._last_batch_seen if batch > self._last_batch_seen else batch + 1
+        self._last_batch_seen = batch
+        self._batches_since_saving += added
+        if self._batches_since_saving < self.save_freq:
+            return
+        steps = self.params.get("steps")
+        if self.model.stop_training or (steps is not None and batch + 1 >= steps):
+            # The epoch ends here: back up at its end, after validation and
+            # the epoch-end callbacks.
+            self._save_at_epoch_end = True
+            return
+        self._batches_since_saving = 0
+        self._write_backup(epoch=self._epoch, step=batch + 1)
+
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
+        if self.save_freq == "epoch" or self._save_at_epoch_end:
+            if self._save_at_epoch_end:
+                self._batches_since_saving = 0
+            self._save_at_epoch_end = False
+            self._write_backup(epoch=epoch + 1, step=0)
+
+    def on_train_end(self, logs: Logs = None) -> None:
+        if not self.delete_checkpoint:
+            return
+        for path in (self._path, self._prev_path):
+            if os.path.exists(path):
+                os.remove(path)
+        try:
+            os.rmdir(self.backup_dir)
+        except OSError:
+            pass  # not empty (other files) or already gone
+
+    # -------------------------------------------------------------- backup
+    def _optimizer(self) -> Any:
+        optimizer = getattr(self.model, "optimizer", None)
+        return getattr(optimizer, "inner_optimizer", optimizer)
+
+    def _schedulers(self) -> Dict[str, Any]:
+        """Torch LR schedulers held by the model's training state or by callbacks."""
+        found: Dict[str, Any] = {}
+        state = getattr(self.model, "__dict__", {}).get("_torchfit")
+        for name, value in sorted(vars(state).items()) if state is not None else []:
+            if isinstance(value, _SCHEDULER_TYPES):
+                found[f"model.{name}"] = value
+        for index, callback in enumerate(self._siblings):
+            if _stateful(callback):
+                continue
+            for name, value in sorted(vars(callback).items()):
+                if isinstance(value, _SCHEDULER_TYPES):
+                    found[f"callbacks.{index}.{name}"] = value
+        return found
+
+    def _stateful_callbacks(self) -> List[Callback]:
+        return [c for c in self._siblings if _stateful(c)]
+
+    def _write_backup(self, epoch: int, step: int) -> None:
+        from ..saving import atomic_save, get_rng_state
+
+        optimizer = self._optimizer()
+        backup = {
+            "format": BACKUP_FORMAT,
+            "version": BACKUP_VERSION,
+            "epoch": epoch,
+            "step": step,
+            "stopped": bool(self.model.stop_training),
+            "save_counter": self._batches_since_saving,
+            "weights": self.model.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "schedulers": {k: s.state_dict() for k, s in self._schedulers().items()},
+            "extra": {k: obj.state_dict() for k, obj in self.extra_state.items()},
+            "callbacks": [{"class": type(c).__qualname__, "state": c.state_dict()}
+                          for c in self._stateful_callbacks()],
+            "metrics": _metric_states(self.model) if step > 0 else None,
+            "rng": get_rng_state(),
+            "epoch_rng": self._epoch_rng if step > 0 else None,
+        }
+        if self.double_checkpoint and os.path.exists(self._path):
+            os.replace(self._path, self._prev_path)
+        atomic_save(backup, self._path)
+
+    # ------------------------------------------------------------- restore
+    def _read_backup(self) -> Optional[Dict[str, Any]]:
+        from ..saving import read_checkpoint
+
+        candidates = [p for p in (self._path, self._prev_path) if os.path.exists(p)]
+        error: Optional[Exception] = None
+        for path in candidates:
+            try:
+                backup = read_checkpoint(path)
+            except ValueError as exc:
+                error = exc
+                continue
+            if not isinstance(backup, dict) or backup.get("format") != BACKUP_FORMAT:
+                raise ValueError(
+                    f"BackupAndRestore: {path} is not a backup written by BackupAndRestore "
+                    f"(expected format {BACKUP_FORMAT!r}). Use a `backup_dir` that only this "
+                    "callback writes to."
+                )
+            if backup.get("version", 0) > BACKUP_VERSION:
+                raise ValueError(f"BackupAndRestore: {path} was written by a newer torchfit "
+                                 f"(version {backup['version']}).")
+            if error is not None:
+                warnings.warn(f"BackupAndRestore: the latest backup could not be read ({error}); "
+                              f"restoring the previous one from {path}.", stacklevel=3)
+            return backup
+        if error is not None:
+            raise error
+        return None
+
+    def _restore_training_state(self, backup: Dict[str, Any]) -> None:
+        from ..saving import check_state_dict
+
+        weights = check_state_dict(self.model, backup["weights"], f"the backup in {self.backup_dir}")
+        with torch.no_grad():
+            self.model.load_state_dict(weights)
+        optimizer = self._optimizer()
+        if backup.get("optimizer") is not None and optimizer is not None:
+            try:
+                optimizer.load_state_dict(backup["optimizer"])
+            except (ValueError, KeyError, RuntimeError) as error:
+                raise ValueError(f"BackupAndRestore: the optimizer state in {self._path} does not "
+                                 f"fit the model's optimizer ({type(optimizer).__name__}): {error}"
+                                 ) from None
+        self.model.stop_training = False
+        schedulers = self._schedulers()
+        saved = backup.get("schedulers", {})
+        for key, scheduler in schedulers.items():
+            if key in saved:
+                scheduler.load_state_dict(saved[key])
+        for key, obj in self.extra_state.items():
+            if key not in backup.get("extra", {}):
+                raise ValueError(f"BackupAndRestore: the backup has no state for extra_state "
+                                 f"{key!r}; it holds {sorted(backup.get('extra', {}))}.")
+            obj.load_state_dict(backup["extra"][key])
+
+    def _restore_callbacks(self, backup: Dict[str, Any]) -> None:
+        saved = backup.get("callbacks", [])
+        current = self._stateful_callbacks()
+        names = [type(c).__qualname__ for c in current]
+        if names != [entry["class"] for entry in saved]:
+            raise ValueError(
+                "BackupAndRestore: the callbacks of this fit() differ from those of the run "
+                f"that wrote the backup. Expected stateful callbacks {[e['class'] for e in saved]}; "
+                f"received {names}."
+            )
+        for callback, entry in zip(current, saved):
+            callback.load_state_dict(entry["state"])
+
+    def _restore_metrics(self, saved: Optional[Dict[str, Any]]) -> None:
+        if saved is None:
+            return
+        state = self.model.__dict__.get("_torchfit")
+        groups = _metric_groups(self.model)
+        for name, metrics in groups.items():
+            values = saved.get(name)
+            if values is None:
+                continue
+            owner = getattr(state, name, None) if name in ("compile_metrics", "compile_loss") else None
+            if owner is not None and not owner.built:
+                _after_build(owner, lambda n=name, v=values: _assign_metrics(
+                    _metric_groups(self.model)[n], v, n))
+                continue
+            _assign_metrics(metrics, values, name)
+
+
+# ------------------------------------------------------------------ metric states
+def _metric_groups(model: Any) -> Dict[str, List[Any]]:
+    """The model's metrics, grouped by where they live (so that unbuilt
+    compiled metrics can be filled in once they are built)."""
+    state = model.__dict__.get("_torchfit")
+    groups: Dict[str, List[Any]] = {"loss_tracker": [], "compile_metrics": [], "compile_loss": [],
+                                     "other": []}
+    known = set()
+    if state is not None:
+        if state.loss_tracker is not None:
+            groups["loss_tracker"] = [state.loss_tracker]
+        if state.compile_metrics is not None and state.compile_metrics.built:
+            groups["compile_metrics"] = list(state.compile_metrics.metrics)
+        if state.compile_loss is not None and state.compile_loss.built:
+            groups["compile_loss"] = list(state.compile_loss.metrics)
+        known = {id(m) for g in groups.values() for m in g}
+    groups["other"] = [m for m in (getattr(model, "metrics", None) or []) if id(m) not in known]
+    return groups
+
+
+def _metric_state(metric: Any) -> Any:
+    if hasattr(metric, "variables") and callable(getattr(metric, "assign_variables", None)):
+        return [v.detach().clone() for v in metric.variables]
+    inner = getattr(metric, "metric", None)  # a torchmetrics adapter
+    defaults = getattr(inner, "_defaults", None)
+    if isinstance(defaults, dict):
+        values = {}
+        for name in defaults:
+            value = getattr(inner, name)
+            values[name] = ([v.detach().clone() for v in value] if isinstance(value, list)
+                            else value.detach().clone())
+        return {"torchmetrics": values, "update_count": int(getattr(inner, "_update_count", 0))}
+    return None
+
+
+def _metric_states(model: Any) -> Dict[str, List[Any]]:
+    return {name: [_metric_state(m) for m in metrics]
+            for name, metrics in _metric_groups(model).items()}
+
+
+def _assign_metrics(metrics: List[Any], values: List[Any], group: str) -> None:
+    if len(metrics) != len(values):
+        raise ValueError(f"BackupAndRestore: the backup holds {len(values)} metric states for "
+                         f"{group}, the model has {len(metrics)} metrics there.")
+    for metric, value in zip(metrics, values):
+        if value is None:
+            continue
+        if isinstance(value, dict) and "torchmetrics" in value:
+            inner = metric.metric
+            for name, tensor in value["torchmetrics"].items():
+                setattr(inner, name, tensor)
+            inner._update_count = value["update_count"]
+            inner._computed = None
+        else:
+            metric.assign_variables(value)
+
+
+def _after_build(owner: Any, then: Any) -> None:
+    """Run ``then()`` right after ``owner.build(...)`` next runs (inside the step)."""
+    original = owner.build
+
+    @torch.compiler.disable
+    def build(*args: Any, **kwargs: Any) -> Any:
+        del owner.build
+        result = original(*args, **kwargs)
+        then()
+        return result
+
+    owner.build = build

@@ -1,0 +1,161 @@
+"""``ModelCheckpoint``: save the model (or its weights) during training."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Dict, Optional
+
+from . import _checks
+from .callback import Logs
+from .monitor_callback import MonitorCallback, _plain
+
+
+class ModelCheckpoint(MonitorCallback):
+    """Save the model at the end of every epoch or every ``save_freq`` batches.
+
+    Files are written in torch's format with :mod:`torchfit.saving`, atomically:
+    ``save_weights_only=True`` writes a plain ``state_dict`` (loadable with
+    ``model.load_state_dict(torch.load(path, weights_only=True))``), otherwise
+    ``model.save`` writes weights, optimizer state, compile config, epoch and step.
+
+    Args:
+        filepath: a path that may hold ``str.format`` fields filled from
+            ``epoch`` (1-based), ``batch`` (1-based, batch-level saves) and the
+            logs, e.g. ``"ckpt/model.{epoch:02d}-{val_loss:.2f}.pt"``.
+        monitor: the log watched by ``save_best_only``.
+        verbose: 1 prints a message at each save decision.
+        save_best_only: save only when ``monitor`` improves on the best value
+            so far (with a fixed ``filepath`` the file then always holds the
+            best model).
+        save_weights_only: save the ``state_dict`` only.
+        mode: ``"auto"``, ``"min"`` or ``"max"`` for ``monitor``.
+        save_freq: ``"epoch"``, or an integer number of batches between saves.
+        initial_value_threshold: the value ``monitor`` must beat before the
+            first save (with ``save_best_only``).
+    """
+
+    def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto", save_freq: Any = "epoch",
+                 initial_value_threshold: Optional[float] = None) -> None:
+        owner = type(self).__name__
+        _checks.number(owner, "initial_value_threshold", initial_value_threshold, allow_none=True)
+        super().__init__(monitor, mode, baseline=initial_value_threshold)
+        self.filepath = _checks.path(owner, "filepath", filepath)
+        self.verbose = _checks.integer(owner, "verbose", verbose)
+        self.save_best_only = _checks.boolean(owner, "save_best_only", save_best_only)
+        self.save_weights_only = _checks.boolean(owner, "save_weights_only", save_weights_only)
+        self.save_freq = _checks.save_freq(owner, save_freq)
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen: Optional[int] = None
+        self._current_epoch = 0
+
+    # ------------------------------------------------------------------ hooks
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
+        if self._should_save_on_batch(batch):
+            self._save_model(self._current_epoch, batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
+        if self.save_best_only and self.monitor_op is None:
+            self._set_monitor_op()  # metrics are built by now
+        if self.save_freq == "epoch":
+            self._save_model(epoch, None, logs)
+
+    # ---------------------------------------------------------------- helpers
+    def _should_save_on_batch(self, batch: int) -> bool:
+        if self.save_freq == "epoch":
+            return False
+        if self._last_batch_seen is None or batch <= self._last_batch_seen:
+            added = batch + 1  # a new epoch started
+        else:
+            added = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += added
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def _should_save_model(self, epoch: int, logs: Dict[str, Any], filepath: str) -> bool:
+        if not self.save_best_only:
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+            return True
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.",
+                          stacklevel=3)
+            return True
+        current = _checks.as_float(current)
+        if not isinstance(current, float):
+            warnings.warn(
+                f"Can save best model only when `monitor` is a scalar value. Received: "
+                f"{current}. Falling back to `save_best_only=False`.", stacklevel=3)
+            return True
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        best_text = "None" if self.best is None else f"{self.best:.5f}"
+        if self._is_improvement(current, self.best):
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best_text} to "
+                      f"{current:.5f}, saving model to {filepath}")
+            self.best = current
+            return True
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best_text}")
+        return False
+
+    def _get_file_path(self, epoch: int, batch: Optional[int], logs: Dict[str, Any]) -> str:
+        values = {k: _checks.as_float(v) for k, v in logs.items()}
+        try:
+            if batch is None or "batch" in values:
+                return self.filepath.format(epoch=epoch + 1, **values)
+            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **values)
+        except KeyError as error:
+            raise KeyError(
+                f'ModelCheckpoint: failed to format the callback filepath "{self.filepath}": '
+                f"the field {error} is not in the logs. Available fields: "
+                f"{['epoch'] + ([] if batch is None else ['batch']) + sorted(values)}."
+            ) from None
+
+    def _save_model(self, epoch: int, batch: Optional[int], logs: Logs) -> None:
+        from .. import saving
+
+        logs = dict(logs or {})
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self._should_save_model(epoch, logs, filepath):
+            return
+        if os.path.isdir(filepath):
+            raise IsADirectoryError(
+                "ModelCheckpoint: argument `filepath` must name a file. Received a path "
+                f"that is an existing directory: {filepath}"
+            )
+        directory = os.path.dirname(filepath)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if self.save_weights_only:
+            saving.save_weights(self.model, filepath)
+        else:
+            completed = epoch + 1 if batch is None else epoch
+            step = 0 if batch is None else batch + 1
+            saving.save_model(self.model, filepath, epoch=completed, step=step)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> Dict[str, Any]:
+        state = self._monitor_state()
+        state.update(best=_plain(self.best),
+                     batches_seen_since_last_saving=self._batches_seen_since_last_saving,
+                     last_batch_seen=self._last_batch_seen, current_epoch=self._current_epoch)
+        return state
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._load_monitor_state(state)
+        self._batches_seen_since_last_saving = state["batches_seen_since_last_saving"]
+        self._last_batch_seen = state["last_batch_seen"]
+        self._current_epoch = state["current_epoch"]
