@@ -16,6 +16,11 @@ better). Array input slices whole batches out of the tensors, so it should
 cost no more than the DataLoader, which indexes and collates sample by sample.
 
     python bench/data.py [--samples 8192] [--epochs 3] [--repeats 5] [--batch-size 64]
+                         [--threads N] [--clock wall|cpu]
+
+``--clock cpu`` times with ``time.process_time`` (CPU seconds of this process),
+steadier than wall time on a machine shared with other jobs; use it with
+``--threads 1``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import torchfit
+
+clock = time.perf_counter
 
 
 class MLP(torchfit.KerasStyleModule, nn.Module):
@@ -62,7 +69,7 @@ def hand_written(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> 
     optimizer = torchfit.optimizers.Adam(model.parameters(), learning_rate=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     loader = loader_for(x, y, batch_size)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(epochs):
         model.train()
         total, seen, correct = torch.zeros(()), 0, torch.zeros(())
@@ -77,7 +84,7 @@ def hand_written(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> 
                 correct += (out.argmax(-1) == yb).sum()
                 seen += len(xb)
         float(total / seen), float(correct / seen)
-    return (time.perf_counter() - start) / epochs
+    return (clock() - start) / epochs
 
 
 def compiled_model() -> MLP:
@@ -90,17 +97,17 @@ def compiled_model() -> MLP:
 
 def fit_arrays(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> float:
     model = compiled_model()
-    start = time.perf_counter()
+    start = clock()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
-    return (time.perf_counter() - start) / epochs
+    return (clock() - start) / epochs
 
 
 def fit_loader(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> float:
     model = compiled_model()
     loader = loader_for(x, y, batch_size)
-    start = time.perf_counter()
+    start = clock()
     model.fit(loader, epochs=epochs, verbose=0, shuffle=False)
-    return (time.perf_counter() - start) / epochs
+    return (clock() - start) / epochs
 
 
 def shuffled_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> Iterator[tuple]:
@@ -115,9 +122,9 @@ def fit_generator(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) ->
     model = compiled_model()
     steps = -(-len(x) // batch_size)
     batches = shuffled_batches(torch.from_numpy(x), torch.from_numpy(y), batch_size)
-    start = time.perf_counter()
+    start = clock()
     model.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False)
-    return (time.perf_counter() - start) / epochs
+    return (clock() - start) / epochs
 
 
 VARIANTS: Dict[str, Callable[[np.ndarray, np.ndarray, int, int], float]] = {
@@ -135,7 +142,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args()
+    global clock
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    if args.threads:
+        torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     x, y = make_data(args.samples)
     for run in VARIANTS.values():  # warm up
@@ -149,7 +162,7 @@ def main() -> None:
     params = sum(p.numel() for p in MLP().parameters())
     print(f"model: MLP, {params} parameters; batch {args.batch_size}; {args.samples} samples; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"median of {args.repeats} x {args.epochs} epochs")
+          f"median of {args.repeats} x {args.epochs} epochs; {args.clock} clock")
     for name, value in median.items():
         print(f"{name:<27} {value * 1000:8.1f} ms/epoch   ratio to hand-written {value / base:.3f}")
     print(f"fit(arrays) / fit(DataLoader): {median['fit(arrays)'] / median['fit(DataLoader)']:.3f}")

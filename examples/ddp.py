@@ -1,7 +1,7 @@
 """The same Keras-style training on several processes, with ``torchrun``.
 
     torchrun --nproc_per_node=2 examples/ddp.py [--epochs N] [--batch-size B] [--fsdp]
-             [--checkpoint model.pt]
+             [--checkpoint model.pt] [--quick]
 
 Nothing in the training code is specific to distribution: ``fit`` finds the
 process group, wraps the model in ``DistributedDataParallel`` for the train
@@ -54,7 +54,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--fsdp", action="store_true", help="shard the model with FSDP")
     parser.add_argument("--checkpoint", default=None, help="where rank 0 saves the weights")
     parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="2 epochs on 600 samples")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.samples = 2, 600
 
     distributed.initialize()  # under torchrun: gloo on CPU, nccl on CUDA; else nothing
     if args.fsdp:

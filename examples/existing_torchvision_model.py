@@ -4,8 +4,10 @@ The model is torchvision's ``resnet18(num_classes=10)``, unchanged: ``keras_styl
 adds ``compile``/``fit``/``evaluate``/``predict`` to that instance and nothing else
 (same object, same ``state_dict()`` keys). Everything around it stays torch: a
 ``torch.optim.SGD`` optimizer, an ``nn.CrossEntropyLoss`` loss module, a torch LR
-scheduler stepped by a callback, and checkpoints written with ``torch.save`` and
-read back with ``torch.load(weights_only=True)``.
+scheduler stepped by a small custom callback. ``torchfit.callbacks.ModelCheckpoint``
+keeps the best epoch (weights and optimizer state, in torch's format, written
+atomically) and ``torchfit.load_model`` restores it into a fresh model; the file
+holds only tensors and plain data, so it loads with ``weights_only=True``.
 
 Data: scikit-learn's bundled 8x8 digits (no download), resized to 32x32 and
 repeated to 3 channels, the input a torchvision ResNet expects.
@@ -128,41 +130,6 @@ class TorchLRScheduler(torchfit.Callback):
         self.scheduler.step()
 
 
-class BestCheckpoint(torchfit.Callback):
-    """Saves model and optimizer state when ``monitor`` improves (atomic write).
-
-    The file holds only tensors and plain data, so ``torch.load(path,
-    weights_only=True)`` reads it back.
-    """
-
-    def __init__(self, path: str, monitor: str = "val_accuracy", mode: str = "max") -> None:
-        super().__init__()
-        if mode not in ("min", "max"):
-            raise ValueError(f'Argument `mode` must be "min" or "max". Received: {mode!r}.')
-        self.path, self.monitor, self.mode = path, monitor, mode
-        self.best: Optional[float] = None
-        self.saved_epochs: List[int] = []
-
-    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        improved = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
-        if not improved:
-            return
-        self.best = float(value)
-        checkpoint = {
-            "model": self.model.state_dict(),
-            "optimizer": self.model.optimizer.state_dict(),
-            "epoch": epoch,
-            self.monitor: self.best,
-        }
-        partial = self.path + ".partial"
-        torch.save(checkpoint, partial)
-        os.replace(partial, self.path)  # a crash never leaves a half-written checkpoint
-        self.saved_epochs.append(epoch)
-
-
 # ------------------------------------------------------------------------- main
 def compile_for_digits(model: Any, learning_rate: float = 0.01) -> None:
     model.compile(
@@ -195,35 +162,38 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as scratch:
         directory = args.checkpoint_dir or scratch
-        os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, "best.pt")
-        checkpoint = BestCheckpoint(path, monitor="val_accuracy", mode="max")
         # Annealing to 0 also lets batch norm's running statistics catch up with the weights.
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(model.optimizer, T_max=epochs)
-        history = model.fit(
-            x_train, y_train, batch_size=32, epochs=epochs, validation_split=0.15,
-            callbacks=[TorchLRScheduler(scheduler), checkpoint], verbose=args.verbose,
-        )
+        callbacks = [
+            TorchLRScheduler(scheduler),
+            torchfit.callbacks.ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True),
+        ]
+        history = model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_split=0.15,
+                            callbacks=callbacks, verbose=args.verbose)
 
-        # Restore the best epoch into a fresh model, as one would in another process.
+        # Restore the best epoch into a fresh model, as another process would: compile it
+        # first (a torch loss module is code, not data, so the file does not hold it), then
+        # load_model fills in the weights and the optimizer state.
         restored = torchfit.keras_style(resnet18(num_classes=10))
         compile_for_digits(restored)
-        saved = torch.load(path, weights_only=True)
-        restored.load_state_dict(saved["model"])
-        restored.optimizer.load_state_dict(saved["optimizer"])
+        torchfit.load_model(path, model=restored)
+        best_epoch = torchfit.saving.read_checkpoint(path)["epoch"]  # epochs completed
 
     results = restored.evaluate(x_test, y_test, verbose=0, return_dict=True)
+    last = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
     print(f"backbone: {backbone} resnet18; keras_style kept all {len(keys_before)} state_dict keys")
-    print(f"best val_accuracy {checkpoint.best:.4f} at epoch {saved['epoch'] + 1}; "
+    best_val_accuracy = history.history["val_accuracy"][best_epoch - 1]
+    print(f"best val_accuracy {best_val_accuracy:.4f} at epoch {best_epoch}; "
           f"learning rates: {[round(v, 4) for v in history.history['learning_rate']]}")
     print(f"restored best checkpoint -> test loss: {results['loss']:.4f}  "
           f"test accuracy: {results['accuracy']:.4f}")
     return {
         "backbone": backbone,
         "test_accuracy": results["accuracy"],
-        "best_val_accuracy": checkpoint.best,
-        "best_epoch": saved["epoch"],
-        "saved_epochs": checkpoint.saved_epochs,
+        "best_val_accuracy": best_val_accuracy,
+        "best_epoch": best_epoch,
+        "last_epoch_test_accuracy": last["accuracy"],
         "history": history.history,
     }
 

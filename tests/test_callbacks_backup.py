@@ -45,16 +45,16 @@ class Crash(Exception):
 class CrashAt(tcb.Callback):
     """Raises at the n-th call of ``hook`` (counted over the whole fit call)."""
 
-    def __init__(self, hook: str, n: int) -> None:
+    def __init__(self, hook: str, n: int, error: type = None) -> None:
         super().__init__()
-        self.hook, self.n, self.calls = hook, n, 0
+        self.hook, self.n, self.calls, self.error = hook, n, 0, error or Crash
 
     def __getattribute__(self, name):
         if name == object.__getattribute__(self, "hook"):
             def hook(*args, **kwargs):
                 self.calls += 1
                 if self.calls == self.n:
-                    raise Crash(f"{name} #{self.n}")
+                    raise self.error(f"{name} #{self.n}")
             return hook
         return object.__getattribute__(self, name)
 
@@ -71,7 +71,7 @@ class StepScheduler(tcb.Callback):
 
 
 def script(backup_dir, crash=None, *, epochs=3, save_freq=2, optimizer="adam", loader=False,
-           extra=None, steps_per_execution=1):
+           extra=None, steps_per_execution=1, seen=None):
     """The training script that gets killed and re-run."""
     torch.manual_seed(0)
     np.random.seed(0)
@@ -88,6 +88,8 @@ def script(backup_dir, crash=None, *, epochs=3, save_freq=2, optimizer="adam", l
     ]
     if crash is not None:
         callbacks.append(CrashAt(*crash))
+    if seen is not None:  # stateless: records the batches this run trains
+        callbacks.append(tcb.LambdaCallback(on_train_batch_begin=lambda b, logs: seen.append(b)))
     if loader:
         data = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(Y)), batch_size=10,
                           shuffle=True)
@@ -112,12 +114,12 @@ def assert_identical(a, b):
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), (index, name)
 
 
-def run_with_crashes(backup_dir, crashes, **kwargs):
+def run_with_crashes(backup_dir, crashes, seen=None, **kwargs):
     for crash in crashes:
-        with pytest.raises(Crash):
+        with pytest.raises(crash[2] if len(crash) > 2 else Crash):
             script(backup_dir, crash, **kwargs)
         assert os.listdir(backup_dir) or crash[1] <= 2
-    return script(backup_dir, **kwargs)
+    return script(backup_dir, seen=seen, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -137,10 +139,13 @@ def reference():
     [("on_epoch_end", 2)],                            # at the end of epoch 1, before its backup
     [("on_epoch_begin", 3)],                          # start of epoch 2
     [("on_train_batch_end", 4), ("on_train_batch_end", 4), ("on_train_batch_begin", 6)],
+    [("on_train_batch_end", 8, KeyboardInterrupt)],  # Ctrl-C: on_train_end runs, backup kept
 ])
 def test_resumed_run_is_bit_identical_to_uninterrupted_run(tmp_path, reference, crashes):
     ref_model, ref_history = reference
-    model, history = run_with_crashes(str(tmp_path / "backup"), crashes)
+    seen = []
+    model, history = run_with_crashes(str(tmp_path / "backup"), crashes, seen=seen)
+    assert 0 < len(seen) < 15  # resumed: fewer than the 3 x 5 batches of a full run
     assert_identical(model, ref_model)
     # The epochs run after the restart log exactly what the reference logged.
     for key, values in history.history.items():

@@ -107,6 +107,16 @@ def test_bare_map_style_dataset_is_shuffled_every_epoch(make, shuffle):
     assert orders[0] != orders[1] or orders[1] != orders[2]
 
 
+def test_dataloader_over_an_iterable_dataset():
+    loader = DataLoader(Stream(X, Y, SW), batch_size=10)
+    model = fresh()
+    hist = model.fit(loader, epochs=2, verbose=0, shuffle=False)
+    assert hist.params["steps"] is None  # unknown length, learnt during the first pass
+    assert_same_history(hist.history, fit_history(X, y=Y, sample_weight=SW, batch_size=10))
+    np.testing.assert_allclose(model.predict(DataLoader(Stream(X), batch_size=7), verbose=0),
+                               model.predict(X, verbose=0), rtol=1e-6)
+
+
 def test_iterable_dataset_ignores_shuffle_with_a_warning():
     with pytest.warns(UserWarning, match="shuffle=True.*ignored"):
         get_adapter(Stream(X, Y), batch_size=4, shuffle=True)

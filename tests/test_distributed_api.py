@@ -142,7 +142,7 @@ def test_plan_of_a_full_step_gives_blocks_in_rank_order():
     assert [p.piece(0) for p in plan] == [(0, 8, 8), (8, 16, 8)]
     assert [p.piece(6) for p in plan] == [(96, 99, 3), (99, 101, 2)]  # 5 left: 3 + 2
     assert plan[0].steps == 7 and plan[0].any_marked
-    assert [p.piece(6) for p in [ShardPlan(97, 8, 2, r) for r in range(2)]] == [(96, 97, 1), (96, 97, 0)]
+    assert [p.piece(6) for p in [ShardPlan(97, 8, 2, r) for r in range(2)]] == [(96, 97, 1), (0, 2, 0)]  # placeholder: 2 samples
 
 
 def test_plan_drop_last_drops_the_short_step():

@@ -223,6 +223,19 @@ def test_pickled_models_need_an_explicit_weights_only_false(tmp_path):
         torchfit.load_model(tmp_path / "plain.pt", weights_only=False)
 
 
+def test_a_loss_scale_optimizer_keeps_its_scaler_state(tmp_path):
+    previous = torchfit.mixed_precision.global_policy()
+    torchfit.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = trained(epochs=1)
+        model.save(tmp_path / "m.pt")
+        restored = torchfit.load_model(tmp_path / "m.pt", model=Net())
+        assert restored.optimizer.state_dict()["scaler"] == model.optimizer.state_dict()["scaler"]
+        assert restored.optimizer.state_dict()["scaler"]["_growth_tracker"] > 0
+    finally:
+        torchfit.mixed_precision.set_global_policy(previous)
+
+
 def test_load_model_on_a_keras_style_sequential(tmp_path):
     torch.manual_seed(0)
     seq = torchfit.keras_style(nn.Sequential(nn.Linear(4, 3), nn.Softmax(-1)))
@@ -292,6 +305,7 @@ def test_summary_frozen_parameters_and_layer_range():
         p.requires_grad_(False)
     text = capture(model, show_trainable=True)
     assert re.search(r"head \(Linear\)\s+│\s+\?\s+│\s+27\s+│\s+N", text)
+    assert re.search(r"body \(Sequential\)\s+│\s+\?\s+│\s+72\s+│\s+Y", text)
     assert "Non-trainable params: 43" in text  # 27 frozen + 16 buffer values
     ranged = capture(model, layer_range=["head", "head"])
     assert "head (Linear)" in ranged and "body (Sequential)" not in ranged

@@ -419,7 +419,11 @@ class KerasStyleModule:
         validation_batch_size: Optional[int] = None,
         validation_freq: Any = 1,
     ) -> Any:
-        """Train for ``epochs`` epochs (Keras's ``Model.fit``); returns a ``History``."""
+        """Train for ``epochs`` epochs (Keras's ``Model.fit``); returns a ``History``.
+
+        Under ``torchrun`` (see ``torchfit.distributed``) ``batch_size`` is the
+        per-process batch, as in torch DDP: a step sees ``world_size * batch_size``.
+        """
         self._require_compiled("fit")
         _check_x(x, "fit")
         check.check_int(batch_size, "batch_size", allow_none=True)

@@ -533,15 +533,17 @@ def load_model(filepath: Any, model: Any = None, compile: bool = True,
         return model
     from .module import KerasStyleModule, keras_style
 
+    config = archive.get("compile_config")
     if not isinstance(model, KerasStyleModule):
+        if config is None:
+            return model  # nothing to compile: the module stays as it was
         model = keras_style(model)
     restore_optimizer = model.compiled
-    config = archive.get("compile_config")
     if not model.compiled and config is not None:
         restore_optimizer = _compile_from_config(model, config, custom_objects)
     optimizer_state = archive.get("optimizer")
     if restore_optimizer and optimizer_state is not None and model.optimizer is not None:
-        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+        optimizer = model.optimizer  # a loss-scale wrapper restores its scaler too
         try:
             optimizer.load_state_dict(optimizer_state)
         except (ValueError, KeyError, RuntimeError) as error:
@@ -653,7 +655,8 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     """Print a Keras-style table of the model's layers and parameter counts.
 
     Rows are the direct submodules (all nested ones, indented, with
-    ``expand_nested=True``): name and type, output shape and parameter count.
+    ``expand_nested=True``): name and type, output shape and parameter count
+    (parameters and floating-point buffers, as Keras counts its weights).
     Output shapes are shown when ``sample_input`` is given: the model is run
     once on it (eval mode, no gradients; the model's mode is restored),
     called like in ``fit`` (a tuple as ``model(*x)``, a dict as
@@ -725,10 +728,11 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     for name, depth, module in rows:
         params = list(module.parameters())
         trainable = [p.requires_grad for p in params]
+        weights = params + [b for b in module.buffers() if b.is_floating_point()]
         cells = [
             "  " * depth + f"{name} ({type(module).__name__})",
             " / ".join(shapes.get(id(module), [])) or ("?" if sample_input is None else "-"),
-            f"{sum(p.numel() for p in params):,}",
+            f"{sum(w.numel() for w in weights):,}",
         ]
         if show_trainable:
             cells.append("-" if not params else "Y" if all(trainable) else "N" if not any(trainable)

@@ -18,6 +18,7 @@ backup time.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from typing import Any, Dict, List, Optional
 
@@ -47,7 +48,8 @@ class BackupAndRestore(Callback):
     Use the same ``backup_dir`` in the script that is restarted. At the start
     of ``fit`` an existing backup is loaded and training continues from it;
     at the end of a completed ``fit`` the backup is deleted (unless
-    ``delete_checkpoint=False``).
+    ``delete_checkpoint=False``); a ``fit`` ended by an exception or Ctrl-C
+    keeps it.
 
     This callback always runs after the other callbacks of the ``fit`` call
     (it moves itself to the end of the list), so a backup sees their state
@@ -63,7 +65,8 @@ class BackupAndRestore(Callback):
 
     Args:
         backup_dir: the directory holding the backup (created if needed). Do
-            not share it with another run or callback.
+            not share it with another run or callback. Under torch.distributed
+            with several processes each writes its own file.
         save_freq: ``"epoch"`` (a backup after each epoch) or an integer N (a
             backup every N batches; one due on the last batch of an epoch is
             written at the end of that epoch instead).
@@ -118,9 +121,19 @@ class BackupAndRestore(Callback):
         self._siblings = [c for c in callbacks if c is not self]
 
     # --------------------------------------------------------------- hooks
+    def _set_paths(self) -> None:
+        """One file per process when torch.distributed runs several (their RNGs differ)."""
+        name = "latest.pt"
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            name = f"latest.rank{dist.get_rank()}.pt"
+        self._path = os.path.join(self.backup_dir, name)
+        self._prev_path = self._path + ".bkp"
+
     def on_train_begin(self, logs: Logs = None) -> None:
         from ..loop import ResumePoint
 
+        self._set_paths()
         self._epoch_rng = None
         self._last_batch_seen = -1
         self._batches_since_saving = 0
@@ -193,8 +206,8 @@ class BackupAndRestore(Callback):
             self._write_backup(epoch=epoch + 1, step=0)
 
     def on_train_end(self, logs: Logs = None) -> None:
-        if not self.delete_checkpoint:
-            return
+        if not self.delete_checkpoint or sys.exc_info()[0] is not None:
+            return  # kept, or fit was interrupted (Ctrl-C ends it through on_train_end)
         for path in (self._path, self._prev_path):
             if os.path.exists(path):
                 os.remove(path)
@@ -205,8 +218,8 @@ class BackupAndRestore(Callback):
 
     # -------------------------------------------------------------- backup
     def _optimizer(self) -> Any:
-        optimizer = getattr(self.model, "optimizer", None)
-        return getattr(optimizer, "inner_optimizer", optimizer)
+        # Not unwrapped: a loss-scale optimizer's state_dict holds its GradScaler too.
+        return getattr(self.model, "optimizer", None)
 
     def _schedulers(self) -> Dict[str, Any]:
         """Torch LR schedulers held by the model's training state or by callbacks."""
