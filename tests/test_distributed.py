@@ -23,7 +23,7 @@ from torch import nn
 
 import torchfit
 from torchfit import distributed
-from torchfit.distributed import DataParallel, FSDP, ShardPlan
+from torchfit.distributed import DataParallel, FSDP
 
 WORLD = 2
 BATCH = 8  # per process; the single-process reference uses WORLD * BATCH

@@ -6,7 +6,6 @@ directly.
 """
 
 import random
-import sys
 from importlib.metadata import entry_points
 
 import numpy as np

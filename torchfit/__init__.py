@@ -5,7 +5,7 @@ give any ``torch.nn.Module`` Keras's ``compile``, ``fit``, ``evaluate``,
 ``predict`` and ``*_on_batch`` methods; everything underneath stays torch.
 """
 
-from . import callbacks, data, losses, metrics, optimizers, precision, saving
+from . import callbacks, data, losses, metrics, optimizers, precision, saving, utils
 from . import precision as mixed_precision
 from .callbacks import Callback, History
 from .loop import Loop
@@ -28,5 +28,6 @@ __all__ = [
     "mixed_precision",
     "precision",
     "optimizers",
+    "utils",
     "saving",
 ]

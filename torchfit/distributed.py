@@ -320,10 +320,6 @@ class Distribution:
         self.reduce_batch_logs = reduce_batch_logs
         self.predict_outputs = predict_outputs
 
-    #: Whether the model's forward itself runs collectives (FSDP): then every
-    #: process must run the same number of forwards, even in evaluate/predict.
-    forward_collectives = False
-
     def prepare(self, model: nn.Module) -> None:
         """Called at the start of every fit/evaluate/predict on every process."""
 
@@ -407,7 +403,7 @@ class DataParallel(Distribution):
                 f"{type(self.module.module).__name__}."
             )
         cache = _cache(model)
-        if not cache.get("synced") and not isinstance(model, _ddp_class()):
+        if not cache.get("synced") and not isinstance(model, _ddp_class()) and not _is_fsdp_module(model):
             _broadcast_module(model)  # as DDP's constructor does: everyone starts from rank 0
             cache["synced"] = True
 
@@ -476,8 +472,6 @@ class FSDP(Distribution):
         **fully_shard_kwargs: passed to ``fully_shard`` (``mesh``,
             ``reshard_after_forward``, ``mp_policy``, ``offload_policy``...).
     """
-
-    forward_collectives = True
 
     def __init__(self, modules: Any = None, *, seed: Optional[int] = None,
                  reduce_batch_logs: bool = True, predict_outputs: str = "all",
@@ -914,8 +908,8 @@ def loop_session(model: nn.Module) -> Optional["Session"]:
     if not is_distributed():
         return None
     chosen = _DISTRIBUTION
-    if chosen is None:
-        chosen = DataParallel()
+    if chosen is None:  # a model the user sharded with FSDP stays FSDP
+        chosen = FSDP() if _is_fsdp_module(model) else DataParallel()
     return Session(model, chosen)
 
 
@@ -940,7 +934,9 @@ class Session:
     def seed(self) -> int:
         """The shuffling seed, the same on every process (drawn on rank 0 once)."""
         if self._seed is None:
-            value = torch.randint(0, 2**62, (1,), dtype=torch.int64) if self.rank == 0 else torch.zeros(1, dtype=torch.int64)
+            value = torch.zeros(1, dtype=torch.int64)
+            if self.rank == 0:
+                value = torch.randint(0, 2**62, (1,), dtype=torch.int64)
             value = value.to(_comm_device())
             _dist().broadcast(value, src=0)
             self._seed = int(value.item())
@@ -985,7 +981,8 @@ class Session:
         _warn_unsharded(type(source).__name__)
         return None, None, False
 
-    def _shard_loader(self, loader: Any, role: str, adapter_class: type) -> Tuple[Any, Optional[ShardPlan], bool]:
+    def _shard_loader(self, loader: Any, role: str,
+                      adapter_class: type) -> Tuple[Any, Optional[ShardPlan], bool]:
         from torch.utils.data import (BatchSampler, DistributedSampler, IterableDataset, RandomSampler,
                                       SequentialSampler)
 

@@ -81,19 +81,6 @@ def should_validate(epoch: int, validation_freq: Any) -> bool:
     return (epoch + 1) in validation_freq
 
 
-def unpack_validation_data(validation_data: Any) -> tuple:
-    """``(x, y)``/``(x, y, sample_weight)`` tuples, or a batched input as ``x``."""
-    if isinstance(validation_data, (tuple, list)):
-        if len(validation_data) not in (2, 3):
-            raise ValueError(
-                "Argument `validation_data` must be (x_val, y_val) or (x_val, y_val, "
-                f"val_sample_weight). Received a {type(validation_data).__name__} "
-                f"of length {len(validation_data)}."
-            )
-        return unpack_x_y_sample_weight(tuple(validation_data))
-    return validation_data, None, None
-
-
 def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """NumPy has no bfloat16: those outputs come back as float32."""
     tensor = tensor.detach().cpu()
