@@ -17,8 +17,7 @@ import torch
 
 from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
-from .data import (EpochIterator, get_adapter, get_validation_adapter, split_for_validation,
-                   unpack_x_y_sample_weight)
+from .data import EpochIterator, get_adapter, get_validation_adapter, split_for_validation
 
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
