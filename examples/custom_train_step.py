@@ -18,7 +18,9 @@ Two models, on bundled or generated data (no download):
    as well.
 
 Each batch arrives as ``data``; ``torchfit.data.unpack_x_y_sample_weight(data)``
-splits it into ``(x, y, sample_weight)`` whatever the input type was.
+splits it into ``(x, y, sample_weight)`` whatever the input type was. (Under
+``torchrun``, call the model as ``torchfit.module.call_model(self, x)`` instead of
+``self(x)`` so that the forward pass goes through DistributedDataParallel.)
 
     python examples/custom_train_step.py [--epochs 8] [--quick]
 """

@@ -120,12 +120,6 @@ def test_gradients_match_keras(name):
     np.testing.assert_allclose(_np(ours_in.grad), _np(theirs_in.grad), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.xfail(
-    reason="compile_utils.check_targets compares target and output shapes for every "
-    "loss but the sparse ones; CTC targets are (batch, max_label_length) labels",
-    raises=ValueError,
-    strict=False,
-)
 def test_fit_with_ctc_matches_keras():
     import sys
 

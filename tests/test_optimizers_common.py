@@ -205,11 +205,7 @@ def test_fit_matches_keras(kwargs, fresh_keras_names):
     t_hist, k_hist = tmodel.fit(**fit), kmodel.fit(**fit)
     np.testing.assert_allclose(t_hist.history["loss"], k_hist.history["loss"], rtol=2e-5)
     assert tmodel.optimizer.iterations == int(kmodel.optimizer.iterations.numpy())
-    # Keras's fit ends with optimizer.finalize_variable_values(); calling it
-    # again is harmless there, and makes this test independent of whether
-    # torchfit's loop calls it.
-    if kwargs.get("use_ema"):
-        tmodel.optimizer.finalize_variable_values()
+    # Both fits end with optimizer.finalize_variable_values() (EMA weights in).
     np.testing.assert_allclose(
         tmodel.predict(DATA["x"], verbose=0), kmodel.predict(DATA["x"], verbose=0),
         rtol=1e-4, atol=1e-5,

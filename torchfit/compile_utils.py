@@ -99,10 +99,26 @@ def resolve_loss(identifier: Any, y_true: Any, y_pred: Any) -> Any:
     return losses_module.LossFunctionWrapper(resolved, name=name)
 
 
+# Built-in losses whose targets have the output's shape (after Keras's
+# squeeze/expand of a trailing 1), and those that take class indices instead.
+# Other losses (CTC, Circle, user functions) define their own target layout.
+SAME_SHAPE_LOSSES = frozenset({
+    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "cosine_similarity", "huber", "log_cosh", "hinge",
+    "squared_hinge", "categorical_hinge", "kl_divergence", "poisson", "binary_crossentropy",
+    "binary_focal_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy",
+    "dice", "tversky",
+})
+INDEX_TARGET_LOSSES = frozenset({"sparse_categorical_crossentropy",
+                                 "categorical_generalized_cross_entropy"})
+
+
 def loss_kind(loss: Any) -> str:
+    """The built-in loss function behind ``loss`` (``""`` for anything else)."""
     fn = getattr(loss, "fn", None)
-    name = getattr(fn, "__name__", "") or type(loss).__name__
-    return snake_case(name)
+    if fn is None or getattr(fn, "__module__", None) != losses_module.__name__:
+        return ""
+    return fn.__name__
 
 
 def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> None:
@@ -117,7 +133,9 @@ def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> 
             f"received targets of shape {tuple(y_true.shape)}."
         )
     kind = loss_kind(loss)
-    if "sparse" in kind:
+    if kind not in SAME_SHAPE_LOSSES | INDEX_TARGET_LOSSES:
+        return
+    if kind in INDEX_TARGET_LOSSES:
         labels_shape = tuple(y_pred.shape[:-1])
         ok = tuple(y_true.shape) in (labels_shape, labels_shape + (1,))
         if not ok:

@@ -265,6 +265,9 @@ class Loop:
             raise
         finally:
             model.train(was_training)
+        finalize = getattr(model.optimizer, "finalize_variable_values", None)
+        if epochs > 0 and callable(finalize):
+            finalize()  # e.g. EMA weights become the model's weights, as in Keras
         callbacks.on_train_end(training_logs)
         return callbacks.history
 

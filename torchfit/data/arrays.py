@@ -132,6 +132,11 @@ class ArrayDataAdapter(DataAdapter):
         self._sw = convert_structure(broadcast_sample_weight(y, sample_weight), names["sample_weight"])
         self._num_samples = check_lengths(
             {names["x"]: self._x, names["y"]: self._y, names["sample_weight"]: self._sw})
+        if self._num_samples == 0:
+            raise ValueError(
+                f"Argument `{names['x']}` holds no samples: expected arrays with at least "
+                "one row, received arrays of 0 rows."
+            )
         if self._sw is not None:
             check_sample_weight_shape(self._sw, self._y, names["sample_weight"])
         if batch_size is None:
