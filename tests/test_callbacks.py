@@ -314,7 +314,10 @@ def test_swap_ema_weights_evaluates_with_the_averages():
     model = compiled(optimizer=_ema_optimizer())
     if not callable(getattr(model.optimizer, "swap_ema_weights", None)):
         pytest.skip("optimizer has no swap_ema_weights()")
-    fit(model, None, epochs=2)
+    # train_on_batch, not fit: fit ends by copying the averages into the weights
+    # (finalize_variable_values, as Keras), after which swapping changes nothing.
+    for _ in range(6):
+        model.train_on_batch(X, Y)
     raw = {k: v.clone() for k, v in model.state_dict().items()}
     model.optimizer.swap_ema_weights()
     ema_result = model.evaluate(X, Y, verbose=0)
