@@ -263,3 +263,51 @@ def test_metrics_names_match_evaluate_order():
     as_dict = model.evaluate(x, y, verbose=0, return_dict=True)
     assert dict(zip(model.metrics_names, result)) == as_dict
     assert list(as_dict) == sorted(as_dict)  # Keras hands logs over sorted by name
+
+
+def test_keras_guide_custom_train_step_works_unchanged():
+    """The "customizing what happens in fit()" pattern: ``x, y = data`` and a
+    loop over ``self.metrics`` (loss tracker + the compiled-metrics container)."""
+
+    class Guide(Net):
+        def train_step(self, data):
+            x, y = data
+            y_pred = self(x)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    model = Guide()
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    assert [m.name for m in model.metrics] == ["loss", "compile_metrics"]
+    hist = model.fit(np.ones((8, 4), "float32"), np.zeros((8, 3), "float32"), batch_size=4,
+                     epochs=2, verbose=0)
+    assert list(hist.history) == ["loss", "mae"]
+
+
+def test_batches_reach_steps_packed_as_keras_packs_them():
+    seen = []
+
+    class Spy(Net):
+        def train_step(self, data):
+            seen.append(type(data).__name__ + str(len(data)) if isinstance(data, tuple) else "tensor")
+            return super().train_step(data)
+
+        def predict_step(self, data):
+            seen.append("tuple" if isinstance(data, tuple) else "tensor")
+            return super().predict_step(data)
+
+    model = Spy()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 4), "float32"), np.zeros((4, 3), "float32")
+    model.fit(x, y, verbose=0)
+    model.fit(x, y, sample_weight=np.ones(4), verbose=0)
+    model.predict(x, verbose=0)
+    assert seen == ["tuple2", "tuple3", "tensor"]

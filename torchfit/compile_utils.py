@@ -409,7 +409,14 @@ class TorchMetricAdapter:
 
 
 class CompileMetrics:
-    """The compiled ``metrics`` and ``weighted_metrics``, one list per output."""
+    """The compiled ``metrics`` and ``weighted_metrics``, one list per output.
+
+    Like Keras's, it appears in ``model.metrics`` as one metric named
+    ``"compile_metrics"``: ``update_state`` builds it on first use and
+    ``result()`` is a dict of the per-output, per-metric results.
+    """
+
+    name = "compile_metrics"
 
     def __init__(self, metrics: Any, weighted_metrics: Any, model: Any = None) -> None:
         self._user_metrics = metrics
@@ -485,6 +492,15 @@ class CompileMetrics:
     @property
     def names(self) -> List[str]:
         return [n for n, _ in self._names]
+
+    @property
+    def variables(self) -> List[torch.Tensor]:
+        """Every sub-metric's state tensors (empty until built)."""
+        return [v for m in self.metrics for v in getattr(m, "variables", [])]
+
+    @property
+    def state_reduce_ops(self) -> List[str]:
+        return [op for m in self.metrics for op in getattr(m, "state_reduce_ops", [])]
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         if not self.built:

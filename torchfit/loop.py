@@ -17,7 +17,8 @@ import torch
 
 from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
-from .data import EpochIterator, get_adapter, get_validation_adapter, split_for_validation
+from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
+                   split_for_validation)
 
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
@@ -64,7 +65,7 @@ def to_python(logs: Dict[str, Any]) -> Dict[str, Any]:
     """Epoch-level logs as floats (the one host sync per epoch), sorted by name
     as Keras hands them to callbacks."""
     out = {}
-    for key, value in sorted(logs.items()):
+    for key, value in sorted(flatten_logs(logs).items()):
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             out[key] = float(value.detach().cpu())
         elif isinstance(value, torch.Tensor):
@@ -72,6 +73,18 @@ def to_python(logs: Dict[str, Any]) -> Dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def flatten_logs(logs: Dict[str, Any]) -> Dict[str, Any]:
+    """Dict values are merged into the top level (e.g. ``{"compile_metrics": {...}}``
+    returned by a custom step), as Keras does before logs reach callbacks."""
+    flat: Dict[str, Any] = {}
+    for key, value in logs.items():
+        if isinstance(value, dict):
+            flat.update(flatten_logs(value))
+        else:
+            flat[key] = value
+    return flat
 
 
 def should_validate(epoch: int, validation_freq: Any) -> bool:
@@ -179,7 +192,7 @@ class Loop:
         for first, last, group in iterator:
             begin(first)
             for batch in group:
-                logs = run_step(step_fn, move_to(batch, self.device, self.dtype))
+                logs = run_step(step_fn, pack_x_y_sample_weight(*move_to(batch, self.device, self.dtype)))
             if self.dist is not None:
                 logs = self.dist.batch_logs(logs)  # metric states combined across processes
             end(last, logs)

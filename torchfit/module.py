@@ -20,7 +20,7 @@ from . import validation as check
 from . import precision
 from .compilation import check_jit_compile, compile_step
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
-from .data import get_adapter, unpack_x_y_sample_weight
+from .data import get_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .distributed import ROUTES
 from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
 from .data.weights import check_class_weight_keys, validate_class_weight
@@ -352,13 +352,14 @@ class KerasStyleModule:
     # --------------------------------------------------------------- metrics
     @property
     def metrics(self) -> List[Any]:
-        """Loss tracker, compiled metrics, then per-output loss trackers."""
+        """As in Keras: the loss tracker, the compiled metrics (one container
+        named ``"compile_metrics"``), then per-output loss trackers."""
         state = self._torchfit
         found: List[Any] = []
         if state.loss_tracker is not None:
             found.append(state.loss_tracker)
-        if state.compile_metrics is not None and state.compile_metrics.built:
-            found.extend(state.compile_metrics.metrics)
+        if state.compile_metrics is not None:
+            found.append(state.compile_metrics)
         if state.compile_loss is not None:
             found.extend(state.compile_loss.metrics)
         return found
@@ -373,9 +374,10 @@ class KerasStyleModule:
         metrics, per-output losses), then the other keys sorted."""
         order: List[str] = []
         for metric in self.metrics:
-            name = getattr(metric, "name", None)
-            if name in logs and name not in order:
-                order.append(name)
+            inner = metric.metrics if isinstance(metric, CompileMetrics) else [metric]
+            for name in (getattr(m, "name", None) for m in inner):
+                if name in logs and name not in order:
+                    order.append(name)
         return order + sorted(k for k in logs if k not in order)
 
     def reset_metrics(self) -> None:
@@ -383,16 +385,17 @@ class KerasStyleModule:
             metric.reset_state()
 
     def get_metrics_result(self) -> Dict[str, Any]:
-        """Current results of all metrics (0-d tensors), keyed by log name."""
-        state = self._torchfit
+        """Current results of all metrics (0-d tensors), keyed by log name;
+        dict results (the compiled metrics) are merged in, as in Keras."""
         results: Dict[str, Any] = {}
-        if state.loss_tracker is not None:
-            results["loss"] = state.loss_tracker.result()
-        if state.compile_metrics is not None and state.compile_metrics.built:
-            results.update(state.compile_metrics.result())
-        if state.compile_loss is not None:
-            for tracker in state.compile_loss.metrics:
-                results[tracker.name] = tracker.result()
+        for metric in self.metrics:
+            if isinstance(metric, CompileMetrics) and not metric.built:
+                continue
+            value = metric.result()
+            if isinstance(value, dict):
+                results.update(value)
+            else:
+                results[metric.name] = value
         return results
 
     def _flatten_in_order(self, logs: Dict[str, Any]) -> Any:
@@ -493,7 +496,7 @@ class KerasStyleModule:
                 f"{type(x).__name__}."
             )
         device, dtype = model_device_and_dtype(self)
-        return move_to(adapter.arrays, device, dtype)
+        return pack_x_y_sample_weight(*move_to(adapter.arrays, device, dtype))
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                        class_weight: Optional[Dict[int, float]] = None, return_dict: bool = False) -> Any:

@@ -365,6 +365,8 @@ def _metric_groups(model: Any) -> Dict[str, List[Any]]:
         if state.compile_loss is not None and state.compile_loss.built:
             groups["compile_loss"] = list(state.compile_loss.metrics)
         known = {id(m) for g in groups.values() for m in g}
+        if state.compile_metrics is not None:
+            known.add(id(state.compile_metrics))  # the container; its members are above
     groups["other"] = [m for m in (getattr(model, "metrics", None) or []) if id(m) not in known]
     return groups
 

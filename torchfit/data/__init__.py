@@ -27,7 +27,8 @@ from typing import Any, Dict, Optional
 import torch
 from torch.utils.data import DataLoader
 
-from .adapter import Batch, DataAdapter, PinnedBatches, WrappedAdapter, unpack_x_y_sample_weight
+from .adapter import (Batch, DataAdapter, PinnedBatches, WrappedAdapter, pack_x_y_sample_weight,
+                      unpack_x_y_sample_weight)
 from .arrays import ArrayDataAdapter, is_array_structure
 from .epoch_iterator import EpochIterator
 from .generator import GeneratorDataAdapter, is_iterator_input
@@ -38,6 +39,7 @@ from .tf_data import TFDatasetAdapter, is_tf_dataset
 from .torch_data import (TorchDataLoaderAdapter, dataset_adapter, dataset_loader, is_map_style,
                          is_torch_dataset)
 from .weights import ClassWeighted, class_weight_to_sample_weight, validate_class_weight
+from ..validation import check_int, check_shuffle
 
 __all__ = [
     "ArrayDataAdapter",
@@ -57,6 +59,8 @@ __all__ = [
     "is_batched_input",
     "split_for_validation",
     "train_validation_split",
+    "pack_x_y_sample_weight",
+    "pack_x_y_sample_weight",
     "unpack_x_y_sample_weight",
 ]
 
@@ -153,6 +157,9 @@ def get_adapter(
     for ``validation_data``).
     """
     names = {**NAMES, **(names or {})}
+    check_int(batch_size, names["batch_size"], allow_none=True)
+    check_int(steps, names.get("steps", "steps"), allow_none=True)
+    check_shuffle(shuffle)
     validate_class_weight(class_weight)
     if class_weight is not None and sample_weight is not None:
         raise ValueError(
@@ -188,6 +195,11 @@ def get_adapter(
             "DataFrame/Series, a list/tuple/dict of them, a torch DataLoader or Dataset, "
             "a torchfit.utils.PyDataset, a tf.data.Dataset, or a generator of batches. "
             f"Received: {type(x).__name__}."
+        )
+    if adapter.num_batches == 0:
+        raise ValueError(
+            f"Argument `{names['x']}` holds no batches: expected at least one sample, "
+            f"received {describe(x)} of length 0."
         )
     if class_weight:
         adapter = ClassWeighted(adapter, class_weight)

@@ -159,3 +159,14 @@ def unpack_x_y_sample_weight(data: Any) -> Batch:
         "Each batch of the input data must be a tuple (x,), (x, y) or "
         f"(x, y, sample_weight). Received: a tuple of length {len(data)}."
     )
+
+
+def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
+    """The batch a step receives, packed as Keras packs it: ``x`` alone (or
+    ``(x,)`` when ``x`` is a tuple/list), ``(x, y)``, or ``(x, y, sample_weight)``,
+    so that ``x, y = data`` works in a custom ``train_step``."""
+    if y is None:
+        return (x,) if isinstance(x, (tuple, list)) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)

@@ -35,6 +35,13 @@ def validate_class_weight(class_weight: Any) -> None:
 
 def class_indices(y: torch.Tensor) -> torch.Tensor:
     """Integer class of each sample: argmax of one-hot rows, else rounded labels."""
+    if y.dtype == torch.bool or y.is_complex():
+        y = y.real.long() if y.is_complex() else y.long()  # argmax/round take neither
+    if y.ndim > 1 and y.shape[-1] == 0:
+        raise ValueError(
+            "Argument `class_weight` needs targets of shape (N,), (N, 1) or "
+            f"one-hot (N, C). Received targets of shape {tuple(y.shape)}."
+        )
     if y.ndim > 1:
         y = y.argmax(dim=-1) if y.shape[-1] != 1 else y.squeeze(-1)
     if y.ndim > 1:
