@@ -55,7 +55,7 @@ class SelfCallingNet(Net):
     """An overridden train_step that bypasses call_model (DDP would not sync)."""
 
     def train_step(self, data: Any) -> Dict[str, Any]:
-        x, y, _ = data
+        x, y, _ = torchfit.data.unpack_x_y_sample_weight(data)
         self.optimizer.zero_grad()
         loss = self.compute_loss(x, y, self(x))
         loss.backward()
@@ -105,6 +105,15 @@ def fit_run(n: int, batch_size: int, epochs: int = 3, loader: bool = False, **fi
         "evaluate": model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True),
         "predict": model.predict(x, batch_size=batch_size, verbose=0),
     }
+
+
+def nan_run(batch_size: int) -> Dict[str, list]:
+    """Sample 9 is NaN: the first global step (rank 1's share of it) is skipped."""
+    model = make_model()
+    model.nan_policy = "skip"
+    x, y = make_data(101)
+    x[9] = np.nan
+    return model.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0).history
 
 
 # ----------------------------------------------------------------------------- launching
@@ -194,6 +203,9 @@ def scenarios(rank: int, port: int, outdir: str) -> None:
         torch.utils.data.DataLoader(sampler.dataset, batch_size=BATCH, sampler=own),
         epochs=2, verbose=0).history
     out["own_sampler_epoch"] = own.epoch
+
+    # a loss that is not finite on one process only: every process skips that step.
+    out["nan_skip"] = nan_run(BATCH)
 
     # a rank-0-only callback that stops training stops every process.
     stopper = [torchfit.callbacks.LambdaCallback(
@@ -343,6 +355,12 @@ def test_file_writers_run_on_the_main_process_only(job, tmp_path_factory):
 def test_a_user_distributed_sampler_is_used_with_set_epoch(job):
     assert job[0]["own_sampler"] == job[1]["own_sampler"]
     assert job[0]["own_sampler_epoch"] == job[1]["own_sampler_epoch"] == 1
+
+
+def test_a_step_skipped_on_one_process_is_skipped_on_all(job):
+    reference = nan_run(WORLD * BATCH)
+    for rank in range(WORLD):
+        assert_history_close(job[rank]["nan_skip"], reference)
 
 
 def test_an_already_wrapped_ddp_module_is_used_as_is(job):

@@ -85,7 +85,9 @@ def test_custom_train_step_quick(examples_path):
     example = load("custom_train_step")
     results = example.main(["--quick", "--verbose", "0"])
     assert results["classifier"]["accuracy"] > 0.6
-    assert set(results["classifier_history"]) == {"accuracy", "grad_norm", "loss", "val_accuracy", "val_loss"}
+    # As in Keras, every metric in `model.metrics` is reported in validation too.
+    assert set(results["classifier_history"]) == {"accuracy", "grad_norm", "loss", "val_accuracy",
+                                                  "val_grad_norm", "val_loss"}
     assert all(np.isfinite(results["classifier_history"]["grad_norm"]))
     assert set(results["regressor"]) == {"loss", "mae"}
     assert results["regressor"]["mae"] < 0.6 * results["baseline_mae"]

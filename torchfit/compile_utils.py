@@ -124,6 +124,8 @@ def loss_kind(loss: Any) -> str:
 def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> None:
     """Catch targets that cannot fit the loss before anything is trained."""
     if isinstance(loss, TorchLossAdapter) or not isinstance(y_true, torch.Tensor):
+        if isinstance(loss, TorchLossAdapter) and isinstance(y_true, torch.Tensor):
+            _check_torch_class_targets(loss.module, y_true, y_pred, output)
         return
     where = f" for output '{output}'" if output else ""
     if y_true.shape[:1] != y_pred.shape[:1]:
@@ -163,6 +165,23 @@ def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> 
             f"Argument `y`{where} does not fit loss '{kind}': expected targets shaped "
             f"like the model output {tuple(y_pred.shape)}, received shape "
             f"{tuple(y_true.shape)}.{hint}"
+        )
+
+
+def _check_torch_class_targets(module: Any, y_true: torch.Tensor, y_pred: Any, output: str) -> None:
+    """Class indices for ``nn.CrossEntropyLoss``/``nn.NLLLoss`` (classes on dim 1)
+    must exist in the output, else torch fails later with a bare IndexError."""
+    if (not isinstance(module, (nn.CrossEntropyLoss, nn.NLLLoss)) or y_true.is_floating_point()
+            or not isinstance(y_pred, torch.Tensor) or y_pred.ndim == 0 or not y_true.numel()):
+        return
+    classes = int(y_pred.shape[1] if y_pred.ndim >= 2 else y_pred.shape[0])
+    labels = y_true[y_true != module.ignore_index].long()
+    if labels.numel() and (bool((labels < 0).any()) or bool((labels >= classes).any())):
+        where = f" for output '{output}'" if output else ""
+        raise ValueError(
+            f"Argument `y`{where} holds class indices outside [0, {classes - 1}] for "
+            f"{type(module).__name__} on an output with {classes} classes. Received labels "
+            f"from {int(labels.min())} to {int(labels.max())}."
         )
 
 
@@ -237,6 +256,19 @@ class CompileLoss:
         self._losses: List[Any] = []
         self._weights: List[Optional[float]] = []
         self.metrics: List[Any] = []
+        # Set by the loop when a fit/evaluation starts: the targets of its first
+        # batch are checked again (new data may not fit the built losses).
+        self.check_next_targets = False
+
+    @torch.compiler.disable
+    def recheck_targets(self, y_true: Any, y_pred: Any) -> None:
+        """``check_targets`` on a batch of an already built loss (new data)."""
+        self.check_next_targets = False
+        flat_true = flatten_targets(y_true, self.output_names)
+        flat_pred = flatten_outputs(y_pred, self.output_names)
+        for loss, yt, yp, name in zip(self._losses, flat_true, flat_pred, self.output_names):
+            if loss is not None and yt is not None:
+                check_targets(loss, yt, yp, name)
 
     @torch.compiler.disable
     def build(self, y_true: Any, y_pred: Any) -> None:
@@ -291,6 +323,14 @@ class CompileLoss:
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Optional[torch.Tensor]:
         if not self.built:
             self.build(y_true, y_pred)
+        elif self.check_next_targets and y_true is not None:
+            self.recheck_targets(y_true, y_pred)
+        if y_true is None and any(loss is not None for loss in self._losses):
+            raise ValueError(
+                "Argument `y` is required: a loss is set for the model's output(s) "
+                f"{[n or 'output' for n, l in zip(self.output_names, self._losses) if l is not None]} "
+                "but this batch has no targets. Received y=None."
+            )
         if isinstance(y_pred, torch.Tensor) and self._losses[0] is not None and not tree.is_nested(y_true):
             return self._single_output(y_true, y_pred, sample_weight)
         names = self.output_names

@@ -68,6 +68,7 @@ __all__ = [
     "FSDP",
     "PeerProcessError",
     "ShardPlan",
+    "all_processes_agree",
     "barrier",
     "device",
     "distribution",
@@ -679,6 +680,17 @@ class _Route:
         return out
 
 
+def all_processes_agree(flag: bool) -> bool:
+    """True only if ``flag`` is True on every process (a collective; ``flag`` on
+    a single process). The train step uses it so that a loss that is not finite
+    on one process makes every process skip the step (``nan_policy``)."""
+    if not (is_initialized() and _dist().get_world_size() > 1):
+        return bool(flag)
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=_comm_device())
+    _dist().all_reduce(value, op=_dist().ReduceOp.MIN)
+    return bool(value.item())
+
+
 # ----------------------------------------------------------------------------- sharding plan
 class ShardPlan:
     """Which samples each process takes at each step (deterministic, no communication).
@@ -850,8 +862,8 @@ def _rebuild_loader(loader: Any, batch_sampler: Any) -> Any:
 
 class ShardBatch:
     """A batch with what the loop needs to keep it exact: ``real`` samples of it
-    count (0: a placeholder), ``total`` samples make the whole step. ``move_to``
-    leaves it alone; the distributed step function unwraps it."""
+    count (0: a placeholder), ``total`` samples make the whole step. The loop
+    hands it to :meth:`Session.unwrap` before the step that runs it."""
 
     __slots__ = ("batch", "real", "total")
 
@@ -928,6 +940,7 @@ class Session:
         self._epoch_targets: List[Any] = []
         self._mode = "train"
         self._placeholders: set = set()
+        self._pending: Optional[ShardBatch] = None
         distribution.prepare(model)
 
     # -- shared seed --------------------------------------------------------------------
@@ -1069,9 +1082,10 @@ class Session:
 
         def step(batch: Any) -> Any:
             self._mode = kind
+            marked, self._pending = self._pending, None
             try:
-                if type(batch) is ShardBatch:
-                    return self._marked_step(fn, batch, route, key, kind)
+                if marked is not None:
+                    return self._marked_step(fn, batch, marked, route, key, kind)
                 if route is None:
                     return fn(batch)
                 route.calls = 0
@@ -1089,12 +1103,17 @@ class Session:
 
         return step
 
-    def _marked_step(self, fn: Callable, marked: ShardBatch, route: Optional[_Route],
-                     key: int, kind: str) -> Any:
-        from .loop import model_device_and_dtype, move_to
+    def unwrap(self, batch: Any) -> Any:
+        """Called by the loop on each batch before it is moved and packed: a
+        :class:`ShardBatch` gives its batch, and its counts to the next step."""
+        if type(batch) is ShardBatch:
+            self._pending = batch
+            return batch.batch
+        self._pending = None
+        return batch
 
-        device, dtype = model_device_and_dtype(self.model)
-        batch = move_to(marked.batch, device, dtype)
+    def _marked_step(self, fn: Callable, batch: Any, marked: ShardBatch, route: Optional[_Route],
+                     key: int, kind: str) -> Any:
         placeholder = marked.real == 0
         saved = _save_metric_states(self.model) if placeholder and kind != "predict" else None
         if route is not None:
@@ -1287,8 +1306,17 @@ def _raise_unrouted(model: nn.Module) -> None:
 
 
 # ----------------------------------------------------------------------------- metric states
+def _leaf_metrics(model: Any) -> List[Any]:
+    """``model.metrics`` with containers (``compile_metrics``) expanded."""
+    found: List[Any] = []
+    for metric in getattr(model, "metrics", []):
+        inner = getattr(metric, "metrics", None)
+        found.extend(inner if isinstance(inner, list) else [metric])
+    return found
+
+
 def _state_metrics(model: Any) -> List[Any]:
-    return [m for m in getattr(model, "metrics", []) if hasattr(m, "variables")
+    return [m for m in _leaf_metrics(model) if hasattr(m, "variables")
             and hasattr(m, "state_reduce_ops")]
 
 
@@ -1345,7 +1373,7 @@ def metrics_result(model: Any) -> Dict[str, Any]:
 
 def _save_metric_states(model: Any) -> Dict[int, Tuple[Any, Any]]:
     saved: Dict[int, Tuple[Any, Any]] = {}
-    for metric in getattr(model, "metrics", []):
+    for metric in _leaf_metrics(model):
         if hasattr(metric, "variables"):
             saved[id(metric)] = (metric, [v.detach().clone() for v in metric.variables])
         elif hasattr(getattr(metric, "metric", None), "_defaults"):  # torchmetrics
@@ -1365,7 +1393,7 @@ def _copy_state(value: Any) -> Any:
 def _restore_metric_states(model: Any, saved: Dict[int, Tuple[Any, Any]]) -> None:
     """Undo a placeholder batch: states as saved; metrics built by it start empty."""
     with torch.no_grad():
-        for metric in getattr(model, "metrics", []):
+        for metric in _leaf_metrics(model):
             entry = saved.get(id(metric))
             if entry is None:
                 metric.reset_state()

@@ -17,6 +17,7 @@ import torch
 
 from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
+from .validation import check_finite_batch
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
                    split_for_validation)
 
@@ -158,6 +159,13 @@ def _batch_size(batch: Any) -> Any:
     return int(leaf.shape[0]) if isinstance(leaf, torch.Tensor) and leaf.ndim else "?"
 
 
+def recheck_targets(model: Any) -> None:
+    """New data may not fit losses built on earlier data: check its first batch."""
+    compile_loss = getattr(model.__dict__.get("_torchfit"), "compile_loss", None)
+    if compile_loss is not None and compile_loss.built:
+        compile_loss.check_next_targets = True
+
+
 def close_progress_bars(callbacks: CallbackList) -> None:
     """Leave the terminal tidy when a run ends with an error."""
     for callback in callbacks.callbacks:
@@ -172,6 +180,7 @@ class Loop:
         self.model = model
         self.device, self.dtype = model_device_and_dtype(model)
         self.dist = distributed.loop_session(model)  # None on a single process
+        self.steps_run = 0  # batches run by this loop (an empty input runs none)
 
     # ----------------------------------------------------------------- helpers
     def _callbacks(self, callbacks: Any, verbose: int, epochs: int, steps: Optional[int],
@@ -189,16 +198,31 @@ class Loop:
              begin: Callable, end: Callable, stop: Callable[[], bool]) -> Any:
         """One pass: batch callbacks once per ``steps_per_execution`` group."""
         logs: Any = {}
+        input_nan_policy = getattr(self.model, "input_nan_policy", None)  # opt-in, host sync
         for first, last, group in iterator:
             begin(first)
-            for batch in group:
-                logs = run_step(step_fn, pack_x_y_sample_weight(*move_to(batch, self.device, self.dtype)))
+            self.steps_run += len(group)
+            for index, batch in enumerate(group):
+                if self.dist is not None:
+                    batch = self.dist.unwrap(batch)  # a short step's share, for the next step
+                batch = move_to(batch, self.device, self.dtype)
+                if input_nan_policy is not None:
+                    check_finite_batch(batch, input_nan_policy, first + index)
+                logs = run_step(step_fn, pack_x_y_sample_weight(*batch))
             if self.dist is not None:
                 logs = self.dist.batch_logs(logs)  # metric states combined across processes
             end(last, logs)
             if stop():
                 break
         return logs
+
+    def _check_not_empty(self, x: Any, argument: str) -> None:
+        """Inputs of unknown length (iterable datasets) are found empty only here."""
+        if self.steps_run == 0 and self.dist is None:
+            raise ValueError(
+                f"Argument `{argument}` produced no batches. Expected at least one batch; "
+                f"received an empty input of type {type(x).__name__}."
+            )
 
     def _epoch_logs(self, logs: Any) -> Dict[str, Any]:
         """The model's metric results when they match the step's logs (Keras's rule)."""
@@ -238,6 +262,7 @@ class Loop:
         if self.dist is not None:
             train_fn = self.dist.step_function(train_fn, "train")
         model.stop_training = False
+        recheck_targets(model)
         callbacks.on_train_begin()
         resume, model.resume_point = model.resume_point, None
         if resume is not None:
@@ -254,6 +279,8 @@ class Loop:
                 model.train()
                 logs = self._run(train_fn, iterator, callbacks.on_train_batch_begin,
                                  callbacks.on_train_batch_end, lambda: model.stop_training)
+                if epoch == initial_epoch and resume is None:
+                    self._check_not_empty(x, "x")
                 epoch_logs = self._epoch_logs(logs)
                 if val_iterator is not None and should_validate(epoch, validation_freq):
                     val_iterator.reset()
@@ -293,6 +320,7 @@ class Loop:
         was_training = model.training
         model.eval()
         model.stop_evaluating = False
+        recheck_targets(model)
         model.reset_metrics()
         callbacks.on_test_begin()
         try:
@@ -312,7 +340,9 @@ class Loop:
             adapter = self.dist.shard(adapter, "test")
         iterator = EpochIterator(adapter, steps, self.model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
-        return self.evaluate_iterator(iterator, callbacks)
+        logs = self.evaluate_iterator(iterator, callbacks)
+        self._check_not_empty(x, "x")
+        return logs
 
     # ----------------------------------------------------------------- predict
     def predict(self, x: Any, *, batch_size: Optional[int], verbose: int,

@@ -8,6 +8,7 @@ input handling in ``data/``, loss/metric structure in ``compile_utils.py``.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from typing import Any, Dict, List, Optional
 
@@ -21,7 +22,7 @@ from . import precision
 from .compilation import check_jit_compile, compile_step
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
 from .data import get_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
-from .distributed import ROUTES
+from .distributed import ROUTES, all_processes_agree
 from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .loop import Loop, concat_outputs, model_device_and_dtype, move_to, to_python
@@ -54,6 +55,7 @@ class TrainingState:
         self.resume_point: Any = None
         self.dtype_policy: Optional[precision.DTypePolicy] = None  # None: global policy
         self.nan_policy: Optional[str] = None
+        self.input_nan_policy: Optional[str] = None
 
 
 def call_model(model: nn.Module, x: Any) -> Any:
@@ -156,6 +158,29 @@ class KerasStyleModule:
             )
         self._torchfit.nan_policy = value
 
+    @property
+    def input_nan_policy(self) -> Optional[str]:
+        """What non-finite values (NaN, inf) in the floating-point inputs do:
+        ``None`` (the default: nothing is checked, no host sync), ``"warn"``
+        (a ``UserWarning`` naming ``x``/``y``/``sample_weight`` and the batch,
+        which is still used) or ``"raise"`` (a ``ValueError`` before the batch
+        reaches the model, so no weights change). Checked for every batch of
+        ``fit`` (validation included), ``evaluate``, ``predict`` and the
+        ``*_on_batch`` methods; it costs one host sync per batch.
+
+        Not a Keras option (Keras has none): set it on the model, e.g.
+        ``model.input_nan_policy = "raise"``. It survives ``compile()``."""
+        return self._torchfit.input_nan_policy
+
+    @input_nan_policy.setter
+    def input_nan_policy(self, value: Optional[str]) -> None:
+        if value not in INPUT_NAN_POLICIES:
+            raise ValueError(
+                f"Argument `input_nan_policy` must be one of {INPUT_NAN_POLICIES}. "
+                f"Received: {value!r}."
+            )
+        self._torchfit.input_nan_policy = value
+
     def _autocast(self) -> Any:
         policy = self._torchfit.dtype_policy or precision.global_policy()
         if not policy.is_mixed:
@@ -215,6 +240,7 @@ class KerasStyleModule:
         state.history = self._torchfit.history
         state.dtype_policy = self._torchfit.dtype_policy
         state.nan_policy = self._torchfit.nan_policy
+        state.input_nan_policy = self._torchfit.input_nan_policy
         policy = state.dtype_policy or precision.global_policy()
         if (auto_scale_loss and policy.needs_loss_scaling
                 and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
@@ -247,6 +273,7 @@ class KerasStyleModule:
                     "parameters (expected at least one with requires_grad=True)."
                 )
             resolved.build(params)
+        _check_optimizer_owns_parameters(self, resolved)
         return resolved
 
     def _require_compiled(self, method: str) -> None:
@@ -303,7 +330,10 @@ class KerasStyleModule:
 
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
         """Apply ``nan_policy`` to a batch loss (a host sync, only when opted in)."""
-        if bool(torch.isfinite(loss.detach()).all()):
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if ROUTES and id(self) in ROUTES:  # a distributed train step: all processes skip alike
+            finite = all_processes_agree(finite)
+        if finite:
             return True
         policy = self._torchfit.nan_policy
         if policy == "raise":
@@ -439,6 +469,7 @@ class KerasStyleModule:
         check.check_int(validation_steps, "validation_steps", allow_none=True)
         check.check_int(validation_batch_size, "validation_batch_size", allow_none=True)
         validation_freq = check.check_validation_freq(validation_freq)
+        self._check_validation_targets(validation_data)
         if class_weight is not None:
             self._check_class_weight_against_outputs(x, class_weight)
         return Loop(self).fit(
@@ -485,9 +516,10 @@ class KerasStyleModule:
                                   callbacks=callbacks)
 
     # ------------------------------------------------------------- on_batch
-    def _single_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: Any = None) -> Any:
+    def _single_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: Any = None,
+                      method: str = "train_on_batch") -> Any:
         """``(x, y, sample_weight)`` of array-likes, checked, as one batch on the device."""
-        _check_x(x, "x")
+        _check_x(x, method)
         adapter = get_adapter(x, y, sample_weight, class_weight=class_weight)
         if not isinstance(adapter, ArrayDataAdapter):
             raise TypeError(
@@ -496,7 +528,10 @@ class KerasStyleModule:
                 f"{type(x).__name__}."
             )
         device, dtype = model_device_and_dtype(self)
-        return pack_x_y_sample_weight(*move_to(adapter.arrays, device, dtype))
+        batch = move_to(adapter.arrays, device, dtype)
+        if self._torchfit.input_nan_policy is not None:
+            check.check_finite_batch(batch, self._torchfit.input_nan_policy, 0)
+        return pack_x_y_sample_weight(*batch)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                        class_weight: Optional[Dict[int, float]] = None, return_dict: bool = False) -> Any:
@@ -519,7 +554,7 @@ class KerasStyleModule:
         """Loss and metrics of one batch in test mode."""
         self._require_compiled("test_on_batch")
         check.check_bool(return_dict, "return_dict")
-        batch = self._single_batch(x, y, sample_weight)
+        batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
         was_training = self.training
         self.eval()
@@ -533,7 +568,7 @@ class KerasStyleModule:
 
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch, as NumPy."""
-        batch = self._single_batch(x, None, None)
+        batch = self._single_batch(x, None, None, method="predict_on_batch")
         was_training = self.training
         self.eval()
         try:
@@ -576,6 +611,21 @@ class KerasStyleModule:
                        expand_nested=expand_nested, show_trainable=show_trainable,
                        layer_range=layer_range, sample_input=sample_input)
 
+    def _check_validation_targets(self, validation_data: Any) -> None:
+        """Bare validation inputs (no tuple) carry no targets: with the built-in
+        ``test_step`` and a compiled loss, that would only fail after an epoch."""
+        if (validation_data is None or isinstance(validation_data, (tuple, list))
+                or self._torchfit.compile_loss is None
+                or type(self).test_step is not KerasStyleModule.test_step
+                or not is_array_structure(validation_data)):
+            return
+        raise ValueError(
+            "Argument `validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
+            "val_sample_weight) (or a DataLoader/generator yielding such batches) for a "
+            "model compiled with a loss. Received a "
+            f"{type(validation_data).__name__} of inputs only, without targets."
+        )
+
     def _check_class_weight_against_outputs(self, x: Any, class_weight: Dict[int, float]) -> None:
         """Reject class indices the output cannot produce, before training starts."""
         validate_class_weight(class_weight)
@@ -596,6 +646,7 @@ class KerasStyleModule:
 
 _NO_AUTOCAST = contextlib.nullcontext()
 NAN_POLICIES = (None, "raise", "skip", "stop")
+INPUT_NAN_POLICIES = (None, "warn", "raise")
 
 
 def _detach(value: Any) -> Any:
@@ -627,6 +678,28 @@ def _check_loss_weights(loss_weights: Any) -> None:
                 "Argument `loss_weights` must be a float, or a list/dict of floats "
                 f"(one per output). Received an entry {leaf!r} of type {type(leaf).__name__}."
             )
+        if not math.isfinite(leaf):
+            raise ValueError(
+                "Argument `loss_weights` must hold finite numbers (one per output). "
+                f"Received an entry {leaf!r}."
+            )
+
+
+def _check_optimizer_owns_parameters(model: nn.Module, optimizer: Any) -> None:
+    """A ready optimizer must update at least one of the model's parameters: one
+    built on another module's parameters would train nothing, silently."""
+    groups = getattr(optimizer, "param_groups", None)
+    held = [p for group in groups or [] if isinstance(group, dict) for p in group.get("params", [])]
+    if not held:
+        return
+    owned = {id(p) for p in model.parameters()}
+    if not any(id(p) in owned for p in held):
+        raise ValueError(
+            "Argument `optimizer` must update this model's parameters. Expected an optimizer "
+            "built on `model.parameters()` (or a name/unbound torchfit optimizer, bound at "
+            f"compile); received a {type(optimizer).__name__} whose {len(held)} parameter "
+            "tensors all belong to another module."
+        )
 
 
 def _check_identifiers(spec: Any, argument: str, getter: Any, aliases: tuple) -> None:

@@ -160,6 +160,7 @@ def read_checkpoint(filepath: Any, weights_only: bool = True, map_location: Any 
     if os.path.isdir(filepath):
         raise IsADirectoryError(f"Argument `filepath` must name a file. Received a directory: "
                                 f"{filepath}")
+    _check_map_location(map_location)
     try:
         return torch.load(filepath, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as error:
@@ -175,6 +176,21 @@ def read_checkpoint(filepath: Any, weights_only: bool = True, map_location: Any 
         if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise
         raise _unreadable(filepath, error) from None
+
+
+def _check_map_location(map_location: Any) -> None:
+    """A device string/``torch.device`` must name a device this machine has
+    (else torch's error reads like a corrupted file)."""
+    if not isinstance(map_location, (str, torch.device)):
+        return  # None, a dict or a callable: torch's own rules
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"Argument `map_location` must be a device such as 'cpu' or 'cuda:0'. "
+                         f"Received: {map_location!r} ({str(error).splitlines()[0][:120]}).") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Argument `map_location` names a CUDA device, but CUDA is not available "
+                         f"on this machine. Expected 'cpu'; received {map_location!r}.")
 
 
 def _unreadable(filepath: str, error: BaseException) -> ValueError:
@@ -320,12 +336,38 @@ def _deserialize_objects(spec: Any, custom_objects: Any) -> Any:
         return [_deserialize_objects(s, custom_objects) for s in spec]
     if isinstance(spec, dict):
         if "__torchfit__" in spec:
-            config = {k: v for k, v in spec.items() if k != "__torchfit__"}
+            config = _resolve_function_paths(
+                {k: v for k, v in spec.items() if k != "__torchfit__"}, custom_objects)
             if spec["__torchfit__"] == "loss":
                 return losses_module.deserialize(config, custom_objects)
             return metrics_module.deserialize(config, custom_objects)
         return {k: _deserialize_objects(v, custom_objects) for k, v in spec.items()}
     return spec
+
+
+def _resolve_function_paths(config: Dict[str, Any], custom_objects: Any) -> Dict[str, Any]:
+    """A file read with ``weights_only=True`` must not make torchfit import and call
+    arbitrary code: function paths (``"module:qualname"``, e.g. the ``fn`` of a
+    metric wrapping a user function) are only resolved here when they point into
+    torchfit, or when ``custom_objects`` holds them (by path, qualified name or
+    name); anything else is a ValueError asking for ``custom_objects``."""
+    inner = config.get("config")
+    fn = inner.get("fn") if isinstance(inner, dict) else None
+    if not isinstance(fn, str) or ":" not in fn:
+        return config
+    module, _, qualname = fn.partition(":")
+    if module == "torchfit" or module.startswith("torchfit."):
+        return config
+    custom = custom_objects or {}
+    for key in (fn, qualname, qualname.rsplit(".", 1)[-1]):
+        if key in custom:
+            return {**config, "config": {**inner, "fn": custom[key]}}
+    raise ValueError(
+        f"The saved compile() arguments refer to the function {fn!r}, outside torchfit. "
+        "Loading does not import code named by a file; pass it as "
+        f"custom_objects={{{qualname.rsplit('.', 1)[-1]!r}: <the function>}}, or call "
+        "compile() yourself before load_model."
+    )
 
 
 def _serialize_optimizer(optimizer: Any) -> Any:
@@ -402,7 +444,12 @@ def _compile_from_config(model: Any, config: Dict[str, Any], custom_objects: Any
                       "it yourself before load_model to restore its state.", stacklevel=3)
         kwargs["optimizer"] = "rmsprop"
     elif optimizer_config.get("kind") == "torch":
-        cls = getattr(torch.optim, optimizer_config["class_name"])
+        cls = getattr(torch.optim, str(optimizer_config.get("class_name")), None)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)
+                and cls is not torch.optim.Optimizer):
+            raise ValueError(f"The saved optimizer {optimizer_config.get('class_name')!r} is not "
+                             "a torch.optim optimizer class; compile() the model yourself "
+                             "before load_model.")
         params = [p for p in model.parameters() if p.requires_grad]
         kwargs["optimizer"] = cls(params, **optimizer_config["defaults"])
     else:
@@ -527,6 +574,26 @@ def load_model(filepath: Any, model: Any = None, compile: bool = True,
             )
     weights = _weights_from(archive, filepath)
     weights = check_state_dict(model, weights, filepath)
+    # All or nothing: if compiling or the optimizer state fails below, the model
+    # gets its own weights and training state back.
+    previous_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    previous_state = model.__dict__.get("_torchfit")
+    try:
+        return _fill_model(model, archive, weights, is_model_file, compile, custom_objects,
+                           filepath)
+    except BaseException:
+        with torch.no_grad():
+            model.load_state_dict(previous_weights)
+        if previous_state is None:
+            model.__dict__.pop("_torchfit", None)
+        else:
+            model.__dict__["_torchfit"] = previous_state
+        raise
+
+
+def _fill_model(model: nn.Module, archive: Any, weights: Dict[str, Any], is_model_file: bool,
+                compile: bool, custom_objects: Any, filepath: str) -> nn.Module:
+    """The part of ``load_model`` that changes ``model`` (undone on failure)."""
     with torch.no_grad():
         model.load_state_dict(weights)
     if not is_model_file or not compile:

@@ -81,3 +81,31 @@ def check_no_kwargs(method: str, kwargs: dict) -> None:
             f"`{method}()` got unexpected keyword arguments {sorted(kwargs)}. "
             "Expected only the arguments of the Keras API."
         )
+
+
+def check_finite_batch(batch: Any, policy: str, step: int) -> None:
+    """``model.input_nan_policy`` on one ``(x, y, sample_weight)`` batch: a
+    ``ValueError`` (``"raise"``) or a ``UserWarning`` (``"warn"``) naming the
+    part holding NaN/inf. Only floating-point tensors are looked at."""
+    import warnings
+
+    import torch
+
+    from . import tree
+
+    for name, part in zip(("x", "y", "sample_weight"), batch):
+        bad = 0
+        total = 0
+        for leaf in tree.flatten(part):
+            if isinstance(leaf, torch.Tensor) and (leaf.is_floating_point() or leaf.is_complex()):
+                bad += int((~torch.isfinite(leaf)).sum())
+                total += leaf.numel()
+        if bad:
+            message = (
+                f"Argument `{name}` holds non-finite values (NaN or inf) in batch {step}: "
+                f"{bad} of {total} values. Expected finite inputs "
+                f"(model.input_nan_policy={policy!r}; set it to None to skip this check)."
+            )
+            if policy == "raise":
+                raise ValueError(message + " No weights were changed by this batch.")
+            warnings.warn(message, UserWarning, stacklevel=2)

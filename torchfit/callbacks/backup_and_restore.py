@@ -134,6 +134,11 @@ class BackupAndRestore(Callback):
         from ..loop import ResumePoint
 
         self._set_paths()
+        if os.path.exists(self.backup_dir) and not os.path.isdir(self.backup_dir):
+            raise NotADirectoryError(
+                "BackupAndRestore: argument `backup_dir` must be a directory. Received a path "
+                f"that is an existing file: {self.backup_dir}"
+            )
         self._epoch_rng = None
         self._last_batch_seen = -1
         self._batches_since_saving = 0

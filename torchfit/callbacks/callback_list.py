@@ -47,7 +47,12 @@ class CallbackList(Callback):
         **params: Any,
     ) -> None:
         super().__init__()
-        self.callbacks: List[Callback] = validate_callbacks(list(callbacks or []))
+        if callbacks is not None and not isinstance(callbacks, (Callback, list, tuple, dict, str, bytes)):
+            try:  # any other iterable of callbacks (a generator...)
+                callbacks = list(callbacks)
+            except TypeError:
+                pass  # validate_callbacks names the type
+        self.callbacks: List[Callback] = validate_callbacks(callbacks)
         self.history: Optional[History] = next(
             (c for c in self.callbacks if isinstance(c, History)), None
         )

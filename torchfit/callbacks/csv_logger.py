@@ -52,6 +52,11 @@ class CSVLogger(Callback):
         self.csv_file: Any = None
 
     def on_train_begin(self, logs: Logs = None) -> None:
+        if os.path.isdir(self.filename):
+            raise IsADirectoryError(
+                f"CSVLogger: argument `filename` must name a file. Received a path that is an "
+                f"existing directory: {self.filename}"
+            )
         mode = "w"
         if self.append:
             mode = "a"

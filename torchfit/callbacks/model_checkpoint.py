@@ -11,6 +11,25 @@ from .callback import Logs
 from .monitor_callback import MonitorCallback, _plain
 
 
+def _check_template(owner: str, filepath: str) -> str:
+    """Reject ``filepath`` templates that can never be formatted (unbalanced braces,
+    positional fields) when the callback is made, not after the first epoch."""
+    import string
+
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(filepath) if field is not None]
+    except ValueError as error:
+        raise ValueError(f'{owner}: argument `filepath` is not a valid str.format template '
+                         f'({error}). Received: "{filepath}". Double braces ("{{{{") to '
+                         "write a literal brace.") from None
+    for field in fields:
+        if field == "" or field.split(".")[0].split("[")[0].isdigit():
+            raise ValueError(f'{owner}: argument `filepath` must use named fields such as '
+                             f'"{{epoch:02d}}" or "{{val_loss:.2f}}". Received the positional '
+                             f'field "{{{field}}}" in "{filepath}".')
+    return filepath
+
+
 class ModelCheckpoint(MonitorCallback):
     """Save the model at the end of every epoch or every ``save_freq`` batches.
 
@@ -42,7 +61,7 @@ class ModelCheckpoint(MonitorCallback):
         owner = type(self).__name__
         _checks.number(owner, "initial_value_threshold", initial_value_threshold, allow_none=True)
         super().__init__(monitor, mode, baseline=initial_value_threshold)
-        self.filepath = _checks.path(owner, "filepath", filepath)
+        self.filepath = _check_template(owner, _checks.path(owner, "filepath", filepath))
         self.verbose = _checks.integer(owner, "verbose", verbose)
         self.save_best_only = _checks.boolean(owner, "save_best_only", save_best_only)
         self.save_weights_only = _checks.boolean(owner, "save_weights_only", save_weights_only)
@@ -120,6 +139,12 @@ class ModelCheckpoint(MonitorCallback):
                 f'ModelCheckpoint: failed to format the callback filepath "{self.filepath}": '
                 f"the field {error} is not in the logs. Available fields: "
                 f"{['epoch'] + ([] if batch is None else ['batch']) + sorted(values)}."
+            ) from None
+        except (ValueError, TypeError, IndexError, AttributeError) as error:
+            raise ValueError(
+                f'ModelCheckpoint: argument `filepath` "{self.filepath}" could not be formatted '
+                f"with the epoch and logs ({type(error).__name__}: {error}). Expected "
+                'str.format fields such as "{epoch:02d}" or "{val_loss:.2f}".'
             ) from None
 
     def _save_model(self, epoch: int, batch: Optional[int], logs: Logs) -> None:

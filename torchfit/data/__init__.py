@@ -60,7 +60,6 @@ __all__ = [
     "split_for_validation",
     "train_validation_split",
     "pack_x_y_sample_weight",
-    "pack_x_y_sample_weight",
     "unpack_x_y_sample_weight",
 ]
 
