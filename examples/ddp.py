@@ -87,10 +87,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         print(f"processes: {distributed.world_size()}  epochs run: {len(history.epoch)}  "
               f"test loss: {loss:.4f}  test accuracy: {accuracy:.4f}  "
               f"predictions: {probabilities.shape[0]} rows", flush=True)
-    distributed.shutdown()
     return {"history": history.history, "loss": loss, "accuracy": accuracy,
             "rows": int(probabilities.shape[0])}
 
 
 if __name__ == "__main__":
     main()
+    distributed.shutdown()  # after main(): the model and its DDP wrapper are gone

@@ -448,6 +448,11 @@ def test_the_ddp_example_runs_under_torchrun(tmp_path):
                "--verbose", "1", "--checkpoint", str(checkpoint)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=JOB_TIMEOUT, env=env)
+    if result.returncode != 0 and "predictions:" in result.stdout and (
+            "terminate called without an active exception" in result.stderr):
+        # gloo's rare abort at interpreter exit (pytorch#190489), after the run
+        # itself completed: run once more rather than report torch's teardown.
+        result = subprocess.run(command, capture_output=True, text=True, timeout=JOB_TIMEOUT, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "processes: 2" in result.stdout
     assert result.stdout.count("test accuracy") == 1  # printed by rank 0 only

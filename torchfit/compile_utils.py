@@ -73,8 +73,16 @@ class TorchLossAdapter:
             self._unreduced.reduction = "none"
         values = self._unreduced(y_pred, y_true)
         weight = sample_weight.to(values.dtype)
+        while weight.ndim > values.ndim and weight.shape[-1] == 1:
+            weight = weight.squeeze(-1)  # (N, 1) weights: one per sample, never an outer product
         while weight.ndim < values.ndim:
             weight = weight.unsqueeze(-1)
+        if weight.ndim != values.ndim or any(w not in (1, v) for w, v in zip(weight.shape, values.shape)):
+            raise ValueError(
+                f"Argument `sample_weight` does not fit the losses of {type(self.module).__name__}: "
+                f"expected shape ({values.shape[0] if values.ndim else 1},) or "
+                f"{tuple(values.shape)}; received shape {tuple(sample_weight.shape)}."
+            )
         return (values * weight).sum() / values.numel()
 
 
@@ -166,6 +174,32 @@ def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> 
             f"like the model output {tuple(y_pred.shape)}, received shape "
             f"{tuple(y_true.shape)}.{hint}"
         )
+
+
+# Built-in losses that reduce the last axis only: one loss value per sample
+# (per timestep for temporal outputs), which sample weights must broadcast to.
+PER_SAMPLE_LOSSES = (SAME_SHAPE_LOSSES - {"dice", "tversky"}) | {"sparse_categorical_crossentropy"}
+
+
+def check_sample_weight(loss: Any, sample_weight: Any, y_pred: Any, output: str) -> None:
+    """Sample weights that cannot weight the per-sample losses (e.g. (N, 2) for a
+    (N, C) output) fail here, clearly, instead of inside the loss."""
+    if (not isinstance(sample_weight, torch.Tensor) or not isinstance(y_pred, torch.Tensor)
+            or y_pred.ndim < 2 or loss_kind(loss) not in PER_SAMPLE_LOSSES):
+        return
+    values = torch.empty(tuple(y_pred.shape[:-1]), device="meta")
+    weights = torch.empty(tuple(sample_weight.shape), device="meta")
+    aligned_values, aligned_weights = losses_module.squeeze_or_expand_to_same_rank(values, weights)
+    try:
+        torch.broadcast_shapes(aligned_values.shape, aligned_weights.shape)
+    except RuntimeError:
+        where = f" for output '{output}'" if output else ""
+        raise ValueError(
+            f"Argument `sample_weight`{where} does not fit loss '{loss_kind(loss)}': expected "
+            f"one weight per sample, shape ({y_pred.shape[0]},), or per loss value, shape "
+            f"{tuple(values.shape)}, for outputs of shape {tuple(y_pred.shape)}; received "
+            f"shape {tuple(sample_weight.shape)}."
+        ) from None
 
 
 def _check_torch_class_targets(module: Any, y_true: torch.Tensor, y_pred: Any, output: str) -> None:
@@ -261,17 +295,20 @@ class CompileLoss:
         self.check_next_targets = False
 
     @torch.compiler.disable
-    def recheck_targets(self, y_true: Any, y_pred: Any) -> None:
+    def recheck_targets(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """``check_targets`` on a batch of an already built loss (new data)."""
         self.check_next_targets = False
         flat_true = flatten_targets(y_true, self.output_names)
         flat_pred = flatten_outputs(y_pred, self.output_names)
-        for loss, yt, yp, name in zip(self._losses, flat_true, flat_pred, self.output_names):
+        flat_sw = per_output_weights(sample_weight, self.output_names)
+        for loss, yt, yp, sw, name in zip(self._losses, flat_true, flat_pred, flat_sw,
+                                          self.output_names):
             if loss is not None and yt is not None:
                 check_targets(loss, yt, yp, name)
+                check_sample_weight(loss, sw, yp, name)
 
     @torch.compiler.disable
-    def build(self, y_true: Any, y_pred: Any) -> None:
+    def build(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         # Runs once, eagerly (its shape checks read values; never traced).
         if not tree.is_nested(y_pred):
             names = [""]
@@ -290,9 +327,10 @@ class CompileLoss:
             )
         flat_true = flatten_targets(y_true, names)
         flat_pred = flatten_outputs(y_pred, names)
+        flat_sw = per_output_weights(sample_weight, names)
         self.output_names = names
         self._losses = []
-        for loss, yt, yp, name in zip(losses, flat_true, flat_pred, names):
+        for loss, yt, yp, sw, name in zip(losses, flat_true, flat_pred, flat_sw, names):
             resolved = resolve_loss(loss, yt, yp)
             if resolved is not None:
                 if yt is None:
@@ -301,6 +339,7 @@ class CompileLoss:
                         f"'{name or 'output'}' but no targets were given. Received y=None."
                     )
                 check_targets(resolved, yt, yp, name)
+                check_sample_weight(resolved, sw, yp, name)
             self._losses.append(resolved)
         self._weights = [None if w is None else float(w) for w in weights]
         active = [n for n, l in zip(names, self._losses) if l is not None]
@@ -322,9 +361,9 @@ class CompileLoss:
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Optional[torch.Tensor]:
         if not self.built:
-            self.build(y_true, y_pred)
+            self.build(y_true, y_pred, sample_weight)
         elif self.check_next_targets and y_true is not None:
-            self.recheck_targets(y_true, y_pred)
+            self.recheck_targets(y_true, y_pred, sample_weight)
         if y_true is None and any(loss is not None for loss in self._losses):
             raise ValueError(
                 "Argument `y` is required: a loss is set for the model's output(s) "

@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import gc
 import inspect
 import os
 import sys
@@ -250,9 +251,20 @@ def _check_timeout(timeout: Any) -> datetime.timedelta:
 
 
 def shutdown() -> None:
-    """Destroy the default process group, if any (the end of a script)."""
-    if is_initialized():
-        _dist().destroy_process_group()
+    """Destroy the default process group, if any (the end of a script).
+
+    Outside an exception, processes first wait for each other (a barrier), and
+    objects that hold communication state (DDP wrappers of models that are
+    gone) are collected while the group still exists: gloo can abort a process
+    whose peer tears down while it still communicates (pytorch#190489).
+    """
+    if not is_initialized():
+        return
+    dist = _dist()
+    if sys.exc_info()[0] is None and dist.get_world_size() > 1:
+        dist.barrier()
+    gc.collect()
+    dist.destroy_process_group()
 
 
 def barrier() -> None:
