@@ -8,7 +8,6 @@ input handling in ``data/``, loss/metric structure in ``compile_utils.py``.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from typing import Any, Dict, List, Optional
 
@@ -229,10 +228,10 @@ class KerasStyleModule:
             warnings.warn("`run_eagerly=True` wins over `jit_compile`: the steps run eagerly.",
                           stacklevel=2)
         check.check_bool(auto_scale_loss, "auto_scale_loss")
-        _check_loss_weights(loss_weights)
-        _check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
-        _check_identifiers(metrics, "metrics", metrics_module.get, ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
-        _check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get,
+        check.check_loss_weights(loss_weights)
+        check.check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
+        check.check_identifiers(metrics, "metrics", metrics_module.get, ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
+        check.check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get,
                            ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
         resolved_optimizer = self._bind_optimizer(optimizer)
 
@@ -273,7 +272,7 @@ class KerasStyleModule:
                     "parameters (expected at least one with requires_grad=True)."
                 )
             resolved.build(params)
-        _check_optimizer_owns_parameters(self, resolved)
+        check.check_optimizer_owns_parameters(self, resolved)
         return resolved
 
     def _require_compiled(self, method: str) -> None:
@@ -458,7 +457,7 @@ class KerasStyleModule:
         per-process batch, as in torch DDP: a step sees ``world_size * batch_size``.
         """
         self._require_compiled("fit")
-        _check_x(x, "fit")
+        check.check_x(x, "fit")
         check.check_int(batch_size, "batch_size", allow_none=True)
         check.check_int(epochs, "epochs", minimum=0)
         verbose = check.check_verbose(verbose)
@@ -496,7 +495,7 @@ class KerasStyleModule:
         """Loss and metrics in test mode: a float, a list like ``metrics_names``, or a dict."""
         check.check_no_kwargs("evaluate", kwargs)
         self._require_compiled("evaluate")
-        _check_x(x, "evaluate")
+        check.check_x(x, "evaluate")
         check.check_int(batch_size, "batch_size", allow_none=True)
         verbose = check.check_verbose(verbose)
         check.check_int(steps, "steps", allow_none=True)
@@ -508,7 +507,7 @@ class KerasStyleModule:
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto",
                 steps: Optional[int] = None, callbacks: Any = None) -> Any:
         """Outputs for ``x`` as NumPy, batches concatenated, in the outputs' structure."""
-        _check_x(x, "predict")
+        check.check_x(x, "predict")
         check.check_int(batch_size, "batch_size", allow_none=True)
         verbose = check.check_verbose(verbose)
         check.check_int(steps, "steps", allow_none=True)
@@ -519,7 +518,7 @@ class KerasStyleModule:
     def _single_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: Any = None,
                       method: str = "train_on_batch") -> Any:
         """``(x, y, sample_weight)`` of array-likes, checked, as one batch on the device."""
-        _check_x(x, method)
+        check.check_x(x, method)
         adapter = get_adapter(x, y, sample_weight, class_weight=class_weight)
         if not isinstance(adapter, ArrayDataAdapter):
             raise TypeError(
@@ -660,112 +659,5 @@ def _first_samples(x: Any) -> Any:
     return tree.map_structure(lambda t: None if t is None else t[:2], convert_structure(x, "x"))
 
 
-def _check_x(x: Any, method: str) -> None:
-    if x is None:
-        raise ValueError(
-            f"Argument `x` of `{method}()` must be input data (arrays, tensors, a "
-            "DataLoader, a Dataset or a generator). Received: None."
-        )
-
-
-def _check_loss_weights(loss_weights: Any) -> None:
-    if loss_weights is None:
-        return
-    leaves = tree.flatten(loss_weights) if tree.is_nested(loss_weights) else [loss_weights]
-    for leaf in leaves:
-        if isinstance(leaf, bool) or not isinstance(leaf, (int, float)):
-            raise TypeError(
-                "Argument `loss_weights` must be a float, or a list/dict of floats "
-                f"(one per output). Received an entry {leaf!r} of type {type(leaf).__name__}."
-            )
-        if not math.isfinite(leaf):
-            raise ValueError(
-                "Argument `loss_weights` must hold finite numbers (one per output). "
-                f"Received an entry {leaf!r}."
-            )
-
-
-def _check_optimizer_owns_parameters(model: nn.Module, optimizer: Any) -> None:
-    """A ready optimizer must update at least one of the model's parameters: one
-    built on another module's parameters would train nothing, silently."""
-    groups = getattr(optimizer, "param_groups", None)
-    held = [p for group in groups or [] if isinstance(group, dict) for p in group.get("params", [])]
-    if not held:
-        return
-    owned = {id(p) for p in model.parameters()}
-    if not any(id(p) in owned for p in held):
-        raise ValueError(
-            "Argument `optimizer` must update this model's parameters. Expected an optimizer "
-            "built on `model.parameters()` (or a name/unbound torchfit optimizer, bound at "
-            f"compile); received a {type(optimizer).__name__} whose {len(held)} parameter "
-            "tensors all belong to another module."
-        )
-
-
-def _check_identifiers(spec: Any, argument: str, getter: Any, aliases: tuple) -> None:
-    """Resolve every string in ``spec`` now, so typos fail at compile time."""
-    if spec is None:
-        return
-    leaves = tree.flatten(spec) if tree.is_nested(spec) else [spec]
-    for leaf in leaves:
-        if isinstance(leaf, str) and leaf.lower() not in aliases:
-            try:
-                getter(leaf)
-            except ValueError as error:
-                raise ValueError(f"Argument `{argument}`: {error}") from None
-        elif leaf is not None and not isinstance(leaf, str) and not callable(leaf) and not isinstance(leaf, dict):
-            raise TypeError(
-                f"Argument `{argument}` must contain names, objects or functions. "
-                f"Received an entry of type {type(leaf).__name__}."
-            )
-
-
-# ------------------------------------------------------------------ keras_style
-_KERAS_STYLE_CLASSES: Dict[type, type] = {}
-
-
-def _rebuild_keras_style(base: type, state: Dict[str, Any]) -> nn.Module:
-    """Unpickling target for modules made keras-style by :func:`keras_style`."""
-    module = base.__new__(base)
-    if hasattr(module, "__setstate__"):
-        module.__setstate__(state)
-    else:
-        module.__dict__.update(state)
-    return keras_style(module)
-
-
-def _reduce_keras_style(self: Any, protocol: int) -> Any:
-    base = type(self).__bases__[1]
-    return _rebuild_keras_style, (base, self.__getstate__())
-
-
-def _keras_style_class(base: type) -> type:
-    cls = _KERAS_STYLE_CLASSES.get(base)
-    if cls is None:
-        cls = type(base.__name__, (KerasStyleModule, base), {
-            "__module__": base.__module__,
-            "__qualname__": base.__qualname__,
-            "__doc__": base.__doc__,
-            "__reduce_ex__": _reduce_keras_style,
-        })
-        _KERAS_STYLE_CLASSES[base] = cls
-    return cls
-
-
-def keras_style(module: nn.Module) -> nn.Module:
-    """Give an existing module instance the Keras training API, in place.
-
-    Returns the same object. Its class becomes a subclass of its own class
-    with :class:`KerasStyleModule` first; ``state_dict()`` keys, parameters,
-    ``repr``, ``copy.deepcopy``, pickling and ``torch.save`` are unchanged
-    (pickles load back as keras-style modules of the original class).
-    """
-    if not isinstance(module, nn.Module):
-        raise TypeError(
-            "Argument `module` must be a torch.nn.Module instance. "
-            f"Received: {type(module).__name__}."
-        )
-    if isinstance(module, KerasStyleModule):
-        return module
-    module.__class__ = _keras_style_class(type(module))
-    return module
+# Re-exported here too (``torchfit.module.keras_style``); defined in keras_style.py.
+from .keras_style import keras_style  # noqa: E402

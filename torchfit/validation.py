@@ -6,8 +6,15 @@ a bad call fails at the door, before the model or optimizer is touched.
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from . import tree
 
 
 def _received(value: Any) -> str:
@@ -87,12 +94,6 @@ def check_finite_batch(batch: Any, policy: str, step: int) -> None:
     """``model.input_nan_policy`` on one ``(x, y, sample_weight)`` batch: a
     ``ValueError`` (``"raise"``) or a ``UserWarning`` (``"warn"``) naming the
     part holding NaN/inf. Only floating-point tensors are looked at."""
-    import warnings
-
-    import torch
-
-    from . import tree
-
     for name, part in zip(("x", "y", "sample_weight"), batch):
         bad = 0
         total = 0
@@ -109,3 +110,63 @@ def check_finite_batch(batch: Any, policy: str, step: int) -> None:
             if policy == "raise":
                 raise ValueError(message + " No weights were changed by this batch.")
             warnings.warn(message, UserWarning, stacklevel=2)
+
+
+def check_x(x: Any, method: str) -> None:
+    if x is None:
+        raise ValueError(
+            f"Argument `x` of `{method}()` must be input data (arrays, tensors, a "
+            "DataLoader, a Dataset or a generator). Received: None."
+        )
+
+
+def check_loss_weights(loss_weights: Any) -> None:
+    if loss_weights is None:
+        return
+    leaves = tree.flatten(loss_weights) if tree.is_nested(loss_weights) else [loss_weights]
+    for leaf in leaves:
+        if isinstance(leaf, bool) or not isinstance(leaf, (int, float)):
+            raise TypeError(
+                "Argument `loss_weights` must be a float, or a list/dict of floats "
+                f"(one per output). Received an entry {leaf!r} of type {type(leaf).__name__}."
+            )
+        if not math.isfinite(leaf):
+            raise ValueError(
+                "Argument `loss_weights` must hold finite numbers (one per output). "
+                f"Received an entry {leaf!r}."
+            )
+
+
+def check_optimizer_owns_parameters(model: nn.Module, optimizer: Any) -> None:
+    """A ready optimizer must update at least one of the model's parameters: one
+    built on another module's parameters would train nothing, silently."""
+    groups = getattr(optimizer, "param_groups", None)
+    held = [p for group in groups or [] if isinstance(group, dict) for p in group.get("params", [])]
+    if not held:
+        return
+    owned = {id(p) for p in model.parameters()}
+    if not any(id(p) in owned for p in held):
+        raise ValueError(
+            "Argument `optimizer` must update this model's parameters. Expected an optimizer "
+            "built on `model.parameters()` (or a name/unbound torchfit optimizer, bound at "
+            f"compile); received a {type(optimizer).__name__} whose {len(held)} parameter "
+            "tensors all belong to another module."
+        )
+
+
+def check_identifiers(spec: Any, argument: str, getter: Any, aliases: tuple) -> None:
+    """Resolve every string in ``spec`` now, so typos fail at compile time."""
+    if spec is None:
+        return
+    leaves = tree.flatten(spec) if tree.is_nested(spec) else [spec]
+    for leaf in leaves:
+        if isinstance(leaf, str) and leaf.lower() not in aliases:
+            try:
+                getter(leaf)
+            except ValueError as error:
+                raise ValueError(f"Argument `{argument}`: {error}") from None
+        elif leaf is not None and not isinstance(leaf, str) and not callable(leaf) and not isinstance(leaf, dict):
+            raise TypeError(
+                f"Argument `{argument}` must contain names, objects or functions. "
+                f"Received an entry of type {type(leaf).__name__}."
+            )
