@@ -87,3 +87,18 @@ def test_fallback_to_eager_on_compiler_errors_only():
 
     with pytest.raises(KeyError):
         FallbackToEager(lambda data: data, user_bug)(1)
+
+
+@pytest.mark.parametrize("steps_per_execution", [2, 3, 8])
+def test_steps_per_execution_history_equals_one_step_per_call(steps_per_execution):
+    x = np.random.default_rng(1).normal(size=(50, 4)).astype("float32")
+    y = np.arange(50) % 3
+    histories = []
+    for spe in (1, steps_per_execution):
+        torch.manual_seed(0)
+        model = Net()
+        model.compile(optimizer="adam", loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], steps_per_execution=spe)
+        histories.append(model.fit(x, y, batch_size=4, epochs=2, verbose=0,
+                                   validation_split=0.2).history)
+    assert histories[0] == histories[1]
