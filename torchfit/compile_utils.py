@@ -124,7 +124,7 @@ INDEX_TARGET_LOSSES = frozenset({"sparse_categorical_crossentropy",
 def loss_kind(loss: Any) -> str:
     """The built-in loss function behind ``loss`` (``""`` for anything else)."""
     fn = getattr(loss, "fn", None)
-    if fn is None or getattr(fn, "__module__", None) != losses_module.__name__:
+    if fn is None or not str(getattr(fn, "__module__", "")).startswith(losses_module.__name__):
         return ""
     return fn.__name__
 

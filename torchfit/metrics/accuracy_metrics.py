@@ -7,7 +7,7 @@ from typing import Any, Dict
 import torch
 
 from .base import squeeze_or_expand_to_same_rank, to_tensor
-from .reduction_metrics import MeanMetricWrapper
+from .reduction_metrics import _FunctionMetric
 
 __all__ = [
     "accuracy",
@@ -136,44 +136,32 @@ def sparse_top_k_categorical_accuracy(
     return matches
 
 
-class Accuracy(MeanMetricWrapper):
+class Accuracy(_FunctionMetric):
     """How often predictions equal labels exactly."""
 
     def __init__(self, name: str = "accuracy", dtype: Any = None) -> None:
         super().__init__(fn=accuracy, name=name, dtype=dtype)
 
-    def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": str(self.dtype).replace("torch.", "")}
 
-
-class BinaryAccuracy(MeanMetricWrapper):
+class BinaryAccuracy(_FunctionMetric):
     """How often ``y_pred > threshold`` matches binary labels."""
+
+    _config_keys = ("threshold",)
 
     def __init__(
         self, name: str = "binary_accuracy", dtype: Any = None, threshold: float = 0.5
     ) -> None:
         super().__init__(fn=binary_accuracy, name=name, dtype=dtype, threshold=threshold)
-        self.threshold = threshold
-
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "name": self.name,
-            "dtype": str(self.dtype).replace("torch.", ""),
-            "threshold": self.threshold,
-        }
 
 
-class CategoricalAccuracy(MeanMetricWrapper):
+class CategoricalAccuracy(_FunctionMetric):
     """How often the argmax of predictions matches that of one-hot labels."""
 
     def __init__(self, name: str = "categorical_accuracy", dtype: Any = None) -> None:
         super().__init__(fn=categorical_accuracy, name=name, dtype=dtype)
 
-    def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": str(self.dtype).replace("torch.", "")}
 
-
-class SparseCategoricalAccuracy(MeanMetricWrapper):
+class SparseCategoricalAccuracy(_FunctionMetric):
     """How often the argmax of predictions matches integer labels."""
 
     def __init__(
@@ -181,29 +169,22 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
     ) -> None:
         super().__init__(fn=sparse_categorical_accuracy, name=name, dtype=dtype)
 
-    def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": str(self.dtype).replace("torch.", "")}
 
-
-class TopKCategoricalAccuracy(MeanMetricWrapper):
+class TopKCategoricalAccuracy(_FunctionMetric):
     """How often the one-hot target is among the top ``k`` predictions."""
+
+    _config_keys = ("k",)
 
     def __init__(
         self, k: int = 5, name: str = "top_k_categorical_accuracy", dtype: Any = None
     ) -> None:
         super().__init__(fn=top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
-        self.k = k
-
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "name": self.name,
-            "dtype": str(self.dtype).replace("torch.", ""),
-            "k": self.k,
-        }
 
 
-class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+class SparseTopKCategoricalAccuracy(_FunctionMetric):
     """How often the integer target is among the top ``k`` predictions."""
+
+    _config_keys = ("k",)
 
     def __init__(
         self,
@@ -219,15 +200,10 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
             k=k,
             from_sorted_ids=from_sorted_ids,
         )
-        self.k = k
         self.from_sorted_ids = from_sorted_ids
 
     def get_config(self) -> Dict[str, Any]:
-        config = {
-            "name": self.name,
-            "dtype": str(self.dtype).replace("torch.", ""),
-            "k": self.k,
-        }
+        config = super().get_config()
         if self.from_sorted_ids:
             config["from_sorted_ids"] = True
         return config

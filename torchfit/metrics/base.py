@@ -25,10 +25,13 @@ from __future__ import annotations
 import collections
 import functools
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+
+# The same rank rule as the losses: one implementation serves both.
+from ..losses._utils import squeeze_or_expand_to_same_rank
 
 __all__ = [
     "Metric",
@@ -142,26 +145,6 @@ def to_tensor(
     if dtype is not None and t.dtype != dtype:
         t = t.to(dtype)
     return t
-
-
-def squeeze_or_expand_to_same_rank(
-    x1: torch.Tensor, x2: torch.Tensor, expand_rank_1: bool = True
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Make ranks equal when they differ by one trailing size-1 axis (Keras rule)."""
-    r1, r2 = x1.dim(), x2.dim()
-    if r1 == r2:
-        return x1, x2
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
-        if r2 == 1 and expand_rank_1:
-            x2 = x2.unsqueeze(-1)
-        else:
-            x1 = x1.squeeze(-1)
-    if r2 == r1 + 1 and x2.shape[-1] == 1:
-        if r1 == 1 and expand_rank_1:
-            x1 = x1.unsqueeze(-1)
-        else:
-            x2 = x2.squeeze(-1)
-    return x1, x2
 
 
 def divide_no_nan(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:

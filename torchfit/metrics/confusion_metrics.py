@@ -300,6 +300,14 @@ class _ThresholdMetric(Metric):
                 )
         return cache[key]
 
+    def _set_thresholds(self, thresholds: Any, default: float) -> None:
+        """Keep the ``thresholds`` argument and the parsed list (``[default]``
+        when it is ``None``)."""
+        self.init_thresholds = thresholds
+        self.thresholds = _parse_thresholds(thresholds, default)
+        self._threshold_values = self.thresholds
+        self._thresholds_distributed_evenly = _evenly_distributed(self.thresholds)
+
     def _update(
         self,
         states: Dict[str, str],
@@ -330,10 +338,7 @@ class _ConfusionMatrixConditionCount(_ThresholdMetric):
 
     def __init__(self, thresholds: Any = None, name: Optional[str] = None, dtype: Any = None) -> None:
         super().__init__(name=name, dtype=dtype)
-        self.init_thresholds = thresholds
-        self.thresholds = _parse_thresholds(thresholds, 0.5)
-        self._threshold_values = self.thresholds
-        self._thresholds_distributed_evenly = _evenly_distributed(self.thresholds)
+        self._set_thresholds(thresholds, 0.5)
         self.add_state("accumulator", (len(self.thresholds),), 0.0)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
@@ -387,13 +392,9 @@ class _PrecisionRecallBase(_ThresholdMetric):
         dtype: Any = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        self.init_thresholds = thresholds
         self.top_k = top_k
         self.class_id = class_id
-        default = 0.5 if top_k is None else NEG_INF
-        self.thresholds = _parse_thresholds(thresholds, default)
-        self._threshold_values = self.thresholds
-        self._thresholds_distributed_evenly = _evenly_distributed(self.thresholds)
+        self._set_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
         n = len(self.thresholds)
         self.add_state("true_positives", (n,), 0.0)
         second = "false_positives" if self._second == FP else "false_negatives"
@@ -440,6 +441,11 @@ class Recall(_PrecisionRecallBase):
 # X at fixed Y
 # --------------------------------------------------------------------------- #
 class _SensitivitySpecificityBase(_ThresholdMetric):
+    """Best value of one rate among the thresholds where another one reaches
+    ``value``; subclasses name that constraint argument in ``_value_name``."""
+
+    _value_name = "value"
+
     def __init__(
         self,
         value: float,
@@ -448,6 +454,13 @@ class _SensitivitySpecificityBase(_ThresholdMetric):
         name: Optional[str] = None,
         dtype: Any = None,
     ) -> None:
+        arg = self._value_name
+        if value < 0 or value > 1:
+            raise ValueError(
+                f"Argument `{arg}` must be in the range [0, 1]. Received: {arg}={value}"
+            )
+        setattr(self, arg, value)
+        self.num_thresholds = num_thresholds
         super().__init__(name=name, dtype=dtype)
         if num_thresholds <= 0:
             raise ValueError(
@@ -497,98 +510,65 @@ class _SensitivitySpecificityBase(_ThresholdMetric):
         return torch.clamp_min(best, 0.0)
 
     def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "class_id": self.class_id}
+        return {**super().get_config(), "class_id": self.class_id,
+                "num_thresholds": self.num_thresholds,
+                self._value_name: getattr(self, self._value_name)}
 
 
 class SensitivityAtSpecificity(_SensitivitySpecificityBase):
     """Best sensitivity (recall) among thresholds with specificity >= ``specificity``."""
 
+    _value_name = "specificity"
+
     def __init__(self, specificity: float, num_thresholds: int = 200, class_id: Optional[int] = None,
                  name: Optional[str] = None, dtype: Any = None) -> None:
-        if specificity < 0 or specificity > 1:
-            raise ValueError(
-                "Argument `specificity` must be in the range [0, 1]. "
-                f"Received: specificity={specificity}"
-            )
-        self.specificity = specificity
-        self.num_thresholds = num_thresholds
         super().__init__(specificity, num_thresholds, class_id, name, dtype)
 
     def result(self) -> torch.Tensor:
         r = self._rates()
         return self._max_under_constraint(r["specificity"], r["sensitivity"])
 
-    def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "specificity": self.specificity}
-
 
 class SpecificityAtSensitivity(_SensitivitySpecificityBase):
     """Best specificity among thresholds with sensitivity >= ``sensitivity``."""
 
+    _value_name = "sensitivity"
+
     def __init__(self, sensitivity: float, num_thresholds: int = 200, class_id: Optional[int] = None,
                  name: Optional[str] = None, dtype: Any = None) -> None:
-        if sensitivity < 0 or sensitivity > 1:
-            raise ValueError(
-                "Argument `sensitivity` must be in the range [0, 1]. "
-                f"Received: sensitivity={sensitivity}"
-            )
-        self.sensitivity = sensitivity
-        self.num_thresholds = num_thresholds
         super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
 
     def result(self) -> torch.Tensor:
         r = self._rates()
         return self._max_under_constraint(r["sensitivity"], r["specificity"])
 
-    def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "sensitivity": self.sensitivity}
-
 
 class PrecisionAtRecall(_SensitivitySpecificityBase):
     """Best precision among thresholds with recall >= ``recall``."""
 
+    _value_name = "recall"
+
     def __init__(self, recall: float, num_thresholds: int = 200, class_id: Optional[int] = None,
                  name: Optional[str] = None, dtype: Any = None) -> None:
-        if recall < 0 or recall > 1:
-            raise ValueError(
-                f"Argument `recall` must be in the range [0, 1]. Received: recall={recall}"
-            )
-        self.recall = recall
-        self.num_thresholds = num_thresholds
         super().__init__(recall, num_thresholds, class_id, name, dtype)
 
     def result(self) -> torch.Tensor:
         r = self._rates()
         return self._max_under_constraint(r["sensitivity"], r["precision"])
 
-    def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "recall": self.recall}
-
 
 class RecallAtPrecision(_SensitivitySpecificityBase):
     """Best recall among thresholds with precision >= ``precision``."""
 
+    _value_name = "precision"
+
     def __init__(self, precision: float, num_thresholds: int = 200, class_id: Optional[int] = None,
                  name: Optional[str] = None, dtype: Any = None) -> None:
-        if precision < 0 or precision > 1:
-            raise ValueError(
-                "Argument `precision` must be in the range [0, 1]. "
-                f"Received: precision={precision}"
-            )
-        self.precision = precision
-        self.num_thresholds = num_thresholds
         super().__init__(precision, num_thresholds, class_id, name, dtype)
 
     def result(self) -> torch.Tensor:
         r = self._rates()
         return self._max_under_constraint(r["precision"], r["sensitivity"])
-
-    def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "precision": self.precision}
 
 
 # --------------------------------------------------------------------------- #

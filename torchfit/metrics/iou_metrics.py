@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -49,6 +49,9 @@ def _check_flag(owner: str, name: str, value: Any) -> bool:
 
 class _IoUBase(Metric):
     """The shared confusion-matrix state and update."""
+
+    #: The config's keys, in order (``dtype`` by name).
+    _config_keys: Tuple[str, ...] = ("name", "dtype")
 
     def __init__(
         self,
@@ -85,6 +88,17 @@ class _IoUBase(Metric):
         self.axis = int(axis)
         self._warned_float_weights = False
         self.add_state("total_confusion_matrix", (num_classes, num_classes), 0)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = {}
+        for key in self._config_keys:
+            value = getattr(self, key)
+            if key == "dtype":
+                value = dtype_name(value)
+            elif key == "target_class_ids":
+                value = list(value)
+            config[key] = value
+        return config
 
     @property
     def total_cm(self) -> torch.Tensor:
@@ -144,9 +158,6 @@ class _IoUBase(Metric):
         weights = torch.where(valid, weights, torch.zeros_like(weights))
         self.total_confusion_matrix.view(-1).index_add_(0, index, weights)
 
-    def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": dtype_name(self.dtype)}
-
 
 class IoU(_IoUBase):
     r"""Intersection over union, averaged over ``target_class_ids``.
@@ -166,6 +177,9 @@ class IoU(_IoUBase):
         sparse_y_pred (bool): same for ``y_pred``.
         axis (int): the class axis for non-sparse inputs. Default -1.
     """
+
+    _config_keys = ("name", "dtype", "num_classes", "target_class_ids", "ignore_class",
+                    "sparse_y_true", "sparse_y_pred", "axis")
 
     def __init__(
         self,
@@ -236,20 +250,6 @@ class IoU(_IoUBase):
         iou = torch.where(valid, iou, torch.zeros_like(iou))
         return iou.sum() / (valid.to(torch.float32).sum() + EPSILON)
 
-    def get_config(self) -> Dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "num_classes": self.num_classes,
-                "target_class_ids": list(self.target_class_ids),
-                "ignore_class": self.ignore_class,
-                "sparse_y_true": self.sparse_y_true,
-                "sparse_y_pred": self.sparse_y_pred,
-                "axis": self.axis,
-            }
-        )
-        return config
-
 
 class BinaryIoU(IoU):
     r"""IoU of a binary problem: ``y_pred >= threshold`` is class 1.
@@ -261,6 +261,8 @@ class BinaryIoU(IoU):
         name (str, optional): default ``"binary_io_u"``.
         dtype: default int32.
     """
+
+    _config_keys = ("target_class_ids", "threshold", "name", "dtype")
 
     def __init__(
         self,
@@ -283,14 +285,6 @@ class BinaryIoU(IoU):
         y_true = to_tensor(y_true, device=y_pred.device).to(self.dtype)
         super().update_state(y_true, y_pred, sample_weight)
 
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "target_class_ids": list(self.target_class_ids),
-            "threshold": self.threshold,
-            "name": self.name,
-            "dtype": dtype_name(self.dtype),
-        }
-
 
 class MeanIoU(IoU):
     r"""IoU averaged over all ``num_classes`` classes.
@@ -301,6 +295,9 @@ class MeanIoU(IoU):
         dtype, ignore_class, sparse_y_true, sparse_y_pred, axis: see
             :class:`IoU`.
     """
+
+    _config_keys = ("num_classes", "name", "dtype", "ignore_class",
+                    "sparse_y_true", "sparse_y_pred", "axis")
 
     def __init__(
         self,
@@ -324,17 +321,6 @@ class MeanIoU(IoU):
             axis=axis,
         )
 
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "num_classes": self.num_classes,
-            "name": self.name,
-            "dtype": dtype_name(self.dtype),
-            "ignore_class": self.ignore_class,
-            "sparse_y_true": self.sparse_y_true,
-            "sparse_y_pred": self.sparse_y_pred,
-            "axis": self.axis,
-        }
-
 
 class OneHotIoU(IoU):
     r""":class:`IoU` for one-hot ``y_true`` (and, by default, score ``y_pred``).
@@ -344,6 +330,9 @@ class OneHotIoU(IoU):
             :class:`IoU`.
         sparse_y_pred (bool): default False (``argmax`` of the scores).
     """
+
+    _config_keys = ("num_classes", "target_class_ids", "name", "dtype",
+                    "ignore_class", "sparse_y_pred", "axis")
 
     def __init__(
         self,
@@ -366,17 +355,6 @@ class OneHotIoU(IoU):
             axis=axis,
         )
 
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "num_classes": self.num_classes,
-            "target_class_ids": list(self.target_class_ids),
-            "name": self.name,
-            "dtype": dtype_name(self.dtype),
-            "ignore_class": self.ignore_class,
-            "sparse_y_pred": self.sparse_y_pred,
-            "axis": self.axis,
-        }
-
 
 class OneHotMeanIoU(MeanIoU):
     r""":class:`MeanIoU` for one-hot ``y_true``.
@@ -385,6 +363,8 @@ class OneHotMeanIoU(MeanIoU):
         num_classes, name, dtype, ignore_class, axis: see :class:`MeanIoU`.
         sparse_y_pred (bool): default False.
     """
+
+    _config_keys = ("num_classes", "name", "dtype", "ignore_class", "sparse_y_pred", "axis")
 
     def __init__(
         self,
@@ -404,13 +384,3 @@ class OneHotMeanIoU(MeanIoU):
             sparse_y_pred=sparse_y_pred,
             axis=axis,
         )
-
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "num_classes": self.num_classes,
-            "name": self.name,
-            "dtype": dtype_name(self.dtype),
-            "ignore_class": self.ignore_class,
-            "sparse_y_pred": self.sparse_y_pred,
-            "axis": self.axis,
-        }

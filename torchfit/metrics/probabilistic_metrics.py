@@ -5,11 +5,10 @@ The per-sample computations come from :mod:`torchfit.losses`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 from .. import losses as _losses
-from .base import dtype_name
-from .reduction_metrics import MeanMetricWrapper
+from .reduction_metrics import _FunctionMetric
 
 __all__ = [
     "KLDivergence",
@@ -20,28 +19,24 @@ __all__ = [
 ]
 
 
-class KLDivergence(MeanMetricWrapper):
+class KLDivergence(_FunctionMetric):
     """Mean Kullback-Leibler divergence ``sum(y_true * log(y_true / y_pred))``."""
 
     def __init__(self, name: str = "kl_divergence", dtype: Any = None) -> None:
         super().__init__(fn=_losses.kl_divergence, name=name, dtype=dtype)
 
-    def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": dtype_name(self.dtype)}
 
-
-class Poisson(MeanMetricWrapper):
+class Poisson(_FunctionMetric):
     """Mean Poisson deviance term ``y_pred - y_true * log(y_pred)``."""
 
     def __init__(self, name: str = "poisson", dtype: Any = None) -> None:
         super().__init__(fn=_losses.poisson, name=name, dtype=dtype)
 
-    def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": dtype_name(self.dtype)}
 
-
-class BinaryCrossentropy(MeanMetricWrapper):
+class BinaryCrossentropy(_FunctionMetric):
     """Mean binary crossentropy between labels and probabilities (or logits)."""
+
+    _config_keys = ("from_logits", "label_smoothing")
 
     def __init__(
         self,
@@ -57,20 +52,12 @@ class BinaryCrossentropy(MeanMetricWrapper):
             from_logits=from_logits,
             label_smoothing=label_smoothing,
         )
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "name": self.name,
-            "dtype": dtype_name(self.dtype),
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-        }
 
 
-class CategoricalCrossentropy(MeanMetricWrapper):
+class CategoricalCrossentropy(_FunctionMetric):
     """Mean crossentropy between one-hot labels and class probabilities (or logits)."""
+
+    _config_keys = ("from_logits", "label_smoothing", "axis")
 
     def __init__(
         self,
@@ -88,22 +75,12 @@ class CategoricalCrossentropy(MeanMetricWrapper):
             label_smoothing=label_smoothing,
             axis=axis,
         )
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "name": self.name,
-            "dtype": dtype_name(self.dtype),
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-            "axis": self.axis,
-        }
 
 
-class SparseCategoricalCrossentropy(MeanMetricWrapper):
+class SparseCategoricalCrossentropy(_FunctionMetric):
     """Mean crossentropy between integer labels and class probabilities (or logits)."""
+
+    _config_keys = ("from_logits", "ignore_class", "axis")
 
     def __init__(
         self,
@@ -121,15 +98,3 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
             ignore_class=ignore_class,
             axis=axis,
         )
-        self.from_logits = from_logits
-        self.ignore_class = ignore_class
-        self.axis = axis
-
-    def get_config(self) -> Dict[str, Any]:
-        return {
-            "name": self.name,
-            "dtype": dtype_name(self.dtype),
-            "from_logits": self.from_logits,
-            "ignore_class": self.ignore_class,
-            "axis": self.axis,
-        }

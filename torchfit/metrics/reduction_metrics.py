@@ -181,3 +181,24 @@ class MeanMetricWrapper(Mean):
         if isinstance(config.get("fn"), str):
             config["fn"] = _resolve_function(config["fn"])
         return cls(**config)
+
+
+class _FunctionMetric(MeanMetricWrapper):
+    """Base of the metric classes around one built-in per-sample function.
+
+    The ``fn`` keyword arguments named in ``_config_keys`` become attributes
+    and, after ``name`` and ``dtype``, make up the config (which, unlike
+    :class:`MeanMetricWrapper`'s, leaves ``fn`` out: the class implies it).
+    """
+
+    _config_keys: Tuple[str, ...] = ()
+
+    def __init__(self, fn: Callable, name: Optional[str], dtype: Any, **kwargs: Any) -> None:
+        super().__init__(fn=fn, name=name, dtype=dtype, **kwargs)
+        for key in self._config_keys:
+            setattr(self, key, kwargs[key])
+
+    def get_config(self) -> Dict[str, Any]:
+        config = Metric.get_config(self)
+        config.update((key, getattr(self, key)) for key in self._config_keys)
+        return config

@@ -14,7 +14,7 @@ from .base import (
     squeeze_or_expand_to_same_rank,
     to_tensor,
 )
-from .reduction_metrics import Mean, MeanMetricWrapper
+from .reduction_metrics import Mean, _FunctionMetric
 
 __all__ = [
     "cosine_similarity",
@@ -52,26 +52,21 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: Any = -1) -> torch.Tensor:
     return torch.sum(y_true * y_pred, dim=dims)
 
 
-class _PlainConfig:
-    def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": dtype_name(self.dtype)}
-
-
-class MeanSquaredError(_PlainConfig, MeanMetricWrapper):
+class MeanSquaredError(_FunctionMetric):
     """Mean of ``(y_true - y_pred) ** 2``."""
 
     def __init__(self, name: str = "mean_squared_error", dtype: Any = None) -> None:
         super().__init__(fn=_losses.mean_squared_error, name=name, dtype=dtype)
 
 
-class MeanAbsoluteError(_PlainConfig, MeanMetricWrapper):
+class MeanAbsoluteError(_FunctionMetric):
     """Mean of ``|y_true - y_pred|``."""
 
     def __init__(self, name: str = "mean_absolute_error", dtype: Any = None) -> None:
         super().__init__(fn=_losses.mean_absolute_error, name=name, dtype=dtype)
 
 
-class MeanAbsolutePercentageError(_PlainConfig, MeanMetricWrapper):
+class MeanAbsolutePercentageError(_FunctionMetric):
     """Mean of ``100 * |y_true - y_pred| / |y_true|``."""
 
     def __init__(
@@ -82,7 +77,7 @@ class MeanAbsolutePercentageError(_PlainConfig, MeanMetricWrapper):
         )
 
 
-class MeanSquaredLogarithmicError(_PlainConfig, MeanMetricWrapper):
+class MeanSquaredLogarithmicError(_FunctionMetric):
     """Mean of ``(log(1 + y_pred) - log(1 + y_true)) ** 2``."""
 
     def __init__(
@@ -111,20 +106,18 @@ class RootMeanSquaredError(Mean):
         return torch.sqrt(super().result())
 
 
-class CosineSimilarity(MeanMetricWrapper):
+class CosineSimilarity(_FunctionMetric):
     """Mean cosine similarity between labels and predictions along ``axis``."""
+
+    _config_keys = ("axis",)
 
     def __init__(
         self, name: str = "cosine_similarity", dtype: Any = None, axis: Any = -1
     ) -> None:
         super().__init__(fn=cosine_similarity, name=name, dtype=dtype, axis=axis)
-        self.axis = axis
-
-    def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": dtype_name(self.dtype), "axis": self.axis}
 
 
-class LogCoshError(_PlainConfig, MeanMetricWrapper):
+class LogCoshError(_FunctionMetric):
     """Mean of ``log(cosh(y_pred - y_true))``."""
 
     def __init__(self, name: str = "logcosh", dtype: Any = None) -> None:

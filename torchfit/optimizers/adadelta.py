@@ -2,7 +2,9 @@ r"""Adadelta, as in Keras 3 (the learning rate scales the delta)."""
 
 import torch
 
-from torchfit.optimizers.base import Optimizer, non_negative, unit_interval
+from torchfit.optimizers._foreach import moving_average
+from torchfit.optimizers._validation import non_negative, unit_interval
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Adadelta"]
 
@@ -43,18 +45,7 @@ class Adadelta(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            rho=rho,
-            epsilon=epsilon,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
         return {
@@ -68,19 +59,15 @@ class Adadelta(Optimizer):
         def rms(tensors):
             return torch._foreach_sqrt(torch._foreach_add(tensors, epsilon))
 
-        accumulated_grads = torch._foreach_mul([s["accumulated_grad"] for s in states], rho)
-        torch._foreach_add_(
-            accumulated_grads, torch._foreach_mul(grads, grads), alpha=1 - rho
+        accumulated_grads = moving_average(
+            [s["accumulated_grad"] for s in states], torch._foreach_mul(grads, grads), rho
         )
         old_deltas = [s["accumulated_delta_var"] for s in states]
         deltas = torch._foreach_div(
             torch._foreach_mul(rms(old_deltas), grads), rms(accumulated_grads)
         )
         torch._foreach_neg_(deltas)
-        accumulated_deltas = torch._foreach_mul(old_deltas, rho)
-        torch._foreach_add_(
-            accumulated_deltas, torch._foreach_mul(deltas, deltas), alpha=1 - rho
-        )
+        accumulated_deltas = moving_average(old_deltas, torch._foreach_mul(deltas, deltas), rho)
         new_states = [
             {"accumulated_grad": a, "accumulated_delta_var": b}
             for a, b in zip(accumulated_grads, accumulated_deltas)

@@ -4,13 +4,8 @@ import math
 
 import torch
 
-from torchfit.optimizers.base import (
-    Optimizer,
-    any_float,
-    boolean,
-    non_negative,
-    positive,
-)
+from torchfit.optimizers._validation import any_float, boolean, non_negative, positive
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Adafactor"]
 
@@ -85,21 +80,7 @@ class Adafactor(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            beta_2_decay=beta_2_decay,
-            epsilon_1=epsilon_1,
-            epsilon_2=epsilon_2,
-            clip_threshold=clip_threshold,
-            relative_step=relative_step,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
         state = {"velocity": torch.zeros_like(param)}

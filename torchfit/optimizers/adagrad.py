@@ -2,7 +2,8 @@ r"""Adagrad with Keras 3's accumulator initialisation and epsilon placement."""
 
 import torch
 
-from torchfit.optimizers.base import Optimizer, non_negative
+from torchfit.optimizers._validation import non_negative
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Adagrad"]
 
@@ -43,18 +44,7 @@ class Adagrad(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            initial_accumulator_value=initial_accumulator_value,
-            epsilon=epsilon,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
         return {

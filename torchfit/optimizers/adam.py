@@ -4,13 +4,9 @@ import math
 
 import torch
 
-from torchfit.optimizers.base import (
-    Optimizer,
-    _cast_scalar,
-    boolean,
-    non_negative,
-    unit_interval,
-)
+from torchfit.optimizers._foreach import moving_average, zero_moments
+from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar, boolean
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Adam"]
 
@@ -43,12 +39,7 @@ class Adam(Optimizer):
     """
 
     hyperparameters = ("beta_1", "beta_2", "epsilon", "amsgrad")
-    _checks = {
-        "beta_1": unit_interval(),
-        "beta_2": unit_interval(),
-        "epsilon": non_negative,
-        "amsgrad": boolean,
-    }
+    _checks = {**ADAM_CHECKS, "amsgrad": boolean}
 
     def __init__(
         self,
@@ -66,26 +57,10 @@ class Adam(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
-        state = {
-            "momentum": torch.zeros_like(param),
-            "velocity": torch.zeros_like(param),
-        }
+        state = zero_moments(param)
         if group["amsgrad"]:
             state["velocity_hat"] = torch.zeros_like(param)
         return state
@@ -99,10 +74,10 @@ class Adam(Optimizer):
         beta_2_power = _cast_scalar(beta_2, dtype) ** step
         alpha = _cast_scalar(lr, dtype) * math.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
-        m = torch._foreach_mul([s["momentum"] for s in states], beta_1)
-        torch._foreach_add_(m, grads, alpha=1 - beta_1)
-        v = torch._foreach_mul([s["velocity"] for s in states], beta_2)
-        torch._foreach_add_(v, torch._foreach_mul(grads, grads), alpha=1 - beta_2)
+        m = moving_average([s["momentum"] for s in states], grads, beta_1)
+        v = moving_average(
+            [s["velocity"] for s in states], torch._foreach_mul(grads, grads), beta_2
+        )
         new_states = [{"momentum": a, "velocity": b} for a, b in zip(m, v)]
 
         if group["amsgrad"]:

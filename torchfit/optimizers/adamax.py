@@ -2,12 +2,9 @@ r"""Adamax (Adam with the infinity norm), as in Keras 3."""
 
 import torch
 
-from torchfit.optimizers.base import (
-    Optimizer,
-    _cast_scalar,
-    non_negative,
-    unit_interval,
-)
+from torchfit.optimizers._foreach import moving_average
+from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Adamax"]
 
@@ -32,11 +29,7 @@ class Adamax(Optimizer):
     """
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
-    _checks = {
-        "beta_1": unit_interval(),
-        "beta_2": unit_interval(),
-        "epsilon": non_negative,
-    }
+    _checks = dict(ADAM_CHECKS)
 
     def __init__(
         self,
@@ -53,19 +46,7 @@ class Adamax(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
         return {"momentum": torch.zeros_like(param), "norm": torch.zeros_like(param)}
@@ -75,8 +56,7 @@ class Adamax(Optimizer):
         dtype = self._scalar_dtype(params)
         beta_1_power = _cast_scalar(beta_1, dtype) ** (iteration + 1)
 
-        m = torch._foreach_mul([s["momentum"] for s in states], beta_1)
-        torch._foreach_add_(m, grads, alpha=1 - beta_1)
+        m = moving_average([s["momentum"] for s in states], grads, beta_1)
         u = torch._foreach_mul([s["norm"] for s in states], beta_2)
         torch._foreach_maximum_(u, torch._foreach_abs(grads))
 

@@ -43,17 +43,4 @@ class AdamW(Adam):
                 "AdamW: argument `weight_decay` must be a float >= 0; "
                 "received weight_decay=None."
             )
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))

@@ -49,32 +49,60 @@ latter must be *pure*: it receives the current tensors and returns new
 ones, and the base class writes everything back only once every parameter's
 update has been computed, so an exception raised mid-step leaves parameters
 and optimizer state untouched.
+
+This module holds the class; its machinery lives next to it:
+``_validation`` (argument checks, the validators used in ``_checks``),
+``_schedule_utils`` (calling and (de)serialising learning-rate schedules),
+``_gradients`` (loss-scale unscaling, gradient accumulation, clipping) and
+``_ema`` (moving averages of the weights).
 """
 
 import collections
-import importlib
-import inspect
 import math
 import numbers
 import re
-import warnings
 
-import numpy as np
 import torch
+
+from torchfit.optimizers import _ema, _gradients
+from torchfit.optimizers._schedule_utils import (
+    _deserialize_schedule,
+    _schedule_takes_iterations,
+    _serialize_schedule,
+    evaluate_schedule,
+)
+
+# The validators are importable from here too (``_checks`` of optimizers
+# written against this module); ``_cast_scalar`` serves the update rules.
+from torchfit.optimizers._validation import (  # noqa: F401
+    _cast_scalar,
+    _check_learning_rate,
+    _to_float,
+    any_float,
+    boolean,
+    check_bool,
+    check_clipping,
+    check_common_arguments,
+    check_hyperparameter_names,
+    check_name,
+    check_number,
+    non_negative,
+    pop_keras_only_arguments,
+    positive,
+    unit_interval,
+)
 
 __all__ = ["Optimizer"]
 
 
 # State keys the base class keeps next to each update rule's own state.
-_EMA_KEY = "average"
-_ACCUMULATOR_KEY = "gradient_accumulator"
+_EMA_KEY = _ema.EMA_KEY
+_ACCUMULATOR_KEY = _gradients.ACCUMULATOR_KEY
 _BASE_STATE_KEYS = (_EMA_KEY, _ACCUMULATOR_KEY)
 
 # Keys of a param group that hold a value shared by the whole optimizer rather
 # than a hyper-parameter; they are advanced by ``step()`` and not validated.
 _COUNTER_KEYS = ("iterations",)
-
-_NAME_COUNTS = collections.defaultdict(int)
 
 # Hook registries that torch.optim.Optimizer.__init__ creates; an unbound
 # optimizer needs them too, and hooks registered before binding are kept.
@@ -86,223 +114,6 @@ _HOOK_REGISTRIES = (
     "_optimizer_load_state_dict_pre_hooks",
     "_optimizer_load_state_dict_post_hooks",
 )
-
-
-def _snake_case(name):
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _auto_name(class_name):
-    """Return a unique default name such as ``"adam"``, ``"adam_1"``..."""
-    prefix = _snake_case(class_name)
-    count = _NAME_COUNTS[prefix]
-    _NAME_COUNTS[prefix] += 1
-    return prefix if count == 0 else f"{prefix}_{count}"
-
-
-# --------------------------------------------------------------------------
-# Argument validation helpers (used by the subclasses' ``_checks``).
-# --------------------------------------------------------------------------
-
-
-def _describe_range(low, high, low_open, high_open):
-    if low is not None and high is not None:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        return f"a float in {left}{low:g}, {high:g}{right}"
-    if low is not None:
-        return f"a float {'>' if low_open else '>='} {low:g}"
-    if high is not None:
-        return f"a float {'<' if high_open else '<='} {high:g}"
-    return "a finite float"
-
-
-def check_number(
-    owner,
-    name,
-    value,
-    *,
-    low=None,
-    high=None,
-    low_open=False,
-    high_open=False,
-    allow_none=False,
-):
-    """Validate a real-valued argument and return it as a Python float.
-
-    Raises ``TypeError`` when ``value`` is not a real number (booleans and
-    strings are refused) and ``ValueError`` when it is not finite or falls
-    outside the given range. Both messages name the argument, say what was
-    expected and show the value received.
-    """
-    expected = _describe_range(low, high, low_open, high_open)
-    if allow_none:
-        expected += " or None"
-    if value is None and allow_none:
-        return None
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        if not value.dtype.is_complex:
-            value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{owner}: argument `{name}` must be {expected}; received "
-            f"{name}={value!r} of type {type(value).__name__}."
-        )
-    number = float(value)
-    bad = not math.isfinite(number)
-    if low is not None:
-        bad = bad or (number <= low if low_open else number < low)
-    if high is not None:
-        bad = bad or (number >= high if high_open else number > high)
-    if bad:
-        raise ValueError(
-            f"{owner}: argument `{name}` must be {expected}; received "
-            f"{name}={value!r}."
-        )
-    return number
-
-
-def check_bool(owner, name, value):
-    """Validate a boolean flag (``True``/``False``) and return it."""
-    if isinstance(value, bool):
-        return value
-    if type(value).__name__ == "bool_":  # numpy.bool_
-        return bool(value)
-    raise TypeError(
-        f"{owner}: argument `{name}` must be a bool (True or False); "
-        f"received {name}={value!r} of type {type(value).__name__}."
-    )
-
-
-def unit_interval(low_open=False, high_open=True):
-    """Validator factory for coefficients such as betas, rho and momentum."""
-
-    def check(owner, name, value):
-        return check_number(
-            owner,
-            name,
-            value,
-            low=0.0,
-            high=1.0,
-            low_open=low_open,
-            high_open=high_open,
-        )
-
-    return check
-
-
-def non_negative(owner, name, value):
-    return check_number(owner, name, value, low=0.0)
-
-
-def positive(owner, name, value):
-    return check_number(owner, name, value, low=0.0, low_open=True)
-
-
-def any_float(owner, name, value):
-    return check_number(owner, name, value)
-
-
-def boolean(owner, name, value):
-    return check_bool(owner, name, value)
-
-
-def _check_learning_rate(owner, value):
-    """Return ``(float_or_None, schedule_or_None)`` for a learning rate."""
-    if callable(value) and not isinstance(value, torch.Tensor):
-        return None, value
-    try:
-        return (
-            check_number(owner, "learning_rate", value, low=0.0, low_open=True),
-            None,
-        )
-    except TypeError:
-        raise TypeError(
-            f"{owner}: argument `learning_rate` must be a float > 0 or a "
-            "callable schedule `lr(iterations) -> float`; received "
-            f"learning_rate={value!r} of type {type(value).__name__}."
-        ) from None
-
-
-def _schedule_takes_iterations(owner, schedule):
-    """Whether ``schedule`` is called as ``schedule(iterations)``.
-
-    Keras calls a plain callable learning rate with no argument and a
-    ``LearningRateSchedule`` with the step; torchfit accepts both by looking
-    at the signature.
-    """
-    try:
-        signature = inspect.signature(schedule)
-    except (TypeError, ValueError):
-        return True
-    try:
-        signature.bind(0)
-        return True
-    except TypeError:
-        pass
-    try:
-        signature.bind()
-        return False
-    except TypeError:
-        raise TypeError(
-            f"{owner}: a callable `learning_rate` must accept the iteration "
-            "count as its only positional argument (or no argument); "
-            f"received learning_rate={schedule!r} with signature {signature}."
-        ) from None
-
-
-def _to_float(value):
-    if isinstance(value, torch.Tensor):
-        return float(value.detach().reshape(()).item())
-    return float(value)
-
-
-def _cast_scalar(value, dtype):
-    """Round a Python float to ``dtype`` (as Keras casts hyper-parameters)."""
-    if dtype is None or dtype == torch.float64:
-        return float(value)
-    if dtype == torch.float32:  # the common case, without building a tensor each step
-        return float(np.float32(value))
-    return float(torch.tensor(value, dtype=dtype).item())
-
-
-def _serialize_schedule(schedule):
-    cls = type(schedule)
-    if hasattr(schedule, "get_config") and hasattr(cls, "from_config"):
-        try:
-            config = schedule.get_config()
-        except NotImplementedError:
-            return schedule  # a schedule that cannot serialize itself
-        return {
-            "module": cls.__module__,
-            "class_name": cls.__name__,
-            "config": config,
-        }
-    return schedule
-
-
-def _deserialize_schedule(config, custom_objects=None):
-    class_name = config.get("class_name")
-    if custom_objects and class_name in custom_objects:
-        return custom_objects[class_name].from_config(config["config"])
-    module_name = config.get("module") or "torchfit.optimizers.schedules"
-    if module_name.startswith("keras."):
-        # Keras's built-in schedules load as torchfit's, without Keras.
-        schedules = importlib.import_module("torchfit.optimizers.schedules")
-        if class_name in schedules.ALL_OBJECTS_DICT:
-            return schedules.deserialize(config)
-    if not (
-        module_name.startswith("torchfit.") or module_name.startswith("keras.")
-    ):
-        raise ValueError(
-            "Cannot deserialize a learning-rate schedule from module "
-            f"{module_name!r}: only torchfit and keras schedules are loaded "
-            "automatically; pass the class in `custom_objects`."
-        )
-    module = importlib.import_module(module_name)
-    return getattr(module, class_name).from_config(config["config"])
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -372,8 +183,8 @@ class Optimizer(torch.optim.Optimizer):
         **hyper,
     ):
         owner = type(self).__name__
-        hyper = self._pop_keras_only_arguments(owner, hyper)
-        common = self._check_common_arguments(
+        hyper = pop_keras_only_arguments(hyper)
+        common = check_common_arguments(
             owner,
             use_ema,
             ema_momentum,
@@ -381,29 +192,7 @@ class Optimizer(torch.optim.Optimizer):
             loss_scale_factor,
             gradient_accumulation_steps,
         )
-        if self.hyperparameters is not None:
-            unknown = sorted(set(hyper) - set(self.hyperparameters))
-            if unknown:
-                valid = sorted(
-                    set(self.hyperparameters)
-                    | {
-                        "learning_rate",
-                        "weight_decay",
-                        "clipnorm",
-                        "clipvalue",
-                        "global_clipnorm",
-                        "use_ema",
-                        "ema_momentum",
-                        "ema_overwrite_frequency",
-                        "loss_scale_factor",
-                        "gradient_accumulation_steps",
-                        "name",
-                    }
-                )
-                raise TypeError(
-                    f"{owner}: unexpected keyword argument(s) {unknown}; "
-                    f"expected some of {valid}."
-                )
+        check_hyperparameter_names(owner, self.hyperparameters, hyper)
         lr, schedule = _check_learning_rate(owner, learning_rate)
         schedule_takes_iterations = True
         if schedule is not None:
@@ -411,30 +200,9 @@ class Optimizer(torch.optim.Optimizer):
         weight_decay = check_number(
             owner, "weight_decay", weight_decay, low=0.0, allow_none=True
         )
-        clip = {}
-        for key, value in (
-            ("clipnorm", clipnorm),
-            ("clipvalue", clipvalue),
-            ("global_clipnorm", global_clipnorm),
-        ):
-            clip[key] = check_number(
-                owner, key, value, low=0.0, low_open=True, allow_none=True
-            )
-        if sum(value is not None for value in clip.values()) > 1:
-            raise ValueError(
-                f"{owner}: only one of `clipnorm`, `clipvalue` and "
-                "`global_clipnorm` can be set; received "
-                f"clipnorm={clipnorm!r}, clipvalue={clipvalue!r}, "
-                f"global_clipnorm={global_clipnorm!r}."
-            )
+        clip = check_clipping(owner, clipnorm, clipvalue, global_clipnorm)
         hyper = {key: self._check_hyper(key, value) for key, value in hyper.items()}
-        if name is None:
-            name = _auto_name(owner)
-        elif not isinstance(name, str):
-            raise TypeError(
-                f"{owner}: argument `name` must be a str or None; received "
-                f"name={name!r} of type {type(name).__name__}."
-            )
+        name = check_name(owner, name)
 
         self.name = name
         self.clipnorm = clip["clipnorm"]
@@ -467,62 +235,22 @@ class Optimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------
 
     @staticmethod
-    def _pop_keras_only_arguments(owner, hyper):
-        hyper = dict(hyper)
-        if hyper.pop("decay", None) is not None:
-            warnings.warn(
-                "Argument `decay` is no longer supported and will be ignored.",
-                stacklevel=4,
-            )
-        return hyper
+    def _forward_arguments(arguments):
+        """Keyword arguments for ``Optimizer.__init__`` from a subclass
+        constructor's ``locals()``.
 
-    @staticmethod
-    def _check_common_arguments(
-        owner,
-        use_ema,
-        ema_momentum,
-        ema_overwrite_frequency,
-        loss_scale_factor,
-        gradient_accumulation_steps,
-    ):
-        """Validate Keras's EMA / loss-scale / accumulation arguments."""
-        use_ema = check_bool(owner, "use_ema", use_ema)
-        ema_momentum = check_number(owner, "ema_momentum", ema_momentum, low=0.0, high=1.0)
-        ints = {}
-        for key, value, low in (
-            ("ema_overwrite_frequency", ema_overwrite_frequency, 1),
-            ("gradient_accumulation_steps", gradient_accumulation_steps, 2),
-        ):
-            if value is None:
-                ints[key] = None
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(
-                    f"{owner}: argument `{key}` must be an int >= {low} or "
-                    f"None; received {key}={value!r} of type "
-                    f"{type(value).__name__}."
-                )
-            if value < low:
-                raise ValueError(
-                    f"{owner}: argument `{key}` must be an int >= {low} or "
-                    f"None; received {key}={value!r}."
-                )
-            ints[key] = int(value)
-        loss_scale_factor = check_number(
-            owner,
-            "loss_scale_factor",
-            loss_scale_factor,
-            low=0.0,
-            low_open=True,
-            allow_none=True,
-        )
-        return (
-            use_ema,
-            ema_momentum,
-            ints["ema_overwrite_frequency"],
-            loss_scale_factor,
-            ints["gradient_accumulation_steps"],
-        )
+        Subclasses spell out their signature (Keras's argument names, order
+        and defaults, as users read them) and pass everything on with
+        ``super().__init__(params, **self._forward_arguments(locals()))``,
+        called before any other local variable is defined.
+        """
+        forwarded = {
+            key: value
+            for key, value in arguments.items()
+            if key not in ("self", "__class__", "params", "kwargs")
+        }
+        forwarded.update(arguments.get("kwargs", {}))
+        return forwarded
 
     def _check_hyper(self, key, value):
         check = self._checks.get(key)
@@ -675,26 +403,12 @@ class Optimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------
 
     def _evaluate_schedule(self, iterations):
-        schedule = self._lr_schedule
-        if self._schedule_takes_iterations:
-            value = schedule(iterations)
-        else:
-            value = schedule()
-        try:
-            lr = _to_float(value)
-        except (TypeError, ValueError, RuntimeError):
-            raise TypeError(
-                f"{type(self).__name__}: the learning-rate schedule must "
-                f"return a float; it returned {value!r} at "
-                f"iterations={iterations}."
-            ) from None
-        if not math.isfinite(lr) or lr < 0:
-            raise ValueError(
-                f"{type(self).__name__}: the learning-rate schedule must "
-                f"return a finite float >= 0; it returned {lr!r} at "
-                f"iterations={iterations}."
-            )
-        return lr
+        return evaluate_schedule(
+            type(self).__name__,
+            self._lr_schedule,
+            self._schedule_takes_iterations,
+            iterations,
+        )
 
     @property
     def learning_rate(self):
@@ -813,33 +527,7 @@ class Optimizer(torch.optim.Optimizer):
         gradients by the same factor, so the update is that of the unscaled
         loss. torchfit's ``train_step`` does this for you.
         """
-        if self.loss_scale_factor is None:
-            return loss
-        if isinstance(loss, bool) or not (
-            isinstance(loss, (torch.Tensor, numbers.Real))
-        ):
-            raise TypeError(
-                f"{type(self).__name__}.scale_loss: argument `loss` must be a "
-                f"tensor or a real number; received loss={loss!r} of type "
-                f"{type(loss).__name__}."
-            )
-        return loss * self.loss_scale_factor
-
-    def _require_ema(self, what):
-        if not self.use_ema:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' cannot {what}: it was "
-                "created with use_ema=False (expected use_ema=True)."
-            )
-        self._require_bound(what)
-
-    def _ema_pairs(self, what):
-        pairs = []
-        for p in self._ema_params():
-            state = self.state.get(p)
-            if state and _EMA_KEY in state:
-                pairs.append((p, state[_EMA_KEY]))
-        return pairs
+        return _gradients.scale_loss(self, loss)
 
     @torch.no_grad()
     def swap_ema_weights(self):
@@ -850,23 +538,12 @@ class Optimizer(torch.optim.Optimizer):
         what Keras's ``SwapEMAWeights`` callback does). Weights that have
         not been updated yet have no average and are left as they are.
         """
-        self._require_ema("swap EMA weights")
-        pairs = self._ema_pairs("swap EMA weights")
-        if not pairs:
-            return
-        params = [p for p, _ in pairs]
-        averages = [a for _, a in pairs]
-        saved = [p.detach().clone() for p in params]
-        torch._foreach_copy_(params, averages)
-        torch._foreach_copy_(averages, saved)
+        _ema.swap_ema_weights(self)
 
     @torch.no_grad()
     def copy_weights_to_ema(self):
         """Set every moving average to the current weight value."""
-        self._require_ema("copy weights to the EMA")
-        pairs = self._ema_pairs("copy weights to the EMA")
-        if pairs:
-            torch._foreach_copy_([a for _, a in pairs], [p for p, _ in pairs])
+        _ema.copy_weights_to_ema(self)
 
     @torch.no_grad()
     def finalize_variable_values(self, var_list=None):
@@ -876,33 +553,7 @@ class Optimizer(torch.optim.Optimizer):
         bound parameter) must only hold parameters of this optimizer.
         Without EMA it does nothing.
         """
-        if not self.use_ema:
-            return
-        self._require_bound("finalize variable values")
-        known = {id(p): a for p, a in self._ema_pairs("finalize variable values")}
-        bound = {id(p) for p in self._ema_params()}
-        if var_list is None:
-            targets = [p for p in self._ema_params() if id(p) in known]
-        else:
-            if isinstance(var_list, torch.Tensor) or not hasattr(var_list, "__iter__"):
-                raise TypeError(
-                    f"{type(self).__name__}.finalize_variable_values: argument "
-                    "`var_list` must be a list of parameters or None; received "
-                    f"var_list={var_list!r} of type {type(var_list).__name__}."
-                )
-            var_list = list(var_list)
-            for p in var_list:
-                if not isinstance(p, torch.Tensor) or id(p) not in bound:
-                    raise ValueError(
-                        f"{type(self).__name__}.finalize_variable_values: every "
-                        "entry of `var_list` must be a floating-point parameter "
-                        "this optimizer is bound to; received "
-                        f"{type(p).__name__} of shape "
-                        f"{tuple(getattr(p, 'shape', ()))}."
-                    )
-            targets = [p for p in var_list if id(p) in known]
-        if targets:
-            torch._foreach_copy_(targets, [known[id(p)] for p in targets])
+        _ema.finalize_variable_values(self, var_list)
 
     # ------------------------------------------------------------------
     # Stepping
@@ -924,16 +575,7 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        work = []
-        for group in self.param_groups:
-            work.append(
-                [
-                    (index, p, p.grad)
-                    for index, p in enumerate(group["params"])
-                    if p.grad is not None
-                ]
-            )
-        self._apply(work)
+        self._apply(self._collect_work(lambda p: p.grad))
         return loss
 
     def apply_gradients(self, grads_and_vars):
@@ -993,16 +635,19 @@ class Optimizer(torch.optim.Optimizer):
                 )
         if all(g is None for g in grads):
             raise ValueError("No gradients provided for any variable.")
-        work = []
-        for group in self.param_groups:
-            work.append(
-                [
-                    (index, p, lookup[id(p)])
-                    for index, p in enumerate(group["params"])
-                    if lookup.get(id(p)) is not None
-                ]
-            )
-        self._apply(work)
+        self._apply(self._collect_work(lambda p: lookup.get(id(p))))
+
+    def _collect_work(self, grad_of):
+        """``[[(index, param, grad), ...] per param group]`` for the params
+        whose ``grad_of(param)`` is not ``None``."""
+        return [
+            [
+                (index, p, grad_of(p))
+                for index, p in enumerate(group["params"])
+                if grad_of(p) is not None
+            ]
+            for group in self.param_groups
+        ]
 
     def _runtime_lr(self, group_index, group):
         value = group["lr"]
@@ -1064,24 +709,10 @@ class Optimizer(torch.optim.Optimizer):
                 flat_params.append(p)
                 flat_grads.append(g if g.dtype == p.dtype else g.to(p.dtype))
 
-        # 2. Unscale (``loss_scale_factor``), out of place.
-        if self.loss_scale_factor is not None:
-            flat_grads = torch._foreach_div(flat_grads, self.loss_scale_factor)
-
-        # 3. Gradient accumulation.
-        new_accumulators = None
-        if accumulation:
-            previous = [
-                self.state[p][_ACCUMULATOR_KEY]
-                if _ACCUMULATOR_KEY in self.state.get(p, ())
-                else torch.zeros_like(p)
-                for p in flat_params
-            ]
-            summed = torch._foreach_add(flat_grads, previous)
-            if is_update:
-                flat_grads = torch._foreach_div(summed, accumulation)
-            else:
-                new_accumulators = summed
+        # 2-3. Unscale (``loss_scale_factor``) and accumulate, out of place.
+        flat_grads, new_accumulators = _gradients.unscale_and_accumulate(
+            self, flat_params, flat_grads, is_update
+        )
 
         commits = []
         group_updates = None
@@ -1132,16 +763,7 @@ class Optimizer(torch.optim.Optimizer):
             torch._foreach_copy_(params, new_params)
             for p, new_state in zip(params, new_states):
                 self.state[p].update(new_state)
-        if accumulation:
-            if new_accumulators is not None:
-                for p, value in zip(flat_params, new_accumulators):
-                    self.state[p][_ACCUMULATOR_KEY] = value
-            else:
-                for group in self.param_groups:
-                    for p in group["params"]:
-                        state = self.state.get(p)
-                        if state and _ACCUMULATOR_KEY in state:
-                            state[_ACCUMULATOR_KEY].zero_()
+        _gradients.commit_accumulators(self, flat_params, new_accumulators)
         if ema is not None:
             ema_params, averages, overwrite = ema
             for p, average in zip(ema_params, averages):
@@ -1164,78 +786,14 @@ class Optimizer(torch.optim.Optimizer):
                 return rule
         return self._init_state(param, group)
 
-    def _ema_params(self):
-        return [
-            p
-            for group in self.param_groups
-            for p in group["params"]
-            if p.is_floating_point()
-        ]
-
     def _compute_ema(self, commits, iteration):
-        """Return ``(params, new_averages, overwrite)``; nothing is written.
-
-        ``average <- m * average + (1 - m) * weight`` with ``m =
-        ema_momentum``, except on the first step (``iterations == 0``) where
-        ``m = 0`` so that the average starts at the weights.
-        """
-        updated = {}
-        for params, new_params, _ in commits:
-            for p, value in zip(params, new_params):
-                updated[id(p)] = value
-        params = self._ema_params()
-        if not params:
-            return None
-        current = [updated.get(id(p), p) for p in params]
-        previous = [
-            self.state[p][_EMA_KEY] if _EMA_KEY in self.state.get(p, ()) else p
-            for p in params
-        ]
-        momentum = self.ema_momentum if iteration != 0 else 0.0
-        averages = []
-        # Keras evaluates the coefficients in each weight's dtype.
-        by_dtype = collections.defaultdict(list)
-        for i, p in enumerate(params):
-            by_dtype[p.dtype].append(i)
-        averages = [None] * len(params)
-        for dtype, indices in by_dtype.items():
-            m = _cast_scalar(momentum, dtype)
-            one_minus = _cast_scalar(1.0 - m, dtype)
-            mixed = torch._foreach_mul([previous[i] for i in indices], m)
-            torch._foreach_add_(
-                mixed, torch._foreach_mul([current[i] for i in indices], one_minus)
-            )
-            for i, value in zip(indices, mixed):
-                averages[i] = value
-        frequency = self.ema_overwrite_frequency
-        overwrite = bool(frequency) and (iteration + 1) % frequency == 0
-        return params, averages, overwrite
+        """Return ``(params, new_averages, overwrite)``; nothing is written
+        (see ``_ema.compute_ema``)."""
+        return _ema.compute_ema(self, commits, iteration)
 
     def _clip_gradients(self, grads):
         """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue."""
-        if self.clipnorm:
-            clipped = []
-            for g in grads:
-                norm = torch.sqrt(torch.sum(g * g))
-                limit = torch.full_like(norm, self.clipnorm)
-                clipped.append((g * self.clipnorm) / torch.maximum(norm, limit))
-            return clipped
-        if self.global_clipnorm:
-            squares = [torch.sum(g * g) for g in grads]
-            dtype = squares[0].dtype
-            for s in squares[1:]:
-                dtype = torch.promote_types(dtype, s.dtype)
-            device = squares[0].device
-            total = torch.stack([s.to(device=device, dtype=dtype) for s in squares])
-            norm = torch.sqrt(torch.sum(total))
-            clip = self.global_clipnorm
-            limit = torch.full_like(norm, 1.0 / clip)
-            # A non-finite norm makes the scale NaN, as in Keras.
-            scale = clip * torch.minimum(1.0 / norm, limit) + (norm - norm)
-            return [g * scale.to(device=g.device, dtype=g.dtype) for g in grads]
-        if self.clipvalue:
-            return [torch.clamp(g, -self.clipvalue, self.clipvalue) for g in grads]
-        return grads
+        return _gradients.clip_gradients(self, grads)
 
     # ------------------------------------------------------------------
     # To be implemented by subclasses

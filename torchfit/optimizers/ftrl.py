@@ -2,7 +2,8 @@ r"""FTRL-Proximal, as in Keras 3."""
 
 import torch
 
-from torchfit.optimizers.base import Optimizer, check_number, non_negative
+from torchfit.optimizers._validation import check_number, non_negative
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Ftrl"]
 
@@ -73,22 +74,7 @@ class Ftrl(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            learning_rate_power=learning_rate_power,
-            initial_accumulator_value=initial_accumulator_value,
-            l1_regularization_strength=l1_regularization_strength,
-            l2_regularization_strength=l2_regularization_strength,
-            l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
-            beta=beta,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
         return {

@@ -2,12 +2,9 @@ r"""LAMB (layer-wise adaptive moments), as in Keras 3."""
 
 import torch
 
-from torchfit.optimizers.base import (
-    Optimizer,
-    _cast_scalar,
-    non_negative,
-    unit_interval,
-)
+from torchfit.optimizers._foreach import zero_moments
+from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Lamb"]
 
@@ -37,11 +34,7 @@ class Lamb(Optimizer):
     """
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
-    _checks = {
-        "beta_1": unit_interval(),
-        "beta_2": unit_interval(),
-        "epsilon": non_negative,
-    }
+    _checks = dict(ADAM_CHECKS)
 
     def __init__(
         self,
@@ -58,25 +51,10 @@ class Lamb(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
-        return {
-            "momentum": torch.zeros_like(param),
-            "velocity": torch.zeros_like(param),
-        }
+        return zero_moments(param)
 
     def _compute_update(self, group, params, grads, states, lr, iteration):
         beta_1, beta_2, epsilon = group["beta_1"], group["beta_2"], group["epsilon"]

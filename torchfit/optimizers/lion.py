@@ -2,7 +2,9 @@ r"""Lion (evolved sign momentum), as in Keras 3."""
 
 import torch
 
-from torchfit.optimizers.base import Optimizer, check_number, unit_interval
+from torchfit.optimizers._foreach import moving_average
+from torchfit.optimizers._validation import check_number, unit_interval
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Lion"]
 
@@ -49,18 +51,7 @@ class Lion(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
         return {"momentum": torch.zeros_like(param)}
@@ -68,10 +59,7 @@ class Lion(Optimizer):
     def _compute_update(self, group, params, grads, states, lr, iteration):
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         old = [s["momentum"] for s in states]
-        directions = torch._foreach_mul(old, beta_1)
-        torch._foreach_add_(directions, grads, alpha=1 - beta_1)
-        directions = torch._foreach_sign(directions)
+        directions = torch._foreach_sign(moving_average(old, grads, beta_1))
         new_params = torch._foreach_sub(params, torch._foreach_mul(directions, lr))
-        m = torch._foreach_mul(old, beta_2)
-        torch._foreach_add_(m, grads, alpha=1 - beta_2)
+        m = moving_average(old, grads, beta_2)
         return new_params, [{"momentum": t} for t in m]

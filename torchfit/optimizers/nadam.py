@@ -2,12 +2,9 @@ r"""Nadam (Adam with Nesterov momentum) with Keras 3's momentum cache."""
 
 import torch
 
-from torchfit.optimizers.base import (
-    Optimizer,
-    _cast_scalar,
-    non_negative,
-    unit_interval,
-)
+from torchfit.optimizers._foreach import moving_average, zero_moments
+from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Nadam"]
 
@@ -43,11 +40,7 @@ class Nadam(Optimizer):
     """
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
-    _checks = {
-        "beta_1": unit_interval(),
-        "beta_2": unit_interval(),
-        "epsilon": non_negative,
-    }
+    _checks = dict(ADAM_CHECKS)
     _group_counters = {"u_product": 1.0}
 
     def __init__(
@@ -65,25 +58,10 @@ class Nadam(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
-        return {
-            "momentum": torch.zeros_like(param),
-            "velocity": torch.zeros_like(param),
-        }
+        return zero_moments(param)
 
     @staticmethod
     def _mu(beta_1, step, dtype):
@@ -105,10 +83,10 @@ class Nadam(Optimizer):
         product_next = product_t * mu_next
         beta_2_power = _cast_scalar(beta_2, dtype) ** step
 
-        m = torch._foreach_mul([s["momentum"] for s in states], beta_1)
-        torch._foreach_add_(m, grads, alpha=1 - beta_1)
-        v = torch._foreach_mul([s["velocity"] for s in states], beta_2)
-        torch._foreach_add_(v, torch._foreach_mul(grads, grads), alpha=1 - beta_2)
+        m = moving_average([s["momentum"] for s in states], grads, beta_1)
+        v = moving_average(
+            [s["velocity"] for s in states], torch._foreach_mul(grads, grads), beta_2
+        )
 
         m_hat = torch._foreach_div(torch._foreach_mul(m, mu_next), 1 - product_next)
         torch._foreach_add_(

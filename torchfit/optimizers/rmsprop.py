@@ -2,12 +2,9 @@ r"""RMSprop with Keras 3's epsilon placement."""
 
 import torch
 
-from torchfit.optimizers.base import (
-    Optimizer,
-    boolean,
-    non_negative,
-    unit_interval,
-)
+from torchfit.optimizers._foreach import moving_average
+from torchfit.optimizers._validation import boolean, non_negative, unit_interval
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["RMSprop"]
 
@@ -65,20 +62,7 @@ class RMSprop(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            rho=rho,
-            momentum=momentum,
-            epsilon=epsilon,
-            centered=centered,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
         state = {"velocity": torch.zeros_like(param)}
@@ -99,17 +83,17 @@ class RMSprop(Optimizer):
         rho, momentum = group["rho"], group["momentum"]
         new_states = [{} for _ in params]
 
-        velocities = torch._foreach_mul(self._get(states, params, "velocity"), rho)
-        torch._foreach_add_(velocities, torch._foreach_mul(grads, grads), alpha=1 - rho)
+        velocities = moving_average(
+            self._get(states, params, "velocity"), torch._foreach_mul(grads, grads), rho
+        )
         for new, v in zip(new_states, velocities):
             new["velocity"] = v
 
         denominators = torch._foreach_add(velocities, group["epsilon"])
         if group["centered"]:
-            averages = torch._foreach_mul(
-                self._get(states, params, "average_gradient"), rho
+            averages = moving_average(
+                self._get(states, params, "average_gradient"), grads, rho
             )
-            torch._foreach_add_(averages, grads, alpha=1 - rho)
             torch._foreach_add_(
                 denominators, torch._foreach_mul(averages, averages), alpha=-1
             )

@@ -193,12 +193,41 @@ class _DecayBase(LearningRateSchedule):
         return owner
 
 
+class _StaircaseDecay(_DecayBase):
+    """Shared by the decays driven by ``step / decay_steps`` (floored with
+    ``staircase``) and ``decay_rate``."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        owner = self._init_common(initial_learning_rate, decay_steps, name)
+        self.decay_steps = decay_steps
+        self.decay_rate = _real(owner, "decay_rate", decay_rate)
+        self.staircase = _flag(owner, "staircase", staircase)
+
+    def _progress(self, step, dtype):
+        """``step / decay_steps`` in ``dtype``, floored with ``staircase``."""
+        p = _step_tensor(type(self).__name__, step).to(dtype) / _as_tensor(
+            self.decay_steps, dtype
+        )
+        if self.staircase:
+            p = torch.floor(p)
+        return p
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
 # --------------------------------------------------------------------------
 # Schedules
 # --------------------------------------------------------------------------
 
 
-class ExponentialDecay(_DecayBase):
+class ExponentialDecay(_StaircaseDecay):
     r"""``initial_learning_rate * decay_rate ** (step / decay_steps)``.
 
     With ``staircase=True`` the exponent is floored, so the rate drops in
@@ -214,29 +243,13 @@ class ExponentialDecay(_DecayBase):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate,
                  staircase=False, name="ExponentialDecay"):
-        owner = self._init_common(initial_learning_rate, decay_steps, name)
-        self.decay_steps = decay_steps
-        self.decay_rate = _real(owner, "decay_rate", decay_rate)
-        self.staircase = _flag(owner, "staircase", staircase)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
         dtype = _float_dtype(self.initial_learning_rate)
         lr = _as_tensor(self.initial_learning_rate, dtype)
-        p = _step_tensor(type(self).__name__, step).to(dtype) / _as_tensor(
-            self.decay_steps, dtype
-        )
-        if self.staircase:
-            p = torch.floor(p)
+        p = self._progress(step, dtype)
         return lr * torch.pow(_as_tensor(self.decay_rate, dtype), p)
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -355,7 +368,7 @@ class PolynomialDecay(_DecayBase):
         }
 
 
-class InverseTimeDecay(_DecayBase):
+class InverseTimeDecay(_StaircaseDecay):
     r"""``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
 
     With ``staircase=True``, ``step / decay_steps`` is floored.
@@ -370,29 +383,13 @@ class InverseTimeDecay(_DecayBase):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate,
                  staircase=False, name="InverseTimeDecay"):
-        owner = self._init_common(initial_learning_rate, decay_steps, name)
-        self.decay_steps = decay_steps
-        self.decay_rate = _real(owner, "decay_rate", decay_rate)
-        self.staircase = _flag(owner, "staircase", staircase)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
         dtype = _float_dtype(self.initial_learning_rate)
         lr = _as_tensor(self.initial_learning_rate, dtype)
-        p = _step_tensor(type(self).__name__, step).to(dtype) / _as_tensor(
-            self.decay_steps, dtype
-        )
-        if self.staircase:
-            p = torch.floor(p)
+        p = self._progress(step, dtype)
         return lr / (torch.ones((), dtype=dtype) + _as_tensor(self.decay_rate, dtype) * p)
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
 
 
 class CosineDecay(_DecayBase):

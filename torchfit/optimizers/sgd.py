@@ -2,7 +2,8 @@ r"""Stochastic gradient descent with Keras 3's momentum formulation."""
 
 import torch
 
-from torchfit.optimizers.base import Optimizer, boolean, unit_interval
+from torchfit.optimizers._validation import boolean, unit_interval
+from torchfit.optimizers.base import Optimizer
 
 __all__ = ["SGD"]
 
@@ -47,18 +48,7 @@ class SGD(Optimizer):
         name=None,
         **kwargs,
     ):
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            momentum=momentum,
-            nesterov=nesterov,
-            **kwargs,
-        )
+        super().__init__(params, **self._forward_arguments(locals()))
 
     def _init_state(self, param, group):
         if group["momentum"] != 0:

@@ -1,0 +1,311 @@
+"""Argument checks of the optimizers, and the scalar conversions they share.
+
+The validators (``check_number``, ``unit_interval()``, ``non_negative``...)
+are what subclasses list in ``Optimizer._checks``; the ``check_*`` functions
+below them validate the arguments every optimizer takes.
+"""
+
+import collections
+import math
+import numbers
+import re
+import warnings
+
+import numpy as np
+import torch
+
+_NAME_COUNTS = collections.defaultdict(int)
+
+
+def _snake_case(name):
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _auto_name(class_name):
+    """Return a unique default name such as ``"adam"``, ``"adam_1"``..."""
+    prefix = _snake_case(class_name)
+    count = _NAME_COUNTS[prefix]
+    _NAME_COUNTS[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+# --------------------------------------------------------------------------
+# Validators (used by the subclasses' ``_checks``).
+# --------------------------------------------------------------------------
+
+
+def _describe_range(low, high, low_open, high_open):
+    if low is not None and high is not None:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        return f"a float in {left}{low:g}, {high:g}{right}"
+    if low is not None:
+        return f"a float {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"a float {'<' if high_open else '<='} {high:g}"
+    return "a finite float"
+
+
+def check_number(
+    owner,
+    name,
+    value,
+    *,
+    low=None,
+    high=None,
+    low_open=False,
+    high_open=False,
+    allow_none=False,
+):
+    """Validate a real-valued argument and return it as a Python float.
+
+    Raises ``TypeError`` when ``value`` is not a real number (booleans and
+    strings are refused) and ``ValueError`` when it is not finite or falls
+    outside the given range. Both messages name the argument, say what was
+    expected and show the value received.
+    """
+    expected = _describe_range(low, high, low_open, high_open)
+    if allow_none:
+        expected += " or None"
+    if value is None and allow_none:
+        return None
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        if not value.dtype.is_complex:
+            value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{owner}: argument `{name}` must be {expected}; received "
+            f"{name}={value!r} of type {type(value).__name__}."
+        )
+    number = float(value)
+    bad = not math.isfinite(number)
+    if low is not None:
+        bad = bad or (number <= low if low_open else number < low)
+    if high is not None:
+        bad = bad or (number >= high if high_open else number > high)
+    if bad:
+        raise ValueError(
+            f"{owner}: argument `{name}` must be {expected}; received "
+            f"{name}={value!r}."
+        )
+    return number
+
+
+def check_bool(owner, name, value):
+    """Validate a boolean flag (``True``/``False``) and return it."""
+    if isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_":  # numpy.bool_
+        return bool(value)
+    raise TypeError(
+        f"{owner}: argument `{name}` must be a bool (True or False); "
+        f"received {name}={value!r} of type {type(value).__name__}."
+    )
+
+
+def unit_interval(low_open=False, high_open=True):
+    """Validator factory for coefficients such as betas, rho and momentum."""
+
+    def check(owner, name, value):
+        return check_number(
+            owner,
+            name,
+            value,
+            low=0.0,
+            high=1.0,
+            low_open=low_open,
+            high_open=high_open,
+        )
+
+    return check
+
+
+def non_negative(owner, name, value):
+    return check_number(owner, name, value, low=0.0)
+
+
+def positive(owner, name, value):
+    return check_number(owner, name, value, low=0.0, low_open=True)
+
+
+def any_float(owner, name, value):
+    return check_number(owner, name, value)
+
+
+def boolean(owner, name, value):
+    return check_bool(owner, name, value)
+
+
+#: Validators of the moment coefficients of the Adam family (Adam, Adamax,
+#: Nadam, Lamb).
+ADAM_CHECKS = {
+    "beta_1": unit_interval(),
+    "beta_2": unit_interval(),
+    "epsilon": non_negative,
+}
+
+# Arguments ``Optimizer.__init__`` takes besides a rule's hyper-parameters.
+_COMMON_ARGUMENTS = (
+    "learning_rate",
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+    "name",
+)
+
+
+# --------------------------------------------------------------------------
+# Checks of the arguments every optimizer takes.
+# --------------------------------------------------------------------------
+
+
+def _check_learning_rate(owner, value):
+    """Return ``(float_or_None, schedule_or_None)`` for a learning rate."""
+    if callable(value) and not isinstance(value, torch.Tensor):
+        return None, value
+    try:
+        return (
+            check_number(owner, "learning_rate", value, low=0.0, low_open=True),
+            None,
+        )
+    except TypeError:
+        raise TypeError(
+            f"{owner}: argument `learning_rate` must be a float > 0 or a "
+            "callable schedule `lr(iterations) -> float`; received "
+            f"learning_rate={value!r} of type {type(value).__name__}."
+        ) from None
+
+
+def pop_keras_only_arguments(hyper):
+    """``hyper`` without Keras 2's ``decay`` (ignored with a warning, as Keras 3)."""
+    hyper = dict(hyper)
+    if hyper.pop("decay", None) is not None:
+        warnings.warn(
+            "Argument `decay` is no longer supported and will be ignored.",
+            stacklevel=4,
+        )
+    return hyper
+
+
+def check_common_arguments(
+    owner,
+    use_ema,
+    ema_momentum,
+    ema_overwrite_frequency,
+    loss_scale_factor,
+    gradient_accumulation_steps,
+):
+    """Validate Keras's EMA / loss-scale / accumulation arguments."""
+    use_ema = check_bool(owner, "use_ema", use_ema)
+    ema_momentum = check_number(owner, "ema_momentum", ema_momentum, low=0.0, high=1.0)
+    ints = {}
+    for key, value, low in (
+        ("ema_overwrite_frequency", ema_overwrite_frequency, 1),
+        ("gradient_accumulation_steps", gradient_accumulation_steps, 2),
+    ):
+        if value is None:
+            ints[key] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(
+                f"{owner}: argument `{key}` must be an int >= {low} or "
+                f"None; received {key}={value!r} of type "
+                f"{type(value).__name__}."
+            )
+        if value < low:
+            raise ValueError(
+                f"{owner}: argument `{key}` must be an int >= {low} or "
+                f"None; received {key}={value!r}."
+            )
+        ints[key] = int(value)
+    loss_scale_factor = check_number(
+        owner,
+        "loss_scale_factor",
+        loss_scale_factor,
+        low=0.0,
+        low_open=True,
+        allow_none=True,
+    )
+    return (
+        use_ema,
+        ema_momentum,
+        ints["ema_overwrite_frequency"],
+        loss_scale_factor,
+        ints["gradient_accumulation_steps"],
+    )
+
+
+def check_hyperparameter_names(owner, hyperparameters, hyper):
+    """Raise ``TypeError`` for keywords that are not among ``hyperparameters``
+    (``None`` accepts any)."""
+    if hyperparameters is None:
+        return
+    unknown = sorted(set(hyper) - set(hyperparameters))
+    if unknown:
+        valid = sorted(set(hyperparameters) | set(_COMMON_ARGUMENTS))
+        raise TypeError(
+            f"{owner}: unexpected keyword argument(s) {unknown}; "
+            f"expected some of {valid}."
+        )
+
+
+def check_clipping(owner, clipnorm, clipvalue, global_clipnorm):
+    """Return ``{"clipnorm": ..., "clipvalue": ..., "global_clipnorm": ...}``
+    (floats > 0 or ``None``, at most one of them set)."""
+    clip = {}
+    for key, value in (
+        ("clipnorm", clipnorm),
+        ("clipvalue", clipvalue),
+        ("global_clipnorm", global_clipnorm),
+    ):
+        clip[key] = check_number(
+            owner, key, value, low=0.0, low_open=True, allow_none=True
+        )
+    if sum(value is not None for value in clip.values()) > 1:
+        raise ValueError(
+            f"{owner}: only one of `clipnorm`, `clipvalue` and "
+            "`global_clipnorm` can be set; received "
+            f"clipnorm={clipnorm!r}, clipvalue={clipvalue!r}, "
+            f"global_clipnorm={global_clipnorm!r}."
+        )
+    return clip
+
+
+def check_name(owner, name):
+    """Return ``name``, or a unique default (``"adam"``, ``"adam_1"``...) for ``None``."""
+    if name is None:
+        return _auto_name(owner)
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{owner}: argument `name` must be a str or None; received "
+            f"name={name!r} of type {type(name).__name__}."
+        )
+    return name
+
+
+# --------------------------------------------------------------------------
+# Scalars
+# --------------------------------------------------------------------------
+
+
+def _to_float(value):
+    if isinstance(value, torch.Tensor):
+        return float(value.detach().reshape(()).item())
+    return float(value)
+
+
+def _cast_scalar(value, dtype):
+    """Round a Python float to ``dtype`` (as Keras casts hyper-parameters)."""
+    if dtype is None or dtype == torch.float64:
+        return float(value)
+    if dtype == torch.float32:  # the common case, without building a tensor each step
+        return float(np.float32(value))
+    return float(torch.tensor(value, dtype=dtype).item())
