@@ -225,6 +225,13 @@ CATALOGUE = [
      TypeError, ["`callbacks`", "list of torchfit.callbacks.Callback", "dict"]),
     ("fit-callback-class-not-instance", lambda m, p: fit(m, X, Y, callbacks=[tcb.EarlyStopping]),
      TypeError, ["`callbacks`", "Callback instances", "type at index 0"]),
+    ("fit-sample-weight-per-class-for-a-per-sample-loss", lambda m, p: fit(m, X, Y_ONEHOT, sample_weight=np.ones((10, 3))),
+     ValueError, ["`sample_weight`", "expected one weight per sample, shape (10,)", "(10, 3)"],
+     dict(loss="categorical_crossentropy")),
+    ("fit-sample-weight-that-a-torch-loss-cannot-use",
+     lambda m, p: fit(m, X, Y_ONEHOT, sample_weight=np.ones((10, 3))),
+     ValueError, ["`sample_weight`", "CrossEntropyLoss", "expected shape (10,)", "(10, 3)"],
+     dict(loss=nn.CrossEntropyLoss())),
     ("fit-sample-weight-string", lambda m, p: fit(m, X, Y, sample_weight="w"),
      TypeError, ["`sample_weight`", "numeric arrays", "dtype <U1"]),
     ("fit-y-strings", lambda m, p: fit(m, X, np.array(["a"] * 10)),
@@ -454,7 +461,7 @@ def test_load_model_failing_to_compile_leaves_an_uncompiled_model_as_it_was(tmp_
     def broken(*args, **kwargs):
         raise ValueError("compile failed")
 
-    monkeypatch.setattr(saving, "_compile_from_config", broken)
+    monkeypatch.setattr(saving.model_file, "_compile_from_config", broken)  # where load_model looks it up
     with pytest.raises(ValueError, match="compile failed"):
         torchfit.load_model(tmp_path / "m.pt", model=model)
     assert_unchanged(model, before)
@@ -533,3 +540,22 @@ def test_model_checkpoint_format_errors_name_the_filepath_and_keep_the_last_step
         model.fit(X, Y, batch_size=5, verbose=0, callbacks=[Snap(), checkpoint])
     assert_unchanged(model, states[-1])
     assert os.listdir(tmp_path) == []
+
+
+def test_column_sample_weights_weight_each_sample_once_with_torch_losses():
+    """(N, 1) weights were an outer product with a torch loss module's (N,) losses."""
+    model = trained_model(loss=nn.CrossEntropyLoss())
+    plain = model.test_on_batch(X, Y)
+    assert model.test_on_batch(X, Y, sample_weight=np.ones(10)) == pytest.approx(plain)
+    assert model.test_on_batch(X, Y, sample_weight=np.ones((10, 1))) == pytest.approx(plain)
+
+
+def test_new_data_is_checked_against_losses_built_on_earlier_data():
+    model = trained_model(loss="mse")  # built on (10, 3) targets
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=r"`y` does not fit loss 'mean_squared_error'.*\(10, 5\)"):
+        model.fit(X, np.zeros((10, 5), "float32"), verbose=0)
+    with pytest.raises(ValueError, match=r"`y` does not fit loss"):
+        model.evaluate(X, np.zeros((10, 5), "float32"), verbose=0)
+    assert_unchanged(model, before)
+    model.fit(X, Y_ONEHOT, verbose=0)  # and good data still trains

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 from typing import Any, Iterable, Optional
 
+from ..saving.files import _check_path
 from ..validation import _received, is_int
 
 
@@ -72,14 +72,7 @@ def string(owner: str, name: str, value: Any, allow_empty: bool = False) -> str:
 
 def path(owner: str, name: str, value: Any) -> str:
     """A filesystem path given as ``str`` or ``os.PathLike``; returned as ``str``."""
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str):
-        raise TypeError(f"{owner}: argument `{name}` must be a path (str or os.PathLike). "
-                        f"Received: {_received(value)}.")
-    if not value:
-        raise ValueError(f"{owner}: argument `{name}` must be a non-empty path. Received: ''.")
-    return value
+    return _check_path(value, name, owner=owner)
 
 
 def save_freq(owner: str, value: Any) -> Any:

@@ -1,0 +1,45 @@
+"""Saving and loading models in torch's own format, and ``summary()``.
+
+Two kinds of files, both written atomically (a temporary file in the same
+directory, then ``os.replace``) and both readable with
+``torch.load(path, weights_only=True)`` (no arbitrary pickles):
+
+* ``save_weights``: the model's plain ``state_dict``. Plain torch can read it
+  back: ``model.load_state_dict(torch.load(path, weights_only=True))``.
+* ``save_model``: a dict ``{"format": "torchfit.model", "version", "weights",
+  "optimizer", "compile_config", "epoch", "step", "iterations"}``. ``"weights"``
+  is again a plain ``state_dict``. The compile config holds what can be stored
+  without pickling code (names, torchfit loss/metric/optimizer configs,
+  numbers); what cannot is listed under ``"compile_config"]["unserialized"]``.
+
+Only ``save_model(..., pickle_model=True)`` stores the module object itself;
+reading such a file needs ``load_model(..., weights_only=False)``, given
+explicitly, and must only be done for files you trust.
+
+This package also holds the RNG snapshot helpers used by ``BackupAndRestore``.
+"""
+
+# Layout: files (argument checks, atomic writes, checked reads), weights
+# (save_weights/load_weights, key and shape checks), model_file (save_model/
+# load_model and the compile config), rng (RNG snapshots), model_summary (summary()).
+
+from __future__ import annotations
+
+from .files import FORMAT_VERSION, MODEL_FORMAT, atomic_save, read_checkpoint  # noqa: F401
+from .model_file import compile_config, load_model, save_model  # noqa: F401
+from .model_summary import summary
+from .rng import get_rng_state, set_rng_state
+from .weights import check_state_dict, load_weights, save_weights  # noqa: F401
+
+__all__ = [
+    "save_weights",
+    "load_weights",
+    "save_model",
+    "load_model",
+    "read_checkpoint",
+    "atomic_save",
+    "summary",
+    "get_rng_state",
+    "set_rng_state",
+]
+

@@ -1,0 +1,171 @@
+"""Argument checks, atomic writes and checked reads of torch checkpoint files.
+
+Files are written atomically (a temporary file in the same directory, then
+``os.replace``) and read with ``torch.load(weights_only=True)`` by default,
+with clear errors for missing, truncated, foreign and pickled files.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..validation import _received
+from ..validation import check_bool as _check_bool
+
+MODEL_FORMAT = "torchfit.model"
+FORMAT_VERSION = 1
+_LIST_LIMIT = 10
+
+
+# --------------------------------------------------------------------------- checks
+def _check_model(model: Any, argument: str = "model") -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Argument `{argument}` must be a torch.nn.Module. "
+                        f"Received: {_received(model)}.")
+    return model
+
+
+def _check_path(filepath: Any, argument: str = "filepath", owner: Optional[str] = None) -> str:
+    """A path given as ``str`` or ``os.PathLike``, returned as ``str``. The errors
+    start with ``"{owner}: argument"`` when an owner (a callback) is given."""
+    subject = f"{owner}: argument" if owner else "Argument"
+    if isinstance(filepath, os.PathLike):
+        filepath = os.fspath(filepath)
+    if not isinstance(filepath, str):
+        raise TypeError(f"{subject} `{argument}` must be a path (str or os.PathLike). "
+                        f"Received: {_received(filepath)}.")
+    if not filepath:
+        raise ValueError(f"{subject} `{argument}` must be a non-empty path. Received: ''.")
+    return filepath
+
+
+def _check_overwrite(filepath: str, overwrite: Any) -> None:
+    _check_bool(overwrite, "overwrite")
+    if os.path.isdir(filepath):
+        raise IsADirectoryError(
+            f"Argument `filepath` must name a file. Received a path that is an existing "
+            f"directory: {filepath}"
+        )
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(
+            f"Argument `filepath` names a file that already exists and overwrite=False: "
+            f"{filepath}. Pass overwrite=True to replace it."
+        )
+
+
+def _short_list(keys: Sequence[str]) -> str:
+    keys = list(keys)
+    shown = ", ".join(repr(k) for k in keys[:_LIST_LIMIT])
+    if len(keys) > _LIST_LIMIT:
+        shown += f", ... and {len(keys) - _LIST_LIMIT} more"
+    return f"[{shown}]"
+
+
+# ---------------------------------------------------------------------- atomic I/O
+def atomic_save(obj: Any, filepath: Any) -> None:
+    """``torch.save(obj, filepath)`` that never leaves a partial file behind.
+
+    The data goes to a temporary file in the same directory, is flushed to
+    disk, then renamed over ``filepath`` with ``os.replace`` (atomic on POSIX
+    and Windows): readers see the old file or the new one, never a mix.
+    """
+    filepath = _check_path(filepath)
+    directory = os.path.dirname(os.path.abspath(filepath))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(filepath)}.", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, filepath)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_checkpoint(filepath: Any, weights_only: bool = True, map_location: Any = "cpu") -> Any:
+    """``torch.load`` with clear errors for missing, truncated and foreign files.
+
+    With ``weights_only=True`` (the default) only tensors and plain Python
+    containers are accepted; pass ``weights_only=False`` only for files you
+    trust (they may run arbitrary code when read).
+    """
+    filepath = _check_path(filepath)
+    _check_bool(weights_only, "weights_only")
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"Argument `filepath`: no such file: {filepath}")
+    if os.path.isdir(filepath):
+        raise IsADirectoryError(f"Argument `filepath` must name a file. Received a directory: "
+                                f"{filepath}")
+    _check_map_location(map_location)
+    try:
+        return torch.load(filepath, map_location=map_location, weights_only=weights_only)
+    except pickle.UnpicklingError as error:
+        if weights_only and "weights only" in str(error).lower():
+            raise ValueError(
+                f"The file {filepath} holds pickled Python objects, which are not loaded "
+                "with weights_only=True (they can run arbitrary code). If you trust the "
+                "file, pass weights_only=False explicitly. "
+                f"Detail: {str(error).splitlines()[0][:200]}"
+            ) from None
+        raise _unreadable(filepath, error) from None
+    except (RuntimeError, EOFError, KeyError, zipfile.BadZipFile, ValueError, OSError) as error:
+        if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise
+        raise _unreadable(filepath, error) from None
+
+
+def _check_map_location(map_location: Any) -> None:
+    """A device string/``torch.device`` must name a device this machine has
+    (else torch's error reads like a corrupted file)."""
+    if not isinstance(map_location, (str, torch.device)):
+        return  # None, a dict or a callable: torch's own rules
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"Argument `map_location` must be a device such as 'cpu' or 'cuda:0'. "
+                         f"Received: {map_location!r} ({str(error).splitlines()[0][:120]}).") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Argument `map_location` names a CUDA device, but CUDA is not available "
+                         f"on this machine. Expected 'cpu'; received {map_location!r}.")
+
+
+def _unreadable(filepath: str, error: BaseException) -> ValueError:
+    size = os.path.getsize(filepath)
+    detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return ValueError(
+        f"Could not read a torch checkpoint from {filepath} ({size} bytes): the file is "
+        f"truncated, corrupted or not a file written by torch.save. Detail: "
+        f"{type(error).__name__}: {detail}"
+    )

@@ -1,0 +1,362 @@
+"""``save_model``/``load_model``: weights, optimizer state, training position
+and the ``compile()`` arguments, stored without pickling code."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..validation import _received
+from .files import (FORMAT_VERSION, MODEL_FORMAT, _check_bool, _check_model, _check_overwrite,
+                    _check_path, atomic_save, read_checkpoint)
+from .weights import _state_dict, _weights_from, check_state_dict
+
+
+# ----------------------------------------------------------------- compile config
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, _SCALARS):
+        return not (isinstance(value, float) and math.isnan(value))
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+class _Unserializable(Exception):
+    pass
+
+
+def _serialize_objects(spec: Any, kind: str) -> Any:
+    """Names stay names; torchfit losses/metrics become tagged configs."""
+    from .. import losses as losses_module
+    from .. import metrics as metrics_module
+
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, (list, tuple)):
+        return [_serialize_objects(s, kind) for s in spec]
+    if isinstance(spec, dict):
+        return {str(k): _serialize_objects(v, kind) for k, v in spec.items()}
+    try:
+        if kind == "loss":
+            config = losses_module.serialize(spec)
+        else:
+            config = metrics_module.serialize(spec)
+    except Exception:
+        raise _Unserializable() from None
+    if not _is_plain(config):
+        raise _Unserializable()
+    return {"__torchfit__": kind, **config}
+
+
+def _deserialize_objects(spec: Any, custom_objects: Any) -> Any:
+    from .. import losses as losses_module
+    from .. import metrics as metrics_module
+
+    if isinstance(spec, list):
+        return [_deserialize_objects(s, custom_objects) for s in spec]
+    if isinstance(spec, dict):
+        if "__torchfit__" in spec:
+            config = _resolve_function_paths(
+                {k: v for k, v in spec.items() if k != "__torchfit__"}, custom_objects)
+            if spec["__torchfit__"] == "loss":
+                return losses_module.deserialize(config, custom_objects)
+            return metrics_module.deserialize(config, custom_objects)
+        return {k: _deserialize_objects(v, custom_objects) for k, v in spec.items()}
+    return spec
+
+
+def _resolve_function_paths(config: Dict[str, Any], custom_objects: Any) -> Dict[str, Any]:
+    """A file read with ``weights_only=True`` must not make torchfit import and call
+    arbitrary code: function paths (``"module:qualname"``, e.g. the ``fn`` of a
+    metric wrapping a user function) are only resolved here when they point into
+    torchfit, or when ``custom_objects`` holds them (by path, qualified name or
+    name); anything else is a ValueError asking for ``custom_objects``."""
+    inner = config.get("config")
+    fn = inner.get("fn") if isinstance(inner, dict) else None
+    if not isinstance(fn, str) or ":" not in fn:
+        return config
+    module, _, qualname = fn.partition(":")
+    if module == "torchfit" or module.startswith("torchfit."):
+        obj: Any = None
+        try:
+            obj = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part, None)
+        except ImportError:
+            obj = None
+        if callable(obj) and str(getattr(obj, "__module__", "")).startswith("torchfit"):
+            return {**config, "config": {**inner, "fn": obj}}
+        raise ValueError(f"The saved compile() arguments refer to {fn!r}, which is not a "
+                         "torchfit function. Expected a torchfit loss/metric function; call "
+                         "compile() yourself before load_model.")
+    custom = custom_objects or {}
+    for key in (fn, qualname, qualname.rsplit(".", 1)[-1]):
+        if key in custom:
+            return {**config, "config": {**inner, "fn": custom[key]}}
+    raise ValueError(
+        f"The saved compile() arguments refer to the function {fn!r}, outside torchfit. "
+        "Loading does not import code named by a file; pass it as "
+        f"custom_objects={{{qualname.rsplit('.', 1)[-1]!r}: <the function>}}, or call "
+        "compile() yourself before load_model."
+    )
+
+
+def _serialize_optimizer(optimizer: Any) -> Any:
+    from .. import optimizers as optimizers_module
+
+    if isinstance(optimizer, optimizers_module.Optimizer):
+        config = optimizers_module.serialize(optimizer)
+        if _is_plain(config):
+            return {"kind": "torchfit", **config}
+        raise _Unserializable()
+    cls = type(optimizer)
+    if cls.__module__.startswith("torch.optim") and getattr(torch.optim, cls.__name__, None) is cls:
+        defaults = {k: v for k, v in optimizer.defaults.items()}
+        if _is_plain(defaults):
+            return {"kind": "torch", "class_name": cls.__name__, "defaults": defaults}
+    raise _Unserializable()
+
+
+def compile_config(model: Any) -> Optional[Dict[str, Any]]:
+    """What ``compile()`` was given, as far as it can be stored without pickling code."""
+    state = model.__dict__.get("_torchfit")
+    if state is None or not state.compiled:
+        return None
+    config: Dict[str, Any] = {}
+    unserialized: List[str] = []
+
+    def store(name: str, make: Callable[[], Any]) -> None:
+        try:
+            config[name] = make()
+        except _Unserializable:
+            unserialized.append(name)
+
+    compile_loss = state.compile_loss
+    compile_metrics = state.compile_metrics
+    store("optimizer", lambda: _serialize_optimizer(getattr(state.optimizer, "inner_optimizer",
+                                                            state.optimizer)))
+    store("loss", lambda: _serialize_objects(state.loss, "loss"))
+    weights = getattr(compile_loss, "_user_loss_weights", None)
+    store("loss_weights", lambda: weights if _is_plain(weights) else _raise())
+    store("metrics", lambda: _serialize_objects(getattr(compile_metrics, "_user_metrics", None),
+                                                "metric"))
+    store("weighted_metrics", lambda: _serialize_objects(
+        getattr(compile_metrics, "_user_weighted", None), "metric"))
+    config["run_eagerly"] = bool(state.run_eagerly)
+    config["steps_per_execution"] = int(state.steps_per_execution)
+    store("jit_compile", lambda: state.jit_compile if _is_plain(state.jit_compile) else _raise())
+    config["auto_scale_loss"] = bool(state.auto_scale_loss)
+    config["unserialized"] = unserialized
+    return config
+
+
+def _raise() -> Any:
+    raise _Unserializable()
+
+
+def _compile_from_config(model: Any, config: Dict[str, Any], custom_objects: Any) -> bool:
+    """``model.compile(**config)``; False (with a warning) when parts are missing."""
+    missing = [name for name in config.get("unserialized", []) if name != "optimizer"]
+    if missing:
+        warnings.warn(
+            f"The compile() arguments {missing} of the saved model are Python objects that "
+            "the file does not hold, so the model was not compiled; call compile() yourself "
+            "(before load_model, to also restore the optimizer state).", stacklevel=3)
+        return False
+    kwargs = {k: v for k, v in config.items() if k not in ("unserialized", "optimizer")}
+    kwargs["loss"] = _deserialize_objects(kwargs.get("loss"), custom_objects)
+    kwargs["metrics"] = _deserialize_objects(kwargs.get("metrics"), custom_objects)
+    kwargs["weighted_metrics"] = _deserialize_objects(kwargs.get("weighted_metrics"),
+                                                      custom_objects)
+    optimizer_config = config.get("optimizer")
+    if optimizer_config is None:
+        warnings.warn("The optimizer of the saved model is not a built-in torch or torchfit "
+                      "optimizer, so the model was compiled with the default one; compile() "
+                      "it yourself before load_model to restore its state.", stacklevel=3)
+        kwargs["optimizer"] = "rmsprop"
+    elif optimizer_config.get("kind") == "torch":
+        cls = getattr(torch.optim, str(optimizer_config.get("class_name")), None)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)
+                and cls is not torch.optim.Optimizer):
+            raise ValueError(f"The saved optimizer {optimizer_config.get('class_name')!r} is not "
+                             "a torch.optim optimizer class; compile() the model yourself "
+                             "before load_model.")
+        params = [p for p in model.parameters() if p.requires_grad]
+        kwargs["optimizer"] = cls(params, **optimizer_config["defaults"])
+    else:
+        from .. import optimizers as optimizers_module
+
+        kwargs["optimizer"] = optimizers_module.deserialize(
+            {k: v for k, v in optimizer_config.items() if k != "kind"}, custom_objects)
+    model.compile(**kwargs)
+    return optimizer_config is not None
+
+
+# ------------------------------------------------------------------------ the model
+def _training_position(model: Any) -> Tuple[int, int]:
+    history = getattr(model, "history", None) if hasattr(type(model), "history") else None
+    epochs = list(getattr(history, "epoch", []) or [])
+    return (epochs[-1] + 1 if epochs else 0), 0
+
+
+def _iterations(optimizer: Any) -> Optional[int]:
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    value = getattr(optimizer, "iterations", None)
+    if value is not None:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+    for state in getattr(optimizer, "state", {}).values():
+        step = state.get("step") if isinstance(state, dict) else None
+        if step is not None:
+            return int(step)
+    return None
+
+
+def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True,
+               pickle_model: bool = False, epoch: Optional[int] = None,
+               step: Optional[int] = None) -> None:
+    """Write weights, optimizer state, compile config, epoch and step to ``filepath``.
+
+    Args:
+        model: the module (compiled or not).
+        filepath: where to write (atomically).
+        overwrite: replace an existing file (else ``FileExistsError``).
+        include_optimizer: store the optimizer's ``state_dict``.
+        pickle_model: also store the module object itself (pickled), so
+            ``load_model`` can rebuild it without ``model=``; such a file is
+            only readable with ``weights_only=False``.
+        epoch: completed epochs (default: from ``model.history``).
+        step: batches done in the current epoch (default 0).
+    """
+    _check_model(model)
+    filepath = _check_path(filepath)
+    _check_overwrite(filepath, overwrite)
+    _check_bool(include_optimizer, "include_optimizer")
+    _check_bool(pickle_model, "pickle_model")
+    for name, value in (("epoch", epoch), ("step", step)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise TypeError(f"Argument `{name}` must be an integer >= 0 or None. "
+                            f"Received: {_received(value)}.")
+    default_epoch, default_step = _training_position(model)
+    state = model.__dict__.get("_torchfit")
+    optimizer = getattr(state, "optimizer", None) if state is not None else None
+    archive: Dict[str, Any] = {
+        "format": MODEL_FORMAT,
+        "version": FORMAT_VERSION,
+        "class_name": type(model).__qualname__,
+        "weights": _state_dict(model),
+        "optimizer": None,
+        "compile_config": compile_config(model),
+        "epoch": default_epoch if epoch is None else int(epoch),
+        "step": default_step if step is None else int(step),
+        "iterations": _iterations(optimizer) if optimizer is not None else None,
+    }
+    if include_optimizer and optimizer is not None:
+        archive["optimizer"] = optimizer.state_dict()
+    if pickle_model:
+        archive["model"] = model
+    atomic_save(archive, filepath)
+
+
+def load_model(filepath: Any, model: Any = None, compile: bool = True,
+               weights_only: bool = True, custom_objects: Optional[Dict[str, Any]] = None,
+               map_location: Any = "cpu") -> nn.Module:
+    """Restore a model saved by ``save_model`` (or weights saved by ``save_weights``).
+
+    A torch file does not describe the architecture, so pass the module to
+    fill as ``model=`` (same class and sizes). Its weights are loaded; if
+    ``compile`` is true and the model is not compiled yet, it is compiled
+    with the saved configuration; the optimizer state is then restored.
+    The saved ``epoch``/``step`` are read with ``read_checkpoint(path)``.
+
+    Only files written with ``pickle_model=True`` can rebuild the module
+    without ``model=``; that needs ``weights_only=False``, which may run
+    arbitrary code from the file: use it for files you trust only.
+    """
+    filepath = _check_path(filepath)
+    _check_bool(compile, "compile")
+    _check_bool(weights_only, "weights_only")
+    if model is not None:
+        _check_model(model)
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(f"Argument `custom_objects` must be a dict or None. "
+                        f"Received: {_received(custom_objects)}.")
+    if model is None and weights_only:
+        raise ValueError(
+            "Argument `model` is required: a torch file holds weights, not the model's code. "
+            "Expected model=<an instance of the saved architecture>; received None. (Files "
+            "written with save(..., pickle_model=True) can be loaded without it by passing "
+            "weights_only=False explicitly, for trusted files only.)"
+        )
+    archive = read_checkpoint(filepath, weights_only=weights_only, map_location=map_location)
+    is_model_file = isinstance(archive, dict) and archive.get("format") == MODEL_FORMAT
+    if is_model_file and archive.get("version", 0) > FORMAT_VERSION:
+        raise ValueError(f"The file {filepath} was written by a newer torchfit (format version "
+                         f"{archive['version']}; this one reads up to {FORMAT_VERSION}).")
+    if model is None:
+        model = archive.get("model") if is_model_file else None
+        if not isinstance(model, nn.Module):
+            raise ValueError(
+                f"The file {filepath} does not hold a pickled model (it was not written with "
+                "pickle_model=True). Expected model=<an instance of the saved architecture>; "
+                "received None."
+            )
+    weights = _weights_from(archive, filepath)
+    weights = check_state_dict(model, weights, filepath)
+    # All or nothing: if compiling or the optimizer state fails below, the model
+    # gets its own weights and training state back.
+    previous_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    previous_state = model.__dict__.get("_torchfit")
+    try:
+        return _fill_model(model, archive, weights, is_model_file, compile, custom_objects,
+                           filepath)
+    except BaseException:
+        with torch.no_grad():
+            model.load_state_dict(previous_weights)
+        if previous_state is None:
+            model.__dict__.pop("_torchfit", None)
+        else:
+            model.__dict__["_torchfit"] = previous_state
+        raise
+
+
+def _fill_model(model: nn.Module, archive: Any, weights: Dict[str, Any], is_model_file: bool,
+                compile: bool, custom_objects: Any, filepath: str) -> nn.Module:
+    """The part of ``load_model`` that changes ``model`` (undone on failure)."""
+    with torch.no_grad():
+        model.load_state_dict(weights)
+    if not is_model_file or not compile:
+        return model
+    from ..module import KerasStyleModule, keras_style
+
+    config = archive.get("compile_config")
+    if not isinstance(model, KerasStyleModule):
+        if config is None:
+            return model  # nothing to compile: the module stays as it was
+        model = keras_style(model)
+    restore_optimizer = model.compiled
+    if not model.compiled and config is not None:
+        restore_optimizer = _compile_from_config(model, config, custom_objects)
+    optimizer_state = archive.get("optimizer")
+    if restore_optimizer and optimizer_state is not None and model.optimizer is not None:
+        optimizer = model.optimizer  # a loss-scale wrapper restores its scaler too
+        try:
+            optimizer.load_state_dict(optimizer_state)
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise ValueError(
+                f"The optimizer state in {filepath} does not fit the model's optimizer "
+                f"({type(optimizer).__name__}): {error}"
+            ) from None
+    return model

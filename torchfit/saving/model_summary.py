@@ -1,0 +1,242 @@
+"""``summary()``: a Keras-style table of a model's layers and parameter counts."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..validation import _received
+from .files import _check_bool, _check_model, _short_list
+
+
+def _readable_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
+def _shape_text(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return str(tuple(value.shape))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shape_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_shape_text(v)}" for k, v in value.items()) + "}"
+    return type(value).__name__
+
+
+def _count(tensors: Any) -> Tuple[int, int]:
+    numel = 0
+    size = 0
+    for tensor in tensors:
+        numel += tensor.numel()
+        size += tensor.numel() * tensor.element_size()
+    return numel, size
+
+
+def _rows(model: nn.Module, expand_nested: bool) -> List[Tuple[str, int, nn.Module]]:
+    """(name, depth, module) for each displayed module, in registration order."""
+    rows: List[Tuple[str, int, nn.Module]] = []
+
+    def walk(module: nn.Module, prefix: str, depth: int) -> None:
+        for name, child in module.named_children():
+            full = f"{prefix}{name}"
+            rows.append((full, depth, child))
+            if expand_nested:
+                walk(child, f"{full}.", depth + 1)
+
+    walk(model, "", 0)
+    return rows
+
+
+def _fit_text(text: str, width: int) -> List[str]:
+    """Wrap ``text`` into lines of at most ``width`` characters."""
+    width = max(width, 1)
+    return [text[i:i + width] for i in range(0, len(text), width)] or [""]
+
+
+def summary(model: Any, line_length: Optional[int] = None, positions: Optional[Sequence[float]] = None,
+            print_fn: Optional[Callable[[str], Any]] = None, expand_nested: bool = False,
+            show_trainable: bool = False, layer_range: Optional[Sequence[str]] = None,
+            sample_input: Any = None) -> None:
+    """Print a Keras-style table of the model's layers and parameter counts.
+
+    Rows are the direct submodules (all nested ones, indented, with
+    ``expand_nested=True``): name and type, output shape and parameter count
+    (parameters and floating-point buffers, as Keras counts its weights).
+    Output shapes are shown when ``sample_input`` is given: the model is run
+    once on it (eval mode, no gradients; the model's mode is restored),
+    called like in ``fit`` (a tuple as ``model(*x)``, a dict as
+    ``model(**x)``). Totals count trainable parameters, and as non-trainable
+    the frozen parameters and floating-point buffers (e.g. BatchNorm
+    statistics), with their memory.
+
+    Args:
+        line_length: total width of the table (default 80, 98 with trainable column).
+        positions: column ends, as fractions of ``line_length`` or absolute widths.
+        print_fn: called once with the whole table (default ``print``).
+        expand_nested: list nested submodules too.
+        show_trainable: add a column saying whether each row is trainable.
+        layer_range: ``[first_name, last_name]``: show only the rows between them.
+        sample_input: an example batch, to show output shapes.
+    """
+    _check_model(model)
+    if line_length is not None and (isinstance(line_length, bool) or not isinstance(line_length, int)
+                                    or line_length < 20):
+        raise TypeError(
+            f"Argument `line_length` must be an integer >= 20 or None. Received: "
+            f"{_received(line_length)}. (To show output shapes, pass the example input as "
+            "sample_input=...)")
+    if print_fn is not None and not callable(print_fn):
+        raise TypeError(f"Argument `print_fn` must be callable or None. Received: "
+                        f"{_received(print_fn)}.")
+    _check_bool(expand_nested, "expand_nested")
+    _check_bool(show_trainable, "show_trainable")
+    columns = 4 if show_trainable else 3
+    line_length = line_length or (98 if show_trainable else 80)
+    if positions is None:
+        positions = [0.45, 0.84, 1.0] if not show_trainable else [0.4, 0.72, 0.88, 1.0]
+    if (not isinstance(positions, (list, tuple)) or len(positions) != columns
+            or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in positions)):
+        raise ValueError(f"Argument `positions` must be a list of {columns} numbers (column ends). "
+                         f"Received: {_received(positions)}.")
+    if all(p <= 1 for p in positions):
+        ends = [int(line_length * p) for p in positions]
+    else:
+        ends = [int(p) for p in positions]
+    if any(b <= a for a, b in zip([0] + ends, ends)):
+        raise ValueError(f"Argument `positions` must be increasing. Received: {list(positions)}.")
+
+    rows = _rows(model, expand_nested)
+    if layer_range is not None:
+        if (not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2
+                or not all(isinstance(n, str) for n in layer_range)):
+            raise ValueError("Argument `layer_range` must be a list of two layer names "
+                             f"[first, last]. Received: {_received(layer_range)}.")
+        names = [name for name, _, _ in rows]
+        for name in layer_range:
+            if name not in names:
+                raise ValueError(f"Argument `layer_range`: no layer named {name!r}. "
+                                 f"Layers: {_short_list(names)}.")
+        first, last = names.index(layer_range[0]), names.index(layer_range[1])
+        if last < first:
+            raise ValueError("Argument `layer_range` must list the first layer before the "
+                             f"last one. Received: {list(layer_range)}.")
+        rows = rows[first:last + 1]
+
+    shapes: Dict[int, List[str]] = {}
+    if sample_input is not None:
+        shapes = _output_shapes(model, [m for _, _, m in rows], sample_input)
+
+    direct = [(name, p) for name, p in model.named_parameters(recurse=False)]
+    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Trainable"] if show_trainable else [])
+    widths = [b - a for a, b in zip([0] + ends, ends)]
+    table: List[List[str]] = []
+    for name, depth, module in rows:
+        params = list(module.parameters())
+        trainable = [p.requires_grad for p in params]
+        weights = params + [b for b in module.buffers() if b.is_floating_point()]
+        cells = [
+            "  " * depth + f"{name} ({type(module).__name__})",
+            " / ".join(shapes.get(id(module), [])) or ("?" if sample_input is None else "-"),
+            f"{sum(w.numel() for w in weights):,}",
+        ]
+        if show_trainable:
+            cells.append("-" if not params else "Y" if all(trainable) else "N" if not any(trainable)
+                         else "partial")
+        table.append(cells)
+    for name, parameter in direct:
+        cells = [f"{name} (Parameter)", str(tuple(parameter.shape)), f"{parameter.numel():,}"]
+        if show_trainable:
+            cells.append("Y" if parameter.requires_grad else "N")
+        table.append(cells)
+
+    def line(left: str, mid: str, right: str, fill: str) -> str:
+        return left + mid.join(fill * (w - 1) for w in widths) + right
+
+    def row_lines(cells: List[str], sep: str) -> List[str]:
+        wrapped = [_fit_text(c, w - 3) for c, w in zip(cells, widths)]
+        out = []
+        for i in range(max(len(w) for w in wrapped)):
+            parts = []
+            for j, (lines, w) in enumerate(zip(wrapped, widths)):
+                text = lines[i] if i < len(lines) else ""
+                numeric = j == 2
+                parts.append(" " + (text.rjust(w - 3) if numeric else text.ljust(w - 3)) + " ")
+            out.append(sep + sep.join(parts) + sep)
+        return out
+
+    all_params = list(model.parameters())
+    trainable_count, trainable_size = _count(p for p in all_params if p.requires_grad)
+    frozen = [p for p in all_params if not p.requires_grad]
+    buffers = [b for _, b in model.named_buffers() if b.is_floating_point()]
+    frozen_count, frozen_size = _count(frozen + buffers)
+    lines = [f'Model: "{type(model).__name__}"',
+             line("┏", "┳", "┓", "━")]
+    lines += [s.replace("│", "┃") for s in row_lines(headers, "│")]
+    lines.append(line("┡", "╇", "┩", "━"))
+    for cells in table:
+        lines += row_lines(cells, "│")
+    lines.append(line("└", "┴", "┘", "─"))
+    total_count = trainable_count + frozen_count
+    lines.append(f" Total params: {total_count:,} ({_readable_size(trainable_size + frozen_size)})")
+    lines.append(f" Trainable params: {trainable_count:,} ({_readable_size(trainable_size)})")
+    lines.append(f" Non-trainable params: {frozen_count:,} ({_readable_size(frozen_size)})")
+    state = model.__dict__.get("_torchfit")
+    optimizer = getattr(state, "optimizer", None) if state is not None else None
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    if optimizer is not None and getattr(optimizer, "state", None):
+        tensors = [v for s in optimizer.state.values() if isinstance(s, dict)
+                   for v in s.values() if isinstance(v, torch.Tensor)]
+        count, size = _count(tensors)
+        if count:
+            lines.append(f" Optimizer params: {count:,} ({_readable_size(size)})")
+    (print_fn or print)("\n".join(lines))
+
+
+def _output_shapes(model: nn.Module, modules: List[nn.Module], sample_input: Any) -> Dict[int, List[str]]:
+    from ..loop import model_device_and_dtype, move_to
+    from ..module import call_model
+
+    shapes: Dict[int, List[str]] = {}
+
+    def hook(module: nn.Module, args: Any, output: Any) -> None:
+        text = _shape_text(output)
+        seen = shapes.setdefault(id(module), [])
+        if text not in seen:
+            seen.append(text)
+
+    if isinstance(sample_input, np.ndarray) or (
+            isinstance(sample_input, (list, tuple, dict)) and not isinstance(sample_input, str)):
+        from ..data.arrays import convert_structure, is_array_structure
+
+        if is_array_structure(sample_input):
+            sample_input = convert_structure(sample_input, "sample_input")
+    if not isinstance(sample_input, (torch.Tensor, list, tuple, dict)):
+        raise TypeError("Argument `sample_input` must be a tensor, a NumPy array, or a "
+                        "tuple/list/dict of them (one example batch). Received: "
+                        f"{_received(sample_input)}.")
+    device, dtype = model_device_and_dtype(model)
+    batch = move_to(sample_input, device, dtype)
+    handles = [m.register_forward_hook(hook) for m in modules]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            call_model(model, batch)
+    except Exception as error:
+        raise ValueError(
+            f"Argument `sample_input` could not be passed through the model "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}). "
+            "Expected one example batch in the format fit() takes as `x`."
+        ) from error
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return shapes

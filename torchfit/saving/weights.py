@@ -1,0 +1,95 @@
+"""``save_weights``/``load_weights``: plain state dicts, with key and shape checks."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict, List, Tuple
+
+import torch
+from torch import nn
+
+from .files import (_LIST_LIMIT, MODEL_FORMAT, _check_bool, _check_model, _check_overwrite, _check_path,
+                    _short_list, atomic_save, read_checkpoint)
+
+
+def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
+    """Write ``model.state_dict()`` to ``filepath`` (atomically), in torch's format.
+
+    The file is a plain state dict: ``model.load_state_dict(torch.load(filepath,
+    weights_only=True))`` reads it without torchfit.
+    """
+    _check_model(model)
+    filepath = _check_path(filepath)
+    _check_overwrite(filepath, overwrite)
+    atomic_save(_state_dict(model), filepath)
+
+
+def _state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """The model's state dict (detached tensors, on their devices)."""
+    return model.state_dict()
+
+
+def _weights_from(archive: Any, filepath: str) -> Dict[str, Any]:
+    if isinstance(archive, dict) and archive.get("format") == MODEL_FORMAT:
+        archive = archive.get("weights")
+    if not isinstance(archive, dict) or not all(isinstance(k, str) for k in archive):
+        raise ValueError(
+            f"The file {filepath} does not hold model weights. Expected a state dict "
+            "(str keys → tensors) or a file written by model.save(); received a "
+            f"{type(archive).__name__}."
+        )
+    return archive
+
+
+def check_state_dict(model: nn.Module, state: Dict[str, Any], source: str,
+                     skip_mismatch: bool = False) -> Dict[str, Any]:
+    """Compare ``state`` with the model's state dict; clear errors on any difference.
+
+    Returns the entries to load (all of them, or with ``skip_mismatch`` only
+    those whose shape matches).
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ValueError(
+            f"The weights in {source} do not belong to this model "
+            f"({type(model).__name__}). Missing keys (in the model, not in the file): "
+            f"{_short_list(missing)}. Unexpected keys (in the file, not in the model): "
+            f"{_short_list(unexpected)}."
+        )
+    mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = []
+    for key, value in own.items():
+        loaded = state[key]
+        if not isinstance(loaded, torch.Tensor):
+            raise ValueError(f"The weights in {source} hold a {type(loaded).__name__} for "
+                             f"key {key!r}; expected a tensor.")
+        if tuple(loaded.shape) != tuple(value.shape):
+            mismatched.append((key, tuple(value.shape), tuple(loaded.shape)))
+    if mismatched and not skip_mismatch:
+        details = "; ".join(f"{k}: model {m}, file {f}" for k, m, f in mismatched[:_LIST_LIMIT])
+        more = f"; ... and {len(mismatched) - _LIST_LIMIT} more" if len(mismatched) > _LIST_LIMIT else ""
+        raise ValueError(
+            f"The weights in {source} have shapes that do not match this model "
+            f"({type(model).__name__}), which was built with other sizes: {details}{more}. "
+            "Pass skip_mismatch=True to load only the matching weights."
+        )
+    if mismatched:
+        warnings.warn(f"Skipped {len(mismatched)} weights whose shapes do not match: "
+                      f"{_short_list([k for k, _, _ in mismatched])}.", stacklevel=3)
+        skipped = {k for k, _, _ in mismatched}
+        return {k: v for k, v in state.items() if k not in skipped}
+    return state
+
+
+def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False,
+                 map_location: Any = "cpu") -> None:
+    """Load weights written by ``save_weights`` or ``save_model`` (or any plain
+    ``torch.save(model.state_dict())`` file) into ``model``, in place."""
+    _check_model(model)
+    filepath = _check_path(filepath)
+    _check_bool(skip_mismatch, "skip_mismatch")
+    state = _weights_from(read_checkpoint(filepath, map_location=map_location), filepath)
+    state = check_state_dict(model, state, filepath, skip_mismatch)
+    with torch.no_grad():
+        model.load_state_dict(state, strict=not skip_mismatch)
