@@ -30,7 +30,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 TORCHFIT_DIR = os.path.dirname(torchfit.__file__) + os.sep
+# Deterministic in the suite (the same 40 examples each run); for a bug hunt run
+# e.g. FUZZ_EXAMPLES=2000 FUZZ_RANDOM=1 pytest tests/test_hardening_fuzz.py
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)), deadline=None, database=None,
+                derandomize=not os.environ.get("FUZZ_RANDOM"),
                 suppress_health_check=list(HealthCheck))
 DTYPES = ["float32", "float64", "float16", "int64", "int32", "uint8", "bool"]
 TIMEOUT_S = 20

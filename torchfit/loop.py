@@ -179,7 +179,7 @@ class Loop:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.device, self.dtype = model_device_and_dtype(model)
-        self.dist = distributed.loop_session(model)  # None on a single process
+        self.dist = distributed.loop_session(model)  # on one process: hooks that change nothing
         self.steps_run = 0  # batches run by this loop (an empty input runs none)
 
     # ----------------------------------------------------------------- helpers
@@ -187,8 +187,7 @@ class Loop:
                    add_history: bool = False) -> CallbackList:
         if isinstance(callbacks, CallbackList):
             return callbacks
-        if self.dist is not None:
-            callbacks = self.dist.local_callbacks(callbacks)  # file writers: rank 0 only
+        callbacks = self.dist.local_callbacks(callbacks)  # file writers: rank 0 only
         return CallbackList(
             callbacks, add_history=add_history, add_progbar=verbose != 0 and distributed.is_main_process(),
             model=self.model, verbose=verbose, epochs=epochs, steps=steps,
@@ -199,18 +198,17 @@ class Loop:
         """One pass: batch callbacks once per ``steps_per_execution`` group."""
         logs: Any = {}
         input_nan_policy = getattr(self.model, "input_nan_policy", None)  # opt-in, host sync
+        unwrap, batch_logs = self.dist.unwrap, self.dist.batch_logs
         for first, last, group in iterator:
             begin(first)
             self.steps_run += len(group)
             for index, batch in enumerate(group):
-                if self.dist is not None:
-                    batch = self.dist.unwrap(batch)  # a short step's share, for the next step
+                batch = unwrap(batch)  # a short step's share, for the next step
                 batch = move_to(batch, self.device, self.dtype)
                 if input_nan_policy is not None:
                     check_finite_batch(batch, input_nan_policy, first + index)
                 logs = run_step(step_fn, pack_x_y_sample_weight(*batch))
-            if self.dist is not None:
-                logs = self.dist.batch_logs(logs)  # metric states combined across processes
+            logs = batch_logs(logs)  # metric states combined across processes
             end(last, logs)
             if stop():
                 break
@@ -218,7 +216,7 @@ class Loop:
 
     def _check_not_empty(self, x: Any, argument: str) -> None:
         """Inputs of unknown length (iterable datasets) are found empty only here."""
-        if self.steps_run == 0 and self.dist is None:
+        if self.steps_run == 0 and not self.dist.multi_process:
             raise ValueError(
                 f"Argument `{argument}` produced no batches. Expected at least one batch; "
                 f"received an empty input of type {type(x).__name__}."
@@ -226,7 +224,7 @@ class Loop:
 
     def _epoch_logs(self, logs: Any) -> Dict[str, Any]:
         """The model's metric results when they match the step's logs (Keras's rule)."""
-        results = self.dist.metrics_result() if self.dist is not None else self.model.get_metrics_result()
+        results = self.dist.metrics_result()
         if isinstance(logs, dict) and set(logs) == set(results):
             logs = results
         return to_python(dict(logs) if isinstance(logs, dict) else {})
@@ -245,22 +243,18 @@ class Loop:
                 x, y, sample_weight, validation_split)
         adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight,
                               device=self.device)
-        if self.dist is not None:
-            adapter = self.dist.shard(adapter, "train", shuffle)
+        adapter = self.dist.shard(adapter, "train", shuffle)
         iterator = EpochIterator(adapter, steps_per_epoch, spe)
 
         val_iterator = None
         if validation_data is not None:
             val_adapter = get_validation_adapter(validation_data, batch_size, validation_batch_size,
                                                  validation_steps, device=self.device)
-            if self.dist is not None:
-                val_adapter = self.dist.shard(val_adapter, "test")
+            val_adapter = self.dist.shard(val_adapter, "test")
             val_iterator = EpochIterator(val_adapter, validation_steps, spe)
 
         callbacks = self._callbacks(callbacks, verbose, epochs, iterator.num_batches, add_history=True)
-        train_fn = model.make_train_function()
-        if self.dist is not None:
-            train_fn = self.dist.step_function(train_fn, "train")
+        train_fn = self.dist.step_function(model.make_train_function(), "train")
         model.stop_training = False
         recheck_targets(model)
         callbacks.on_train_begin()
@@ -273,8 +267,7 @@ class Loop:
         try:
             for epoch in range(initial_epoch, epochs):
                 model.reset_metrics()
-                if self.dist is not None:
-                    self.dist.set_epoch(epoch)
+                self.dist.set_epoch(epoch)
                 callbacks.on_epoch_begin(epoch)
                 model.train()
                 logs = self._run(train_fn, iterator, callbacks.on_train_batch_begin,
@@ -288,8 +281,7 @@ class Loop:
                     epoch_logs = dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
-                if self.dist is not None:
-                    model.stop_training = self.dist.agree(model.stop_training)
+                model.stop_training = self.dist.agree(model.stop_training)
                 if model.stop_training:
                     break
         except KeyboardInterrupt:
@@ -300,8 +292,7 @@ class Loop:
             raise
         except BaseException:
             close_progress_bars(callbacks)
-            if self.dist is not None:
-                self.dist.publish_error()  # share it, or raise the peer's that caused it
+            self.dist.publish_error()  # share it, or raise the peer's that caused it
             raise
         finally:
             model.train(was_training)
@@ -314,9 +305,7 @@ class Loop:
     # ---------------------------------------------------------------- evaluate
     def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList) -> Dict[str, Any]:
         model = self.model
-        test_fn = model.make_test_function()
-        if self.dist is not None:
-            test_fn = self.dist.step_function(test_fn, "test")
+        test_fn = self.dist.step_function(model.make_test_function(), "test")
         was_training = model.training
         model.eval()
         model.stop_evaluating = False
@@ -336,8 +325,7 @@ class Loop:
     def evaluate(self, x: Any, y: Any, *, batch_size: Optional[int], verbose: int,
                  sample_weight: Any, steps: Optional[int], callbacks: Any) -> Dict[str, Any]:
         adapter = get_adapter(x, y, sample_weight, batch_size, steps, False, device=self.device)
-        if self.dist is not None:
-            adapter = self.dist.shard(adapter, "test")
+        adapter = self.dist.shard(adapter, "test")
         iterator = EpochIterator(adapter, steps, self.model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
         logs = self.evaluate_iterator(iterator, callbacks)
@@ -349,8 +337,7 @@ class Loop:
                 steps: Optional[int], callbacks: Any) -> Any:
         model = self.model
         adapter = get_adapter(x, None, None, batch_size, steps, False, device=self.device)
-        if self.dist is not None:
-            adapter = self.dist.shard(adapter, "predict")
+        adapter = self.dist.shard(adapter, "predict")
         iterator = EpochIterator(adapter, steps, model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
         predict_fn = model.make_predict_function()
@@ -371,9 +358,8 @@ class Loop:
 
         try:
             with torch.inference_mode():
-                self._run(step if self.dist is None else self.dist.step_function(step, "predict"),
-                          iterator, callbacks.on_predict_batch_begin, collect,
-                          lambda: model.stop_predicting)
+                self._run(self.dist.step_function(step, "predict"), iterator,
+                          callbacks.on_predict_batch_begin, collect, lambda: model.stop_predicting)
         finally:
             model.train(was_training)
         callbacks.on_predict_end()
@@ -382,4 +368,4 @@ class Loop:
                 "Argument `x` produced no batches to predict on. Expected at least one "
                 f"sample; received an empty input of type {type(x).__name__}."
             )
-        return self.dist.gather_outputs(outputs) if self.dist is not None else concat_outputs(outputs)
+        return self.dist.gather_outputs(outputs, concat_outputs)

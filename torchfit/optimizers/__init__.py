@@ -32,8 +32,11 @@ from torchfit.optimizers.sgd import SGD
 from torchfit.optimizers import schedules
 from torchfit.optimizers.schedules import LearningRateSchedule
 
+from ..precision import LossScaleOptimizer  # Keras lists it with the optimizers
+
 __all__ = [
     "Optimizer",
+    "LossScaleOptimizer",
     "SGD",
     "RMSprop",
     "Adam",
