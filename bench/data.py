@@ -37,25 +37,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import torchfit
+from overhead import MLP, make_data  # bench/ is on sys.path when a script there runs
 
+# The model and data are bench/overhead.py's, so the figures compare.
 clock = time.perf_counter
-
-
-class MLP(torchfit.KerasStyleModule, nn.Module):
-    def __init__(self, in_dim: int = 64, hidden: int = 256, classes: int = 10) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-                                 nn.ReLU(), nn.Linear(hidden, classes))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-def make_data(samples: int, in_dim: int = 64, classes: int = 10):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(samples, in_dim)).astype("float32")
-    y = rng.integers(0, classes, size=samples).astype("int64")
-    return x, y
 
 
 def loader_for(x: np.ndarray, y: np.ndarray, batch_size: int) -> DataLoader:
