@@ -393,3 +393,14 @@ def test_fit_arguments_give_a_history_or_a_clear_error(case, loss, extra):
         for values in history.history.values():  # fewer: validation_freq, spent generators
             assert len(values) <= len(history.epoch)
             assert all(isinstance(v, float) for v in values)
+
+
+def test_categorical_accuracy_accepts_boolean_one_hot_targets():
+    from torchfit.metrics import CategoricalAccuracy
+
+    y_pred = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]])
+    as_bool = torch.tensor([[True, False], [False, True], [False, True]])
+    a, b = CategoricalAccuracy(), CategoricalAccuracy()
+    a.update_state(as_bool, y_pred)
+    b.update_state(as_bool.float(), y_pred)
+    assert float(a.result()) == float(b.result()) == pytest.approx(2 / 3)

@@ -49,8 +49,10 @@ def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> torch.T
 def categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where the argmax of one-hot ``y_true`` equals that of ``y_pred``."""
     y_pred = to_tensor(y_pred)
-    y_true = torch.argmax(to_tensor(y_true, device=y_pred.device), dim=-1)
-    y_true = y_true.to(y_pred.dtype)
+    y_true = to_tensor(y_true, device=y_pred.device)
+    if y_true.dtype == torch.bool:  # argmax has no bool kernel; one-hot masks are fine
+        y_true = y_true.to(torch.uint8)
+    y_true = torch.argmax(y_true, dim=-1).to(y_pred.dtype)
     original_shape = y_true.shape
     reshape = False
     if y_true.dim() == y_pred.dim():
