@@ -9,6 +9,7 @@ batch-level callbacks are called once per ``steps_per_execution`` steps.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
@@ -24,15 +25,13 @@ from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
     """Device of the first parameter (or buffer) and the model's floating dtype."""
-    device, dtype = torch.device("cpu"), torch.get_default_dtype()
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        device = tensor.device
-        break
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        if tensor.is_floating_point():
-            dtype = tensor.dtype
-            break
-    return device, dtype
+    tensors = itertools.chain(model.parameters(), model.buffers())
+    first = next(tensors, None)
+    if first is None:
+        return torch.device("cpu"), torch.get_default_dtype()
+    floating = first if first.is_floating_point() else next(
+        (t for t in tensors if t.is_floating_point()), None)
+    return first.device, floating.dtype if floating is not None else torch.get_default_dtype()
 
 
 def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
@@ -104,7 +103,7 @@ def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
 
 def check_output_rows(outputs: Any, batch: Any) -> None:
     """Predictions are concatenated along dim 0: each output needs one row per sample."""
-    expected = _batch_size(batch)
+    expected = batch_size_of(batch)
     for leaf in tree.flatten(outputs):
         rows = leaf.shape[0] if isinstance(leaf, torch.Tensor) and leaf.ndim else None
         if rows != expected:
@@ -146,7 +145,7 @@ def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
     try:
         return step_fn(batch)
     except torch.OutOfMemoryError as error:
-        size = _batch_size(batch)
+        size = batch_size_of(batch)
         raise torch.OutOfMemoryError(
             f"{error}\n[torchfit] Out of memory on a batch of {size} samples. Hint: lower "
             "`batch_size`, use a 'mixed_bfloat16'/'mixed_float16' dtype policy, or free "
@@ -154,9 +153,12 @@ def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
         ) from error
 
 
-def _batch_size(batch: Any) -> Any:
-    leaf = tree.first_leaf(batch)
-    return int(leaf.shape[0]) if isinstance(leaf, torch.Tensor) and leaf.ndim else "?"
+def batch_size_of(x: Any) -> int:
+    """Samples in a batch (or in its inputs): the first dimension of the first leaf."""
+    if isinstance(x, torch.Tensor):
+        return int(x.shape[0]) if x.ndim else 1
+    leaf = tree.first_leaf(x)
+    return int(leaf.shape[0]) if isinstance(leaf, torch.Tensor) and leaf.ndim else 1
 
 
 def recheck_targets(model: Any) -> None:

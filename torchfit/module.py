@@ -24,7 +24,7 @@ from .data import get_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .distributed import ROUTES, all_processes_agree
 from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
 from .data.weights import check_class_weight_keys, validate_class_weight
-from .loop import Loop, concat_outputs, model_device_and_dtype, move_to, to_python
+from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, to_python
 from . import losses as losses_module
 from . import metrics as metrics_module
 
@@ -66,13 +66,6 @@ def call_model(model: nn.Module, x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return model(*x)
     return model(x)
-
-
-def batch_size_of(x: Any) -> int:
-    if isinstance(x, torch.Tensor):
-        return int(x.shape[0]) if x.ndim else 1
-    leaf = tree.first_leaf(x)
-    return int(leaf.shape[0]) if leaf is not None and getattr(leaf, "ndim", 0) else 1
 
 
 def _state_property(name: str, doc: str) -> property:
