@@ -10,14 +10,16 @@ batch-level callbacks are called once per ``steps_per_execution`` steps.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
+from .logs import LazyLogs, tensor_to_numpy, to_python
 from .validation import check_finite_batch
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
                    split_for_validation)
@@ -61,44 +63,10 @@ def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
     return structure
 
 
-def to_python(logs: Dict[str, Any]) -> Dict[str, Any]:
-    """Epoch-level logs as floats (the one host sync per epoch), sorted by name
-    as Keras hands them to callbacks."""
-    out = {}
-    for key, value in sorted(flatten_logs(logs).items()):
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            out[key] = float(value.detach().cpu())
-        elif isinstance(value, torch.Tensor):
-            out[key] = tensor_to_numpy(value)
-        else:
-            out[key] = value
-    return out
-
-
-def flatten_logs(logs: Dict[str, Any]) -> Dict[str, Any]:
-    """Dict values are merged into the top level (e.g. ``{"compile_metrics": {...}}``
-    returned by a custom step), as Keras does before logs reach callbacks."""
-    flat: Dict[str, Any] = {}
-    for key, value in logs.items():
-        if isinstance(value, dict):
-            flat.update(flatten_logs(value))
-        else:
-            flat[key] = value
-    return flat
-
-
 def should_validate(epoch: int, validation_freq: Any) -> bool:
     if isinstance(validation_freq, int):
         return (epoch + 1) % validation_freq == 0
     return (epoch + 1) in validation_freq
-
-
-def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """NumPy has no bfloat16: those outputs come back as float32."""
-    tensor = tensor.detach().cpu()
-    if tensor.dtype == torch.bfloat16:
-        tensor = tensor.float()
-    return tensor.numpy()
 
 
 def check_output_rows(outputs: Any, batch: Any) -> None:
@@ -196,13 +164,19 @@ class Loop:
         )
 
     def _run(self, step_fn: Callable[[Any], Any], iterator: EpochIterator,
-             begin: Callable, end: Callable, stop: Callable[[], bool]) -> Any:
-        """One pass: batch callbacks once per ``steps_per_execution`` group."""
+             hooks: Tuple[Optional[Callable], Optional[Callable]], stop: Callable[[], bool]) -> Any:
+        """One pass: batch callbacks once per ``steps_per_execution`` group.
+
+        ``hooks`` are the ``(begin, end)`` batch callbacks, ``None`` where no
+        callback has one (see ``CallbackList.batch_hooks``).
+        """
         logs: Any = {}
         input_nan_policy = getattr(self.model, "input_nan_policy", None)  # opt-in, host sync
         unwrap, batch_logs = self.dist.unwrap, self.dist.batch_logs
+        begin, end = hooks
         for first, last, group in iterator:
-            begin(first)
+            if begin is not None:
+                begin(first)
             self.steps_run += len(group)
             for index, batch in enumerate(group):
                 batch = unwrap(batch)  # a short step's share, for the next step
@@ -211,7 +185,8 @@ class Loop:
                     check_finite_batch(batch, input_nan_policy, first + index)
                 logs = run_step(step_fn, pack_x_y_sample_weight(*batch))
             logs = batch_logs(logs)  # metric states combined across processes
-            end(last, logs)
+            if end is not None:
+                end(last, logs)
             if stop():
                 break
         return logs
@@ -227,9 +202,11 @@ class Loop:
     def _epoch_logs(self, logs: Any) -> Dict[str, Any]:
         """The model's metric results when they match the step's logs (Keras's rule)."""
         results = self.dist.metrics_result()
-        if isinstance(logs, dict) and set(logs) == set(results):
+        if isinstance(logs, LazyLogs) and logs.pending:
+            return to_python(results)  # the step's logs were these results, never read
+        if isinstance(logs, Mapping) and set(logs) == set(results):
             logs = results
-        return to_python(dict(logs) if isinstance(logs, dict) else {})
+        return to_python(dict(logs) if isinstance(logs, Mapping) else {})
 
     # --------------------------------------------------------------------- fit
     def fit(self, x: Any, y: Any, *, batch_size: Optional[int], epochs: int, verbose: int,
@@ -272,8 +249,8 @@ class Loop:
                 self.dist.set_epoch(epoch)
                 callbacks.on_epoch_begin(epoch)
                 model.train()
-                logs = self._run(train_fn, iterator, callbacks.on_train_batch_begin,
-                                 callbacks.on_train_batch_end, lambda: model.stop_training)
+                logs = self._run(train_fn, iterator, callbacks.batch_hooks("train"),
+                                 lambda: model.stop_training)
                 if epoch == initial_epoch and resume is None:
                     self._check_not_empty(x, "x")
                 epoch_logs = self._epoch_logs(logs)
@@ -316,8 +293,8 @@ class Loop:
         callbacks.on_test_begin()
         try:
             with torch.no_grad():
-                logs = self._run(test_fn, iterator, callbacks.on_test_batch_begin,
-                                 callbacks.on_test_batch_end, lambda: model.stop_evaluating)
+                logs = self._run(test_fn, iterator, callbacks.batch_hooks("test"),
+                                 lambda: model.stop_evaluating)
         finally:
             model.train(was_training)
         logs = self._epoch_logs(logs)
@@ -349,8 +326,10 @@ class Loop:
         model.stop_predicting = False
         callbacks.on_predict_begin()
 
+        begin, end = callbacks.batch_hooks("predict")
+
         def collect(last: int, batch_outputs: Any) -> None:
-            callbacks.on_predict_batch_end(last, {"outputs": batch_outputs})
+            end(last, {"outputs": batch_outputs})
 
         def step(batch: Any) -> Any:
             out = predict_fn(batch)
@@ -361,7 +340,7 @@ class Loop:
         try:
             with torch.inference_mode():
                 self._run(self.dist.step_function(step, "predict"), iterator,
-                          callbacks.on_predict_batch_begin, collect, lambda: model.stop_predicting)
+                          (begin, collect if end is not None else None), lambda: model.stop_predicting)
         finally:
             model.train(was_training)
         callbacks.on_predict_end()

@@ -24,7 +24,8 @@ from .data import get_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .distributed import ROUTES, all_processes_agree
 from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
 from .data.weights import check_class_weight_keys, validate_class_weight
-from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, to_python
+from .logs import LazyLogs, to_python
+from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to
 from . import losses as losses_module
 from . import metrics as metrics_module
 
@@ -290,12 +291,19 @@ class KerasStyleModule:
         return loss
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Dict[str, Any]:
-        """Update the compiled metrics and return all metric results (tensors)."""
+        """Update the compiled metrics and return all metric results (tensors).
+
+        The results come as a mapping computed when first read
+        (:class:`torchfit.logs.LazyLogs`): batches whose logs nobody reads
+        cost no ``result()`` kernels.
+        """
         del x
         compiled = self._torchfit.compile_metrics
         if compiled is not None:
             compiled.update_state(y, y_pred, sample_weight)
-        return self.get_metrics_result()
+        if torch.compiler.is_compiling():
+            return self.get_metrics_result()  # part of the compiled graph
+        return LazyLogs(self.get_metrics_result)
 
     def train_step(self, data: Any) -> Dict[str, Any]:
         """One optimizer step on ``data = (x, y, sample_weight)``; returns logs.
@@ -311,7 +319,7 @@ class KerasStyleModule:
             y_pred = call_model(self, x)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         if self._torchfit.nan_policy is not None and not self._loss_is_finite(loss):
-            return self.get_metrics_result()  # the step is not applied
+            return LazyLogs(self.get_metrics_result)  # the step is not applied
         self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
         scale_loss = getattr(optimizer, "scale_loss", None)
         (scale_loss(loss) if scale_loss is not None else loss).backward()

@@ -80,6 +80,8 @@ class BackupAndRestore(Callback):
             found without it.
     """
 
+    reads_batch_logs_immediately = True
+
     def __init__(self, backup_dir: Any, save_freq: Any = "epoch", double_checkpoint: bool = False,
                  delete_checkpoint: bool = True, extra_state: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()

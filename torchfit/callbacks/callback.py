@@ -17,6 +17,12 @@ class Callback:
     device for callbacks that don't); epoch-level logs hold Python floats.
     """
 
+    #: True for callbacks that read a batch hook's ``logs`` only while the hook
+    #: runs and never keep the mapping: they may be handed batch logs whose
+    #: values are computed on first read (:class:`torchfit.logs.LazyLogs`),
+    #: which costs nothing on batches where they don't look. Others get a dict.
+    reads_batch_logs_immediately: bool = False
+
     def __init__(self) -> None:
         self.params: Dict[str, Any] = {}
         self._model: Any = None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from ..logs import LazyLogs, materialize
 from .callback import Callback, Logs
 from .history import History
 from .progbar_logger import ProgbarLogger
+
+
+BatchHook = Callable[[int, Logs], None]
 
 
 def validate_callbacks(callbacks: Any, argument: str = "callbacks") -> List[Callback]:
@@ -87,29 +91,56 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             getattr(callback, hook)(*args)
 
+    def _call_batch_end(self, hook: str, batch: int, logs: Logs) -> None:
+        """Batch logs computed on first read go as they are to the callbacks that
+        read them during the hook, and as one computed dict to the others."""
+        logs = {} if logs is None else logs
+        plain = None
+        for callback in self.callbacks:
+            if isinstance(logs, LazyLogs) and not callback.reads_batch_logs_immediately:
+                plain = materialize(logs) if plain is None else plain
+                getattr(callback, hook)(batch, plain)
+            else:
+                getattr(callback, hook)(batch, logs)
+
+    def batch_hooks(self, kind: str) -> Tuple[Optional[BatchHook], Optional[BatchHook]]:
+        """The ``(begin, end)`` batch hooks of ``kind`` ("train", "test", "predict"),
+        each ``None`` when no callback overrides it: the loop then skips the call
+        (and the batch logs are never computed)."""
+        begin, end = f"on_{kind}_batch_begin", f"on_{kind}_batch_end"
+        aliases = ("on_batch_begin", "on_batch_end") if kind == "train" else (None, None)
+        return (getattr(self, begin) if self._overridden(begin, aliases[0]) else None,
+                getattr(self, end) if self._overridden(end, aliases[1]) else None)
+
+    def _overridden(self, hook: str, alias: Optional[str]) -> bool:
+        # Looked up on the instance: LambdaCallback sets its hooks per instance.
+        names = [hook] + ([alias] if alias else [])
+        return any(getattr(getattr(c, name), "__func__", None) is not getattr(Callback, name)
+                   for c in self.callbacks for name in names)
+
     def on_batch_begin(self, batch: int, logs: Logs = None) -> None:
         self._call("on_train_batch_begin", batch, logs)
 
     def on_batch_end(self, batch: int, logs: Logs = None) -> None:
-        self._call("on_train_batch_end", batch, logs)
+        self._call_batch_end("on_train_batch_end", batch, logs)
 
     def on_train_batch_begin(self, batch: int, logs: Logs = None) -> None:
         self._call("on_train_batch_begin", batch, logs)
 
     def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
-        self._call("on_train_batch_end", batch, logs)
+        self._call_batch_end("on_train_batch_end", batch, logs)
 
     def on_test_batch_begin(self, batch: int, logs: Logs = None) -> None:
         self._call("on_test_batch_begin", batch, logs)
 
     def on_test_batch_end(self, batch: int, logs: Logs = None) -> None:
-        self._call("on_test_batch_end", batch, logs)
+        self._call_batch_end("on_test_batch_end", batch, logs)
 
     def on_predict_batch_begin(self, batch: int, logs: Logs = None) -> None:
         self._call("on_predict_batch_begin", batch, logs)
 
     def on_predict_batch_end(self, batch: int, logs: Logs = None) -> None:
-        self._call("on_predict_batch_end", batch, logs)
+        self._call_batch_end("on_predict_batch_end", batch, logs)
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self._call("on_epoch_begin", epoch, logs)

@@ -54,6 +54,8 @@ class ModelCheckpoint(MonitorCallback):
             first save (with ``save_best_only``).
     """
 
+    reads_batch_logs_immediately = True
+
     def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
                  mode: str = "auto", save_freq: Any = "epoch",

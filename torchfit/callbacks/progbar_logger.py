@@ -35,6 +35,8 @@ class ProgbarLogger(Callback):
     device after every step.
     """
 
+    reads_batch_logs_immediately = True
+
     def __init__(self, refresh_seconds: float = 0.1, file: Any = None) -> None:
         super().__init__()
         self.refresh_seconds = refresh_seconds

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
 from . import _checks
@@ -50,6 +51,8 @@ class TensorBoard(Callback):
         profile_batch: must be 0 (use ``torch.profiler`` to profile).
         embeddings_freq, embeddings_metadata: must stay at their defaults.
     """
+
+    reads_batch_logs_immediately = True
 
     def __init__(self, log_dir: Any = "logs", histogram_freq: int = 0, write_graph: bool = True,
                  write_images: bool = False, write_steps_per_second: bool = False,
@@ -125,7 +128,7 @@ class TensorBoard(Callback):
         self._global_train_batch += 1
 
     def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
-        if self.update_freq == "epoch" or not isinstance(logs, dict):
+        if self.update_freq == "epoch" or not isinstance(logs, Mapping):
             return
         step = self._global_train_batch
         if step % self.update_freq == 0:

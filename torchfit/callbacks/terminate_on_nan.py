@@ -19,6 +19,8 @@ class TerminateOnNaN(Callback):
             ``model.stop_training`` (which lets the epoch end normally).
     """
 
+    reads_batch_logs_immediately = True
+
     def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
         self.raise_error = _checks.boolean(type(self).__name__, "raise_error", raise_error)

@@ -29,6 +29,11 @@ def _matches(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a == b).to(torch.float32)
 
 
+def _exact_labels(y_true: torch.Tensor) -> bool:
+    """Integer labels (not bool) small enough to compare exactly as floats."""
+    return y_true.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
 def accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where ``y_true`` equals ``y_pred`` exactly, else 0.0."""
     y_pred = to_tensor(y_pred)
@@ -68,14 +73,17 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where integer label ``y_true`` equals the argmax of ``y_pred``."""
     y_pred = to_tensor(y_pred)
-    y_true = to_tensor(y_true, dtype=y_pred.dtype, device=y_pred.device)
+    y_true = to_tensor(y_true, device=y_pred.device)
+    if not (_exact_labels(y_true) and y_pred.dtype in (torch.float32, torch.float64)):
+        # Keras compares in y_pred's dtype; integer labels against float32
+        # scores compare the same as integers (labels below 2**24), without casts.
+        y_true = y_true.to(y_pred.dtype)
     original_shape = y_true.shape
     reshape = False
     if y_true.dim() == y_pred.dim() and y_true.shape[-1] == 1:
         y_true = y_true.squeeze(-1)
         reshape = True
-    y_pred = torch.argmax(y_pred, dim=-1).to(y_true.dtype)
-    matches = _matches(y_true, y_pred)
+    matches = _matches(y_true, torch.argmax(y_pred, dim=-1))  # type promotion: no cast kernel
     if reshape:
         matches = matches.reshape(original_shape)
     if matches.dim() > 1 and matches.shape[-1] == 1:
@@ -166,6 +174,8 @@ class CategoricalAccuracy(_FunctionMetric):
 class SparseCategoricalAccuracy(_FunctionMetric):
     """How often the argmax of predictions matches integer labels."""
 
+    sparse_labels = True
+
     def __init__(
         self, name: str = "sparse_categorical_accuracy", dtype: Any = None
     ) -> None:
@@ -185,6 +195,8 @@ class TopKCategoricalAccuracy(_FunctionMetric):
 
 class SparseTopKCategoricalAccuracy(_FunctionMetric):
     """How often the integer target is among the top ``k`` predictions."""
+
+    sparse_labels = True
 
     _config_keys = ("k",)
 

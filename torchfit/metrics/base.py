@@ -32,6 +32,7 @@ import torch
 
 # The same rank rule as the losses: one implementation serves both.
 from ..losses._utils import squeeze_or_expand_to_same_rank
+from .pending import PendingSum
 
 __all__ = [
     "Metric",
@@ -175,6 +176,8 @@ def apply_mask(
 
 
 def _first_device(*values: Any) -> Optional[torch.device]:
+    if values and isinstance(values[0], torch.Tensor):
+        return values[0].device
     for v in values:
         if isinstance(v, torch.Tensor):
             return v.device
@@ -184,6 +187,8 @@ def _first_device(*values: Any) -> Optional[torch.device]:
 def _no_grad_update(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def update_state(self, *args, **kwargs):
+        if not torch.is_grad_enabled():  # the loop's steps update metrics under no_grad
+            return fn(self, *args, **kwargs)
         with torch.no_grad():
             return fn(self, *args, **kwargs)
 
@@ -212,6 +217,7 @@ class Metric:
     def __init__(self, name: Optional[str] = None, dtype: Any = None) -> None:
         object.__setattr__(self, "_states", collections.OrderedDict())
         object.__setattr__(self, "_state_specs", collections.OrderedDict())
+        object.__setattr__(self, "_pending", {})
         self.name = name or auto_name(type(self).__name__)
         self._dtype = standardize_dtype(dtype)
         self._device = torch.device("cpu")
@@ -226,6 +232,7 @@ class Metric:
     def __getattr__(self, name: str) -> Any:
         states = self.__dict__.get("_states")
         if states is not None and name in states:
+            self._apply_pending(name)
             return states[name]
         raise AttributeError(
             f"'{type(self).__name__}' object has no attribute '{name}'"
@@ -317,7 +324,65 @@ class Metric:
                 value = torch.full(shape, float(initializer), dtype=dtype, device=device)
         return value
 
+    # -- held-back additions ----------------------------------------------- #
+    def add_host_value(self, name: str, amount: float) -> None:
+        """Add a number known on the host (e.g. a batch size) to state ``name``.
+
+        Adding a Python number to a tensor is a kernel launch; the count
+        states of the mean metrics get one every step. The amount is summed
+        on the host instead and added to the state the next time that state
+        is read (``self.name``, :attr:`variables`). See :mod:`.pending`.
+        """
+        if torch.compiler.is_compiling():  # host-side sums would make the graph depend on them
+            self._states[name].add_(amount)
+            return
+        self._pending_sum(name).host += amount
+
+    def add_tensor_sum(self, name: str, value: torch.Tensor, weight: float = 1) -> None:
+        """Add ``weight * value.sum()`` to state ``name``, batched with later additions.
+
+        ``value`` is kept (not copied) until the state is next read or enough
+        values have gathered, then all are reduced in one kernel.
+        """
+        if torch.compiler.is_compiling():
+            self._states[name].add_(value.sum(dtype=self._states[name].dtype), alpha=weight)
+            return
+        if self._pending_sum(name).add_tensor(value.detach(), weight):
+            self._apply_pending(name)
+
+    def _pending_sum(self, name: str) -> PendingSum:
+        pending = self.__dict__["_pending"]
+        found = pending.get(name)
+        if found is None:
+            found = pending[name] = PendingSum()
+        return found
+
+    def _apply_pending(self, name: Optional[str] = None) -> None:
+        """Fold the held-back updates into the states (one state's sums, or all)."""
+        if self.__dict__.get("_deferred_rows"):  # queued inputs add to the states first
+            self._flush_deferred()
+        pending = self.__dict__.get("_pending")
+        if not pending or (name is not None and name not in pending):
+            return
+        with torch.no_grad():
+            for key in list(pending) if name is None else [name]:
+                pending.pop(key).apply_to(self._states[key])
+
+    def _flush_deferred(self) -> None:
+        """Hook: apply the updates a subclass queued (``MeanMetricWrapper``'s rows)."""
+
+    def _discard_pending(self, name: Optional[str] = None) -> None:
+        """Forget held-back updates (the states are being replaced or reset)."""
+        rows = self.__dict__.get("_deferred_rows")
+        if rows:
+            rows.clear()
+        if name is None:
+            self.__dict__["_pending"].clear()
+        else:
+            self.__dict__["_pending"].pop(name, None)
+
     def _set_state(self, name: str, value: Any) -> None:
+        self._discard_pending(name)
         shape, _, dtype, _ = self._state_specs[name]
         with torch.inference_mode(False), torch.no_grad():
             value = to_tensor(value, dtype=dtype, device=self._device)
@@ -328,6 +393,7 @@ class Metric:
     @property
     def variables(self) -> List[torch.Tensor]:
         """State tensors in a fixed order (creation order)."""
+        self._apply_pending()
         return list(self._states.values())
 
     @property
@@ -352,6 +418,7 @@ class Metric:
 
     def reset_state(self) -> None:
         """Put every state back to its initial value (in place)."""
+        self._discard_pending()
         with torch.no_grad():
             for name, value in self._states.items():
                 initializer = self._state_specs[name][1]
@@ -370,6 +437,7 @@ class Metric:
         return self
 
     def _move_to(self, device: torch.device) -> None:
+        self._apply_pending()  # held-back tensors live on the old device
         with torch.inference_mode(False), torch.no_grad():
             for name, value in list(self._states.items()):
                 if value.device != device:
@@ -382,12 +450,12 @@ class Metric:
 
     def _follow(self, *values: Any) -> Optional[torch.device]:
         """Move the states to the device of the first tensor in ``values``."""
+        # Runs every step: every state is kept on ``self._device`` (states are
+        # only ever created, assigned and moved there), so one comparison does.
         device = _first_device(*values)
         if device is None:
             return self._device
-        if device != self._device or any(
-            v.device != device for v in self._states.values()
-        ):
+        if device != self._device:
             self._move_to(device)
         return device
 
@@ -416,7 +484,12 @@ class Metric:
     __str__ = __repr__
 
     def __getstate__(self) -> Dict[str, Any]:
+        self._apply_pending()
         return dict(self.__dict__)
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
+        state.setdefault("_pending", {})
         self.__dict__.update(state)
+        first = next(iter(self._states.values()), None)
+        if first is not None:  # unpickled elsewhere (map_location): states decide
+            self._move_to(first.device)

@@ -80,6 +80,8 @@ class CategoricalCrossentropy(_FunctionMetric):
 class SparseCategoricalCrossentropy(_FunctionMetric):
     """Mean crossentropy between integer labels and class probabilities (or logits)."""
 
+    sparse_labels = True
+
     _config_keys = ("from_logits", "ignore_class", "axis")
 
     def __init__(

@@ -16,6 +16,7 @@ from .base import (
     to_snake_case,
     to_tensor,
 )
+from .pending import DeferredRows
 
 __all__ = ["Sum", "Mean", "MeanMetricWrapper", "reduce_to_samplewise_values"]
 
@@ -97,16 +98,15 @@ class Mean(Metric):
         if sample_weight is not None:
             self.count.add_(sample_weight.sum())
         else:
-            self.count.add_(values.shape[0] if values.dim() >= 1 else 1)
+            self.add_host_value("count", values.shape[0] if values.dim() >= 1 else 1)
 
     def update_batch_mean(self, value: torch.Tensor, count: int) -> None:
         """Add a batch's mean ``value`` with weight ``count`` (the training loop's
-        loss tracker): equal to ``update_state(value, sample_weight=count)`` in
-        two in-place kernels."""
-        value = value.detach()
+        loss tracker): equal to ``update_state(value, sample_weight=count)``,
+        with the additions held back (see :mod:`.pending`)."""
         self._follow(value)
-        self.total.add_(value.to(self.total.dtype), alpha=count)
-        self.count.add_(count)
+        self.add_tensor_sum("total", value, weight=count)
+        self.add_host_value("count", count)
 
     def result(self) -> torch.Tensor:
         return divide_no_nan(self.total, self.count)
@@ -149,17 +149,56 @@ class MeanMetricWrapper(Mean):
         self._fn = fn
         self._fn_kwargs = kwargs
 
+    #: True when ``fn`` gives each sample a value computed from that sample
+    #: alone: unweighted batches are then queued and evaluated together
+    #: (see :mod:`.pending`). Built-in per-sample functions are; a custom
+    #: ``fn`` may not be (e.g. one that normalises over the batch).
+    rows_independent = False
+    #: True when ``y_true`` may hold class indices, one rank below ``y_pred``.
+    sparse_labels = False
+
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        if self.rows_independent and sample_weight is None and self._defer(y_true, y_pred):
+            return
+        self._update_now(y_true, y_pred, sample_weight)
+
+    def _defer(self, y_true: Any, y_pred: Any) -> bool:
+        """Queue a plain batch of tensors; False for anything else (updated now)."""
+        if (not isinstance(y_pred, torch.Tensor) or not isinstance(y_true, torch.Tensor)
+                or y_pred.ndim == 0 or y_true.shape[:1] != y_pred.shape[:1]
+                or get_mask(y_pred) is not None or torch.compiler.is_compiling()):
+            return False
+        if y_true.ndim != y_pred.ndim and not (self.sparse_labels and y_true.ndim == y_pred.ndim - 1):
+            return False  # (N,) against (N, 1) broadcasts across samples: not per sample
+        rows = self.__dict__.get("_deferred_rows")
+        if rows is None:
+            rows = self.__dict__["_deferred_rows"] = DeferredRows()
+        signature = DeferredRows.signature(y_true, y_pred)
+        if not rows.accepts(signature):
+            self._flush_deferred()
+        self._follow(y_pred)
+        if rows.add(y_true.detach(), y_pred.detach(), signature):
+            self._flush_deferred()
+        return True
+
+    def _flush_deferred(self) -> None:
+        rows = self.__dict__.get("_deferred_rows")
+        if rows:
+            y_true, y_pred = rows.take()
+            with torch.no_grad():
+                self._update_now(y_true, y_pred, None)
+
+    def _update_now(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred_t = to_tensor(y_pred)
         device = self._follow(y_pred_t)
         mask = get_mask(y_pred)
         y_true_t = to_tensor(y_true, device=device)
-        values = self._fn(y_true_t, y_pred_t.to(device), **self._fn_kwargs)
+        values = self._fn(y_true_t, y_pred_t, **self._fn_kwargs)
         if sample_weight is None and mask is None and values.dim() == 1:
             # Unweighted per-sample values (accuracy and friends, every step):
-            # the same sums as the general path, in two kernels.
-            self.total.add_(values.sum(dtype=self.total.dtype))
-            self.count.add_(values.shape[0])
+            # the same sums as the general path, held back (see .pending).
+            self.add_tensor_sum("total", values)
+            self.add_host_value("count", values.shape[0])
             return
         sample_weight = apply_mask(
             None if sample_weight is None else to_tensor(sample_weight, device=device),
@@ -192,6 +231,7 @@ class _FunctionMetric(MeanMetricWrapper):
     """
 
     _config_keys: Tuple[str, ...] = ()
+    rows_independent = True  # every built-in function is per sample
 
     def __init__(self, fn: Callable, name: Optional[str], dtype: Any, **kwargs: Any) -> None:
         super().__init__(fn=fn, name=name, dtype=dtype, **kwargs)
