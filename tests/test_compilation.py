@@ -102,3 +102,30 @@ def test_steps_per_execution_history_equals_one_step_per_call(steps_per_executio
         histories.append(model.fit(x, y, batch_size=4, epochs=2, verbose=0,
                                    validation_split=0.2).history)
     assert histories[0] == histories[1]
+
+
+def test_import_does_not_load_the_compiler():
+    """torch._dynamo costs seconds to import: only compiling a step loads it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torchfit; print('torch._dynamo' in sys.modules); "
+            "import torchfit.compile_utils as c; print(type(c.CompileLoss.__dict__['build']).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "eager_only"]
+
+
+def test_compiled_steps_run_build_eagerly():
+    """Building the compiled loss/metrics reads values: under torch.compile it runs
+    eagerly (torch.compiler.disable), applied when a step is first compiled."""
+    from torchfit import compile_utils
+
+    torch.manual_seed(0)
+    model = Net()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile={"fullgraph": False})
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    model.fit(x, np.arange(16) % 3, batch_size=8, verbose=0)
+    for owner, name in ((compile_utils.CompileLoss, "build"), (compile_utils.CompileMetrics, "build"),
+                        (compile_utils.CompileLoss, "recheck_targets")):
+        assert getattr(owner.__dict__[name], "_torchdynamo_disable", False), name

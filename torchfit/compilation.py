@@ -15,11 +15,40 @@ never gain an ``_orig_mod.`` prefix. The switch:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
 COMPILE_KWARGS = ("mode", "fullgraph", "dynamic", "options", "backend", "disable")
+
+# Methods torch.compile must run eagerly, as (class, name): see ``eager_only``.
+_EAGER_ONLY: List[Tuple[type, str]] = []
+
+
+class eager_only:
+    """Marks a method that compiled step functions run eagerly (never traced).
+
+    The same as ``torch.compiler.disable``, applied only once a step function
+    is compiled: ``torch.compiler.disable`` imports ``torch._dynamo``, which
+    would add seconds to ``import torchfit`` for every user who never compiles.
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        _EAGER_ONLY.append((owner, name))
+
+    def __get__(self, instance: Any, owner: Optional[type] = None) -> Any:
+        return self.fn.__get__(instance, owner)
+
+
+def _disable_eager_only_methods() -> None:
+    while _EAGER_ONLY:
+        owner, name = _EAGER_ONLY.pop()
+        marked = owner.__dict__[name]
+        setattr(owner, name, torch.compiler.disable(marked.fn))
 
 
 def check_jit_compile(value: Any) -> Any:
@@ -54,6 +83,7 @@ def compile_step(fn: Callable[[Any], Any], jit_compile: Any, run_eagerly: bool,
 
 
 def _compiled(fn: Callable[[Any], Any], options: Dict[str, Any]) -> Callable[[Any], Any]:
+    _disable_eager_only_methods()
     kwargs = {"backend": "inductor", **options}
     return torch.compile(fn, **kwargs)
 

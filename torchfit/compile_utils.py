@@ -19,6 +19,7 @@ from torch import nn
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import tree
+from .compilation import eager_only
 
 ACCURACY_ALIASES = ("accuracy", "acc")
 CROSSENTROPY_ALIASES = ("crossentropy", "ce")
@@ -294,7 +295,7 @@ class CompileLoss:
         # batch are checked again (new data may not fit the built losses).
         self.check_next_targets = False
 
-    @torch.compiler.disable
+    @eager_only
     def recheck_targets(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """``check_targets`` on a batch of an already built loss (new data)."""
         self.check_next_targets = False
@@ -307,7 +308,7 @@ class CompileLoss:
                 check_targets(loss, yt, yp, name)
                 check_sample_weight(loss, sw, yp, name)
 
-    @torch.compiler.disable
+    @eager_only
     def build(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         # Runs once, eagerly (its shape checks read values; never traced).
         if not tree.is_nested(y_pred):
@@ -522,7 +523,7 @@ class CompileMetrics:
         shared = _as_list(spec)
         return [shared] + [copy.deepcopy(shared) for _ in names[1:]]
 
-    @torch.compiler.disable
+    @eager_only
     def build(self, y_true: Any, y_pred: Any) -> None:
         multi = tree.is_nested(y_pred)
         names = default_output_names(self._model, y_pred) if multi else [""]
