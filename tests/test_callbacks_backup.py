@@ -3,6 +3,7 @@ with weights bit-identical (torch.equal) to an uninterrupted run, on CPU."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 
@@ -31,8 +32,12 @@ class NoisyNet(torchfit.KerasStyleModule, nn.Module):
         self.drop = nn.Dropout(0.3)
         self.l2 = nn.Linear(16, 3)
 
+    trace = None  # a list: the training forward passes append a hash of their batch
+
     def forward(self, x):
         if self.training:
+            if self.trace is not None:
+                self.trace.append(hashlib.sha1(x.detach().numpy().tobytes()).hexdigest()[:12])
             noise = torch.from_numpy(np.random.normal(size=tuple(x.shape)).astype("float32"))
             x = x + 0.05 * random.random() * noise
         return torch.softmax(self.l2(self.drop(torch.relu(self.bn(self.l1(x))))), dim=-1)
@@ -59,6 +64,20 @@ class CrashAt(tcb.Callback):
         return object.__getattribute__(self, name)
 
 
+class Recorder(tcb.Callback):
+    """Stateless: records the ``(epoch, batch)`` of each batch this run trains."""
+
+    def __init__(self, seen) -> None:
+        super().__init__()
+        self.seen, self.epoch = seen, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.seen.append((self.epoch, batch))
+
+
 class StepScheduler(tcb.Callback):
     """A user callback stepping a torch LR scheduler it holds (found by the backup)."""
 
@@ -71,12 +90,17 @@ class StepScheduler(tcb.Callback):
 
 
 def script(backup_dir, crash=None, *, epochs=3, save_freq=2, optimizer="adam", loader=False,
-           extra=None, steps_per_execution=1, seen=None):
-    """The training script that gets killed and re-run."""
+           extra=None, steps_per_execution=1, seen=None, steps_per_epoch=None, trace=None,
+           record=None):
+    """The training script that gets killed and re-run.
+
+    ``seen`` gets the batch indices trained, ``record`` their ``(epoch, batch)``
+    and ``trace`` a hash of each trained batch's ``x`` (the data order)."""
     torch.manual_seed(0)
     np.random.seed(0)
     random.seed(0)
     model = NoisyNet()
+    model.trace = trace
     if optimizer == "torch":
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
@@ -90,14 +114,16 @@ def script(backup_dir, crash=None, *, epochs=3, save_freq=2, optimizer="adam", l
         callbacks.append(CrashAt(*crash))
     if seen is not None:  # stateless: records the batches this run trains
         callbacks.append(tcb.LambdaCallback(on_train_batch_begin=lambda b, logs: seen.append(b)))
+    if record is not None:
+        callbacks.append(Recorder(record))
     if loader:
         data = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(Y)), batch_size=10,
                           shuffle=True)
         history = model.fit(data, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False,
-                            validation_data=(X[:16], Y[:16]))
+                            validation_data=(X[:16], Y[:16]), steps_per_epoch=steps_per_epoch)
     else:
         history = model.fit(X, Y, batch_size=10, epochs=epochs, verbose=0, callbacks=callbacks,
-                            validation_split=0.25, shuffle=True)
+                            validation_split=0.25, shuffle=True, steps_per_epoch=steps_per_epoch)
     return model, history
 
 
@@ -114,12 +140,12 @@ def assert_identical(a, b):
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), (index, name)
 
 
-def run_with_crashes(backup_dir, crashes, seen=None, **kwargs):
+def run_with_crashes(backup_dir, crashes, seen=None, trace=None, record=None, **kwargs):
     for crash in crashes:
         with pytest.raises(crash[2] if len(crash) > 2 else Crash):
             script(backup_dir, crash, **kwargs)
         assert os.listdir(backup_dir) or crash[1] <= 2
-    return script(backup_dir, seen=seen, **kwargs)
+    return script(backup_dir, seen=seen, trace=trace, record=record, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +177,146 @@ def test_resumed_run_is_bit_identical_to_uninterrupted_run(tmp_path, reference, 
     for key, values in history.history.items():
         assert ref_history.history[key][-len(values):] == values, key
     assert not os.path.exists(tmp_path / "backup")  # deleted after the completed fit
+
+
+# steps_per_epoch shorter than the data: an epoch is that many steps and the next
+# epoch continues the same data pass; a pass that runs out ends its epoch early
+# (with a warning) and the next epoch draws a new shuffle. `#n` counts the
+# on_train_batch_end calls of one fit, `b` is the batch of the pass, `s` the step.
+#   arrays, 48 training samples, batch 10: 5 batches a pass
+#     spe=2, epochs=5: e0 b0 b1 (#1 #2) | e1 b2 b3 (#3 #4) | e2 b4 (#5), runs out
+#                      | e3 new pass b0 b1 (#6 #7) | e4 b2 b3 (#8 #9)
+#     spe=3, epochs=4: e0 b0-b2 (#1-#3) | e1 b3 b4 (#4 #5), runs out | e2 new pass ...
+#   DataLoader(shuffle=True), 64 samples, batch 10: 7 batches a pass
+#     spe=3, epochs=4: e0 b0-b2 (#1-#3) | e1 b3-b5 (#4-#6) | e2 b6 (#7), runs out | e3 new pass
+SPE2 = dict(steps_per_epoch=2, epochs=5)
+SPE3 = dict(steps_per_epoch=3, epochs=4)
+LOADER3 = dict(steps_per_epoch=3, epochs=4, loader=True, optimizer="torch")
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    """Uninterrupted runs (model, history, trace, record), one per configuration."""
+    cache = {}
+
+    def get(**kwargs):
+        key = tuple(sorted(kwargs.items()))
+        if key not in cache:
+            trace, record = [], []
+            directory = str(tmp_path_factory.mktemp("ref") / "backup")
+            model, history = script(directory, trace=trace, record=record, **kwargs)
+            cache[key] = model, history, trace, record
+        return cache[key]
+
+    return get
+
+
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
+@pytest.mark.parametrize("kwargs, crashes, resumes_at", [
+    # mid-epoch, in a pass that began an epoch earlier: backup at #3 = (e1, s1, b3)
+    (dict(SPE2, save_freq=1), [("on_train_batch_end", 4)], (1, 1)),
+    # epoch-level backup in the middle of a pass: end of e0 (pass at b2)
+    (dict(SPE2, save_freq="epoch"), [("on_train_batch_end", 4)], (1, 0)),
+    # right after the epoch-level backup of e1 (pass at b4): e2 trains b4, then runs out
+    (dict(SPE2, save_freq="epoch"), [("on_epoch_begin", 3)], (2, 0)),
+    # the backup due at #5 (e2 s0, the pass's last batch, ending e2) is written at the end of e2
+    (dict(SPE2, save_freq=1), [("on_train_batch_end", 6)], (3, 0)),
+    # an int save_freq, two crashes: (e1, s1, b3), then (e3, s1) of the second pass
+    (dict(SPE2, save_freq=3), [("on_train_batch_end", 4), ("on_train_batch_end", 5)], (3, 1)),
+    # during validation of e1: backup at #4 = (e1, s1, b4)
+    (dict(SPE3, save_freq=2), [("on_test_batch_end", 4)], (1, 1)),
+    # Ctrl-C in e1: the epoch-level backup of e0 (pass at b3)
+    (dict(SPE3, save_freq="epoch"), [("on_train_batch_end", 5, KeyboardInterrupt)], (1, 0)),
+    # groups of 2 steps: backup at #1 = (e0, s2, b2); the one due at #3 (b3 b4, the pass used
+    # up mid-epoch) is written at the end of e1
+    (dict(SPE3, save_freq=2, steps_per_execution=2), [("on_train_batch_end", 4)], (2, 0)),
+    # a shuffling DataLoader: backup at #4 = (e1, s1, b4)
+    (dict(LOADER3, save_freq=2), [("on_train_batch_end", 5)], (1, 1)),
+    # a shuffling DataLoader, epoch-level backup of e1 (pass at b6)
+    (dict(LOADER3, save_freq="epoch"), [("on_train_batch_end", 7)], (2, 0)),
+], ids=["mid-epoch-in-an-earlier-pass", "epoch-backup-mid-pass", "right-after-epoch-backup",
+        "pass-ends-the-epoch", "two-crashes", "during-validation", "ctrl-c",
+        "steps-per-execution", "dataloader", "dataloader-epoch-backup"])
+def test_resume_with_steps_per_epoch_shorter_than_the_data(tmp_path, references, kwargs, crashes,
+                                                           resumes_at):
+    ref_model, ref_history, ref_trace, ref_record = references(**kwargs)
+    trace, record = [], []
+    model, history = run_with_crashes(str(tmp_path / "backup"), crashes, trace=trace,
+                                      record=record, **kwargs)
+    assert record and record[0] == resumes_at and resumes_at in ref_record
+    # The resumed run trains exactly the steps the reference trained from there on...
+    assert record == ref_record[ref_record.index(resumes_at):]
+    # ...on the same data in the same order...
+    assert len(trace) >= len(record) and trace == ref_trace[-len(trace):]
+    # ...to the same weights, optimizer state and logs.
+    assert_identical(model, ref_model)
+    for key, values in history.history.items():
+        assert ref_history.history[key][-len(values):] == values, key
+    assert not os.path.exists(tmp_path / "backup")
+
+
+def _as_old_backup(directory):
+    """Rewrite the backup as torchfit wrote it before the data-pass fields."""
+    path = os.path.join(directory, "latest.pt")
+    backup = torch.load(path, weights_only=True)
+    assert "pass_batches" in backup and "pass_rng" in backup
+    del backup["pass_batches"], backup["pass_rng"]
+    torch.save(backup, path)
+
+
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
+def test_backups_without_the_pass_fields_still_resume(tmp_path, reference):
+    # Full passes: exactly as before (the epoch is the pass).
+    directory = str(tmp_path / "b")
+    with pytest.raises(Crash):
+        script(directory, ("on_train_batch_end", 7))
+    _as_old_backup(directory)
+    model, _ = script(directory)
+    assert_identical(model, reference[0])
+    # steps_per_epoch shorter than the data: loads, and restarts the data at the
+    # resumed epoch as it did then.
+    directory = str(tmp_path / "spe")
+    with pytest.raises(Crash):
+        script(directory, ("on_train_batch_end", 4), **dict(SPE2, save_freq=1))
+    _as_old_backup(directory)
+    record = []
+    script(directory, record=record, **dict(SPE2, save_freq=1))
+    assert record[0] == (1, 1) and not os.path.exists(directory)
+
+
+def test_epoch_iterator_reports_and_resumes_its_pass_position():
+    from torchfit.data import EpochIterator, get_adapter
+
+    x = np.arange(50, dtype="float32")[:, None]
+
+    def iterator():
+        torch.manual_seed(3)
+        return EpochIterator(get_adapter(x, x, batch_size=10, shuffle=True), steps_per_epoch=3)
+
+    def epoch(it):
+        out = []
+        for first, _, group in it:
+            out.append((first, group[0][0][0, 0].item(), it.pass_position, it.pass_used_up))
+        return out
+
+    it = iterator()
+    assert it.starts_new_pass and it.pass_position == 0 and not it.pass_used_up
+    e0 = epoch(it)
+    assert [(s, p, u) for s, _, p, u in e0] == [(0, 1, False), (1, 2, False), (2, 3, False)]
+    assert not it.starts_new_pass and it.pass_position == 3  # epoch 1 continues the pass
+    with pytest.warns(UserWarning, match="ran out of data"):
+        e1 = epoch(it)  # 5 batches a pass: it runs out after 2 steps and ends the epoch
+    assert [(s, p, u) for s, _, p, u in e1] == [(0, 4, False), (1, 5, True)]
+    assert it.starts_new_pass and it.pass_position == 0
+
+    resumed = iterator()  # same RNG state as at the pass start
+    positioned = []
+    resumed.resume_at(4, 1, lambda: positioned.append(resumed.pass_position))
+    with pytest.warns(UserWarning, match="ran out of data"):
+        assert epoch(resumed) == e1[1:]  # the same batch, at the same step and pass position
+    assert positioned == [4] and resumed.starts_new_pass
+    with pytest.raises(ValueError, match="step <= pass_batches"):
+        resumed.resume_at(1, 2)
 
 
 def test_epoch_backups_resume_bit_identically(tmp_path):

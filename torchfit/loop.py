@@ -101,11 +101,22 @@ class ResumePoint:
     ``on_train_begin``; the loop then starts at ``epoch``, drops the first
     ``step`` batches of that epoch (drawn with the same shuffle as the
     original run) and calls ``on_positioned()`` before training the next one.
+
+    With ``steps_per_epoch`` shorter than the data a pass spans epochs:
+    ``pass_position`` is then the number of batches of the current pass read
+    before the resume point (``None``: ``step``, the epoch began the pass). The
+    loop draws a new pass in that epoch (the callback puts back the RNG state
+    of the original pass start in its ``on_epoch_begin``), drops
+    ``pass_position`` batches, the last ``step`` of which count as the epoch's
+    first steps, then calls ``on_positioned()``. During ``fit`` the training
+    ``EpochIterator`` is ``model._torchfit.train_iterator`` (its
+    ``starts_new_pass`` and ``pass_position`` say where the pass is).
     """
 
     epoch: int
     step: int = 0
     on_positioned: Optional[Callable[[], None]] = None
+    pass_position: Optional[int] = None
 
 
 def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
@@ -236,11 +247,14 @@ class Loop:
         train_fn = self.dist.step_function(model.make_train_function(), "train")
         model.stop_training = False
         recheck_targets(model)
+        model._torchfit.train_iterator = iterator  # for callbacks, during fit (see ResumePoint)
         callbacks.on_train_begin()
         resume, model.resume_point = model.resume_point, None
         if resume is not None:
             initial_epoch = resume.epoch
-            iterator.skip_next(resume.step, resume.on_positioned)
+            pass_position = getattr(resume, "pass_position", None)
+            iterator.resume_at(resume.step if pass_position is None else pass_position, resume.step,
+                               resume.on_positioned)
         training_logs: Dict[str, Any] = {}
         was_training = model.training
         try:
@@ -275,6 +289,7 @@ class Loop:
             raise
         finally:
             model.train(was_training)
+            model._torchfit.train_iterator = None
         finalize = getattr(model.optimizer, "finalize_variable_values", None)
         if epochs > 0 and callable(finalize):
             finalize()  # e.g. EMA weights become the model's weights, as in Keras

@@ -53,6 +53,7 @@ class TrainingState:
         self.stop_predicting = False
         self.step_functions: Dict[str, Any] = {}
         self.resume_point: Any = None
+        self.train_iterator: Any = None  # the training EpochIterator, during fit (ResumePoint)
         self.dtype_policy: Optional[precision.DTypePolicy] = None  # None: global policy
         self.nan_policy: Optional[str] = None
         self.input_nan_policy: Optional[str] = None

@@ -8,11 +8,23 @@ epoch. Re-running the same script after a crash restores it and trains on, so
 that on CPU the final weights are bit-identical to an uninterrupted run.
 
 How the position is restored: the backup records the RNG state at the start
-of the epoch (before its data order was drawn) and the number of batches
-already applied. On restart the loop (``model.resume_point``) redraws that
-epoch's order with the epoch-start RNG, drops the applied batches, then calls
-back here to put the RNG, metrics, weights and optimizer as they were at
-backup time.
+of the current data pass (before its order was drawn), the number of batches
+of that pass already read and how many of them belong to the current epoch
+(its step). On restart the loop (``model.resume_point``) redraws that pass
+with the pass-start RNG, drops the batches read, starts the epoch's step
+counter at the step, then calls back here to put the RNG, metrics, weights
+and optimizer as they were at backup time.
+
+Without ``steps_per_epoch`` every epoch is a pass, so the pass position is
+the step and the pass-start RNG the epoch-start RNG. With ``steps_per_epoch``
+shorter than the data a pass spans epochs (the training ``EpochIterator``,
+``model._torchfit.train_iterator`` during ``fit``, says when an epoch starts a
+new pass and how far the pass is), and an epoch-level backup may be taken in
+the middle of a pass: resuming it also redraws and positions the pass, then
+puts back the RNG as it was when the pass-start state was swapped in.
+
+Backups written before the pass fields existed (no ``pass_batches``) resume
+as they did then: the epoch is taken to be its pass.
 """
 
 from __future__ import annotations
@@ -59,17 +71,21 @@ class BackupAndRestore(Callback):
     Exactness needs the same script, data and callbacks. The RNGs restored
     are the global ones (``random``, ``numpy.random``, torch CPU and CUDA);
     private generators (a ``DataLoader(generator=...)``, ``np.random.default_rng``)
-    are not known to the backup. Mid-epoch positions are exact for inputs
-    whose epochs are full passes; with ``steps_per_epoch`` shorter than the
-    data, resuming restarts the data at the resumed epoch.
+    are not known to the backup. Positions are exact for inputs that can be
+    iterated again with the same order given the same global RNG state (arrays,
+    tensors, ``Dataset``/``DataLoader``, ``PyDataset``), also with
+    ``steps_per_epoch`` shorter than the data, where an epoch continues the
+    data pass of the previous one: resuming redraws that pass and drops the
+    batches already read. A one-shot Python generator cannot be replayed.
 
     Args:
         backup_dir: the directory holding the backup (created if needed). Do
             not share it with another run or callback. Under torch.distributed
             with several processes each writes its own file.
         save_freq: ``"epoch"`` (a backup after each epoch) or an integer N (a
-            backup every N batches; one due on the last batch of an epoch is
-            written at the end of that epoch instead).
+            backup every N batches; one due on the last batch of an epoch, or
+            on the last batch of a pass that ends its epoch early, is written
+            at the end of that epoch instead).
         double_checkpoint: keep the previous backup too, and fall back to it
             when the latest one cannot be read.
         delete_checkpoint: delete the backup when ``fit`` completes.
@@ -108,6 +124,8 @@ class BackupAndRestore(Callback):
         self._siblings: List[Callback] = []
         self._epoch = 0
         self._epoch_rng: Optional[Dict[str, Any]] = None
+        self._pass_rng: Optional[Dict[str, Any]] = None  # at the start of the current data pass
+        self._rng_after_positioning: Optional[Dict[str, Any]] = None
         self._last_batch_seen = -1
         self._batches_since_saving = 0
         self._save_at_epoch_end = False
@@ -142,6 +160,8 @@ class BackupAndRestore(Callback):
                 f"that is an existing file: {self.backup_dir}"
             )
         self._epoch_rng = None
+        self._pass_rng = None
+        self._rng_after_positioning = None
         self._last_batch_seen = -1
         self._batches_since_saving = 0
         self._save_at_epoch_end = False
@@ -150,6 +170,7 @@ class BackupAndRestore(Callback):
         if backup is None:
             return
         epoch, step = int(backup["epoch"]), int(backup["step"])
+        pass_batches = _pass_batches(backup)
         self._batches_since_saving = int(backup.get("save_counter", 0))
         # Weights and optimizer now (and again once positioned mid-epoch: the
         # resumed epoch's on_epoch_begin hooks may change them).
@@ -161,19 +182,58 @@ class BackupAndRestore(Callback):
             set_rng_state(backup["rng"])
             if backup.get("stopped"):
                 epoch = max(epoch, int(self.params.get("epochs", epoch) or epoch))
-            self.model.resume_point = ResumePoint(epoch, 0, None)
+                pass_batches = 0  # nothing left to train
+            if pass_batches:  # an epoch-level backup in the middle of a pass
+                self._resume = backup
+                self.model.resume_point = ResumePoint(epoch, 0, self._on_pass_positioned,
+                                                      pass_position=pass_batches)
+            else:
+                self.model.resume_point = ResumePoint(epoch, 0, None)
         else:
             self._resume = backup
-            self.model.resume_point = ResumePoint(epoch, step, self._on_positioned)
+            self.model.resume_point = ResumePoint(epoch, step, self._on_positioned,
+                                                  pass_position=pass_batches)
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         from ..saving import get_rng_state, set_rng_state
 
         self._epoch = epoch
         self._last_batch_seen = -1
-        if self._resume is not None and int(self._resume["epoch"]) == epoch:
-            set_rng_state(self._resume["epoch_rng"])  # the data order of the resumed epoch
-        self._epoch_rng = get_rng_state() if self.save_freq != "epoch" else None
+        backup = self._resume
+        if backup is not None and int(backup["epoch"]) == epoch:
+            # The resumed epoch redraws the pass the backup was taken in.
+            if int(backup["step"]) == 0:  # epoch-level backup in the middle of a pass
+                now = get_rng_state()  # this epoch's start, after the other callbacks' hooks
+                self._rng_after_positioning = now
+                self._epoch_rng = now if self.save_freq != "epoch" else None
+            else:
+                self._epoch_rng = backup.get("epoch_rng")
+            self._pass_rng = _pass_rng(backup)
+            if self._pass_rng is not None:
+                set_rng_state(self._pass_rng)
+            return
+        iterator = self._train_iterator()
+        if self.save_freq != "epoch":
+            self._epoch_rng = get_rng_state()
+            if iterator is None or iterator.starts_new_pass:
+                self._pass_rng = self._epoch_rng
+        else:
+            self._epoch_rng = None
+            if iterator is not None and iterator.steps_per_epoch is not None and iterator.starts_new_pass:
+                self._pass_rng = get_rng_state()  # epoch-level backups may fall mid-pass
+
+    def _train_iterator(self) -> Any:
+        """The ``EpochIterator`` of the running ``fit`` (``None`` outside ``Loop.fit``)."""
+        return getattr(self.model.__dict__.get("_torchfit"), "train_iterator", None)
+
+    def _pass_batches_now(self, step: int) -> int:
+        """Batches of the current pass read at a backup taken at ``step`` (0: epoch end)."""
+        iterator = self._train_iterator()
+        if iterator is None:
+            return step  # not driven by Loop.fit: epochs taken for passes, as before
+        if step == 0 and iterator.starts_new_pass:
+            return 0
+        return iterator.pass_position
 
     def _on_positioned(self) -> None:
         """The loop has dropped the batches the backup already applied."""
@@ -188,6 +248,17 @@ class BackupAndRestore(Callback):
         self._last_batch_seen = int(backup["step"]) - 1
         set_rng_state(backup["rng"])
 
+    def _on_pass_positioned(self) -> None:
+        """An epoch-level backup: the loop has redrawn the pass and dropped the
+        batches read before it. The rest was restored in ``on_train_begin``; the
+        epoch goes on with the RNG of its start."""
+        from ..saving import set_rng_state
+
+        self._resume = None
+        state, self._rng_after_positioning = self._rng_after_positioning, None
+        if state is not None:
+            set_rng_state(state)
+
     def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
         if self.save_freq == "epoch":
             return
@@ -197,8 +268,11 @@ class BackupAndRestore(Callback):
         if self._batches_since_saving < self.save_freq:
             return
         steps = self.params.get("steps")
-        if self.model.stop_training or (steps is not None and batch + 1 >= steps):
-            # The epoch ends here: back up at its end, after validation and
+        iterator = self._train_iterator()
+        if (self.model.stop_training or (steps is not None and batch + 1 >= steps)
+                or (iterator is not None and iterator.pass_used_up)):
+            # The epoch ends here (its last step, or the last batch of a pass
+            # that ends it early): back up at its end, after validation and
             # the epoch-end callbacks.
             self._save_at_epoch_end = True
             return
@@ -250,6 +324,7 @@ class BackupAndRestore(Callback):
         from ..saving import atomic_save, get_rng_state
 
         optimizer = self._optimizer()
+        pass_batches = self._pass_batches_now(step)
         backup = {
             "format": BACKUP_FORMAT,
             "version": BACKUP_VERSION,
@@ -266,6 +341,9 @@ class BackupAndRestore(Callback):
             "metrics": _metric_states(self.model) if step > 0 else None,
             "rng": get_rng_state(),
             "epoch_rng": self._epoch_rng if step > 0 else None,
+            # The current data pass: batches read, and the RNG state at its start.
+            "pass_batches": pass_batches,
+            "pass_rng": self._pass_rng if pass_batches > 0 else None,
         }
         if self.double_checkpoint and os.path.exists(self._path):
             os.replace(self._path, self._prev_path)
@@ -354,6 +432,20 @@ class BackupAndRestore(Callback):
                     _metric_groups(self.model)[n], v, n))
                 continue
             _assign_metrics(metrics, values, name)
+
+
+# ------------------------------------------------------------------ data pass
+def _pass_batches(backup: Dict[str, Any]) -> int:
+    """Batches of the data pass read at backup time (older backups: the step)."""
+    value = backup.get("pass_batches")
+    return int(backup["step"]) if value is None else int(value)
+
+
+def _pass_rng(backup: Dict[str, Any]) -> Any:
+    """RNG state at the start of the backup's data pass (older backups: the epoch's)."""
+    if "pass_batches" in backup:
+        return backup.get("pass_rng")
+    return backup.get("epoch_rng")
 
 
 # ------------------------------------------------------------------ metric states

@@ -14,6 +14,11 @@ class EpochIterator:
     Without ``steps_per_epoch`` every epoch is one full pass over the data.
     With it, an epoch is that many steps and the next epoch continues where the
     previous one stopped, restarting the data once a full pass is consumed.
+
+    A pass always begins at an epoch start (one that runs out mid-epoch ends
+    that epoch). For resuming an interrupted run, ``starts_new_pass`` and
+    ``pass_position`` say where in its pass the iterator is, and
+    ``resume_at`` continues a pass from there.
     """
 
     def __init__(
@@ -28,18 +33,58 @@ class EpochIterator:
         self._iterator: Optional[Iterator[Batch]] = None
         self._steps_seen = 0
         self._num_batches = adapter.num_batches
-        self._skip = 0
+        self._skip = 0  # batches of the pass the next epoch drops (resume_at)
+        self._skip_step = 0  # ...of which the last ``_skip_step`` belong to that epoch
         self._on_positioned: Optional[Callable[[], None]] = None
 
     def skip_next(self, batches: int, on_positioned: Optional[Callable[[], None]] = None) -> None:
-        """Make the next epoch start at batch ``batches`` (resuming mid-epoch).
+        """Make the next epoch start at batch ``batches`` of a new pass (``resume_at(batches, batches)``)."""
+        self.resume_at(batches, batches, on_positioned)
 
-        The data is drawn exactly as for a full epoch (same shuffle), the first
-        ``batches`` are read and dropped, then ``on_positioned()`` is called
-        before the first batch that is yielded.
+    def resume_at(self, pass_batches: int, step: int,
+                  on_positioned: Optional[Callable[[], None]] = None) -> None:
+        """Make the next epoch continue a pass from batch ``pass_batches``, at step ``step``.
+
+        The next ``__iter__`` draws a new pass exactly as a pass start does (so
+        the caller puts back the RNG state of the original pass start first),
+        reads and drops its first ``pass_batches`` batches, then calls
+        ``on_positioned()`` before the first batch that is yielded. The last
+        ``step`` dropped batches count as the epoch's first steps (``step <=
+        pass_batches``; they are equal when epochs are full passes).
         """
-        self._skip = batches
+        if not 0 <= step <= pass_batches:
+            raise ValueError("EpochIterator.resume_at: expected 0 <= step <= pass_batches. "
+                             f"Received step={step}, pass_batches={pass_batches}.")
+        self._iterator = None  # a fresh pass
+        self._steps_seen = 0
+        self._skip, self._skip_step = pass_batches, step
         self._on_positioned = on_positioned
+
+    @property
+    def starts_new_pass(self) -> bool:
+        """Whether the next ``__iter__`` (epoch) begins a new pass over the data.
+
+        Always true without ``steps_per_epoch``; with it, true when no pass was
+        drawn yet or the last one was used up.
+        """
+        return self._iterator is None or self.steps_per_epoch is None
+
+    @property
+    def pass_position(self) -> int:
+        """Batches of the current pass read so far (0 before a pass or once it is used up).
+
+        During an epoch this counts every batch of the pass handed out,
+        including those of earlier epochs when the pass spans several.
+        """
+        return 0 if self._iterator is None else self._steps_seen
+
+    @property
+    def pass_used_up(self) -> bool:
+        """During an epoch: whether every batch of the current pass was handed out,
+        so that the epoch ends after the current step. ``False`` while the length
+        of the input is not known (it is learnt when the first pass runs out)."""
+        return (self._iterator is not None and self._num_batches is not None
+                and self._steps_seen >= self._num_batches)
 
     @property
     def num_batches(self) -> Optional[int]:
@@ -60,16 +105,18 @@ class EpochIterator:
         )
 
     def _position(self, limit: Optional[int]) -> int:
-        """Consume the batches a resumed epoch already applied; return the step."""
-        skip, callback = self._skip, self._on_positioned
-        self._skip, self._on_positioned = 0, None
-        if limit is not None:
-            skip = min(skip, limit)
+        """Consume the batches a resumed run already applied; return the epoch's step."""
+        skip, step, callback = self._skip, self._skip_step, self._on_positioned
+        self._skip, self._skip_step, self._on_positioned = 0, 0, None
+        earlier = skip - step  # batches of the pass that earlier epochs read
+        if self._num_batches is not None:
+            skip = min(skip, self._num_batches)
         skipped, _ = self._next_group(self._iterator, skip)
         self._steps_seen += len(skipped)
         if callback is not None:
             callback()
-        return len(skipped)
+        step = max(0, len(skipped) - earlier)  # the epoch's share (less if the data got shorter)
+        return step if limit is None else min(step, limit)
 
     @staticmethod
     def _next_group(iterator: Iterator[Batch], size: int) -> Tuple[List[Batch], bool]:
