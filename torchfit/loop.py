@@ -210,10 +210,10 @@ class Loop:
                 f"received an empty input of type {type(x).__name__}."
             )
 
-    def _epoch_logs(self, logs: Any) -> Dict[str, Any]:
+    def _epoch_logs(self, logs: Any, use_results: bool = False) -> Dict[str, Any]:
         """The model's metric results when they match the step's logs (Keras's rule)."""
         results = self.dist.metrics_result()
-        if isinstance(logs, LazyLogs) and logs.pending:
+        if use_results or (isinstance(logs, LazyLogs) and logs.pending):
             return to_python(results)  # the step's logs were these results, never read
         if isinstance(logs, Mapping) and set(logs) == set(results):
             logs = results
@@ -263,11 +263,14 @@ class Loop:
                 self.dist.set_epoch(epoch)
                 callbacks.on_epoch_begin(epoch)
                 model.train()
+                steps_before = self.steps_run
                 logs = self._run(train_fn, iterator, callbacks.batch_hooks("train"),
                                  lambda: model.stop_training)
                 if epoch == initial_epoch and resume is None:
                     self._check_not_empty(x, "x")
-                epoch_logs = self._epoch_logs(logs)
+                # A resumed epoch whose steps had all run: its metrics were restored.
+                restored = resume is not None and epoch == initial_epoch and self.steps_run == steps_before
+                epoch_logs = self._epoch_logs(logs, use_results=restored)
                 if val_iterator is not None and should_validate(epoch, validation_freq):
                     val_iterator.reset()
                     val_logs = self.evaluate_iterator(val_iterator, callbacks)

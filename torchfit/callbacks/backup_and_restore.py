@@ -130,6 +130,7 @@ class BackupAndRestore(Callback):
         self._batches_since_saving = 0
         self._save_at_epoch_end = False
         self._resume: Optional[Dict[str, Any]] = None
+        self._awaiting_build: List[Any] = []  # compiled metrics to fill in once built
 
     # ------------------------------------------------------- callback list
     def _attach_to_callback_list(self, callback_list: Any) -> None:
@@ -280,6 +281,10 @@ class BackupAndRestore(Callback):
         self._write_backup(epoch=self._epoch, step=batch + 1)
 
     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
+        # Metric states waiting for their metrics to be built belong to the
+        # resumed epoch only (it may have had no batch left to build them).
+        while self._awaiting_build:
+            self._awaiting_build.pop().__dict__.pop("build", None)
         if self.save_freq == "epoch" or self._save_at_epoch_end:
             if self._save_at_epoch_end:
                 self._batches_since_saving = 0
@@ -430,6 +435,7 @@ class BackupAndRestore(Callback):
             if owner is not None and not owner.built:
                 _after_build(owner, lambda n=name, v=values: _assign_metrics(
                     _metric_groups(self.model)[n], v, n))
+                self._awaiting_build.append(owner)
                 continue
             _assign_metrics(metrics, values, name)
 
