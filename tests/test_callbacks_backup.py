@@ -514,3 +514,25 @@ def test_resume_after_a_backup_on_the_last_batch_of_an_input_of_unknown_length(t
     # Known gap: the compiled metrics are built on a batch, and the resumed epoch
     # has none, so its logs hold the loss only.
     assert history.history["accuracy"] == ref_history.history["accuracy"][1:]
+
+
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
+def test_a_redrawn_pass_is_drawn_for_the_epoch_it_began_in(tmp_path, monkeypatch):
+    """Under torch.distributed the shared shuffle of a pass depends on the epoch
+    given to ``set_epoch``: a resume that redraws a pass begun in an earlier epoch
+    must draw it for that epoch, not the resumed one."""
+    from torchfit import loop
+    from torchfit.distributed.session import LocalSession
+
+    epochs = []
+
+    class Recording(LocalSession):
+        def set_epoch(self, epoch):
+            epochs.append(epoch)
+
+    monkeypatch.setattr(loop.distributed, "loop_session", Recording)
+    with pytest.raises(Crash):  # the backup at #3 is (e1, s1), pass begun in e0
+        script(str(tmp_path / "b"), ("on_train_batch_end", 4), save_freq=1, **SPE2)
+    del epochs[:]
+    script(str(tmp_path / "b"), save_freq=1, **SPE2)
+    assert epochs[0] == 0 and epochs[1:] == list(range(2, 2 + len(epochs) - 1))

@@ -117,6 +117,9 @@ class ResumePoint:
     step: int = 0
     on_positioned: Optional[Callable[[], None]] = None
     pass_position: Optional[int] = None
+    #: The epoch that pass began in: under torch.distributed its shared shuffle
+    #: is drawn for that epoch (``set_epoch``). ``None``: the resumed epoch.
+    pass_epoch: Optional[int] = None
 
 
 def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
@@ -260,7 +263,8 @@ class Loop:
         try:
             for epoch in range(initial_epoch, epochs):
                 model.reset_metrics()
-                self.dist.set_epoch(epoch)
+                redrawn = resume is not None and epoch == initial_epoch and resume.pass_epoch is not None
+                self.dist.set_epoch(resume.pass_epoch if redrawn else epoch)
                 callbacks.on_epoch_begin(epoch)
                 model.train()
                 steps_before = self.steps_run

@@ -162,6 +162,7 @@ class BackupAndRestore(Callback):
             )
         self._epoch_rng = None
         self._pass_rng = None
+        self._pass_epoch: Optional[int] = None  # the epoch the current pass began in
         self._rng_after_positioning = None
         self._last_batch_seen = -1
         self._batches_since_saving = 0
@@ -187,13 +188,15 @@ class BackupAndRestore(Callback):
             if pass_batches:  # an epoch-level backup in the middle of a pass
                 self._resume = backup
                 self.model.resume_point = ResumePoint(epoch, 0, self._on_pass_positioned,
-                                                      pass_position=pass_batches)
+                                                      pass_position=pass_batches,
+                                                      pass_epoch=backup.get("pass_epoch"))
             else:
                 self.model.resume_point = ResumePoint(epoch, 0, None)
         else:
             self._resume = backup
             self.model.resume_point = ResumePoint(epoch, step, self._on_positioned,
-                                                  pass_position=pass_batches)
+                                                  pass_position=pass_batches,
+                                                  pass_epoch=backup.get("pass_epoch"))
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         from ..saving import get_rng_state, set_rng_state
@@ -210,6 +213,9 @@ class BackupAndRestore(Callback):
             else:
                 self._epoch_rng = backup.get("epoch_rng")
             self._pass_rng = _pass_rng(backup)
+            self._pass_epoch = backup.get("pass_epoch")
+            if self._pass_epoch is None:
+                self._pass_epoch = epoch
             if self._pass_rng is not None:
                 set_rng_state(self._pass_rng)
             return
@@ -217,11 +223,12 @@ class BackupAndRestore(Callback):
         if self.save_freq != "epoch":
             self._epoch_rng = get_rng_state()
             if iterator is None or iterator.starts_new_pass:
-                self._pass_rng = self._epoch_rng
+                self._pass_rng, self._pass_epoch = self._epoch_rng, epoch
         else:
             self._epoch_rng = None
             if iterator is not None and iterator.steps_per_epoch is not None and iterator.starts_new_pass:
                 self._pass_rng = get_rng_state()  # epoch-level backups may fall mid-pass
+                self._pass_epoch = epoch
 
     def _train_iterator(self) -> Any:
         """The ``EpochIterator`` of the running ``fit`` (``None`` outside ``Loop.fit``)."""
@@ -349,6 +356,7 @@ class BackupAndRestore(Callback):
             # The current data pass: batches read, and the RNG state at its start.
             "pass_batches": pass_batches,
             "pass_rng": self._pass_rng if pass_batches > 0 else None,
+            "pass_epoch": self._pass_epoch if pass_batches > 0 else None,
         }
         if self.double_checkpoint and os.path.exists(self._path):
             os.replace(self._path, self._prev_path)
