@@ -20,6 +20,7 @@ import torch
 from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
 from .logs import LazyLogs, tensor_to_numpy, to_python
+from .utils.training_mode import training_mode
 from .validation import check_finite_batch
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
                    split_for_validation)
@@ -307,18 +308,14 @@ class Loop:
     def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList) -> Dict[str, Any]:
         model = self.model
         test_fn = self.dist.step_function(model.make_test_function(), "test")
-        was_training = model.training
-        model.eval()
-        model.stop_evaluating = False
-        recheck_targets(model)
-        model.reset_metrics()
-        callbacks.on_test_begin()
-        try:
+        with training_mode(model, False):
+            model.stop_evaluating = False
+            recheck_targets(model)
+            model.reset_metrics()
+            callbacks.on_test_begin()
             with torch.no_grad():
                 logs = self._run(test_fn, iterator, callbacks.batch_hooks("test"),
                                  lambda: model.stop_evaluating)
-        finally:
-            model.train(was_training)
         logs = self._epoch_logs(logs)
         callbacks.on_test_end(logs)
         return logs
@@ -343,11 +340,6 @@ class Loop:
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
         predict_fn = model.make_predict_function()
         outputs: List[Any] = []
-        was_training = model.training
-        model.eval()
-        model.stop_predicting = False
-        callbacks.on_predict_begin()
-
         begin, end = callbacks.batch_hooks("predict")
 
         def collect(last: int, batch_outputs: Any) -> None:
@@ -359,12 +351,12 @@ class Loop:
             outputs.append(out)
             return out
 
-        try:
+        with training_mode(model, False):
+            model.stop_predicting = False
+            callbacks.on_predict_begin()
             with torch.inference_mode():
                 self._run(self.dist.step_function(step, "predict"), iterator,
                           (begin, collect if end is not None else None), lambda: model.stop_predicting)
-        finally:
-            model.train(was_training)
         callbacks.on_predict_end()
         if not outputs:
             raise ValueError(

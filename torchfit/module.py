@@ -25,6 +25,7 @@ from .distributed import ROUTES, all_processes_agree
 from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .logs import LazyLogs, to_python
+from .utils.training_mode import training_mode
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -541,12 +542,8 @@ class KerasStyleModule:
         check.check_bool(return_dict, "return_dict")
         batch = self._single_batch(x, y, sample_weight, class_weight)
         self.reset_metrics()
-        was_training = self.training
-        self.train()
-        try:
+        with training_mode(self, True):
             logs = self.make_train_function()(batch)
-        finally:
-            self.train(was_training)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -557,26 +554,16 @@ class KerasStyleModule:
         check.check_bool(return_dict, "return_dict")
         batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                logs = self.make_test_function()(batch)
-        finally:
-            self.train(was_training)
+        with training_mode(self, False), torch.no_grad():
+            logs = self.make_test_function()(batch)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch, as NumPy."""
         batch = self._single_batch(x, None, None, method="predict_on_batch")
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                outputs = self.make_predict_function()(batch)
-        finally:
-            self.train(was_training)
+        with training_mode(self, False), torch.inference_mode():
+            outputs = self.make_predict_function()(batch)
         return concat_outputs([outputs])
 
     # ---------------------------------------------------- saving / summary
@@ -634,13 +621,8 @@ class KerasStyleModule:
         if probe is None:
             return
         device, dtype = model_device_and_dtype(self)
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                out = call_model(self, move_to(probe, device, dtype))
-        finally:
-            self.train(was_training)
+        with training_mode(self, False), torch.no_grad():
+            out = call_model(self, move_to(probe, device, dtype))
         if isinstance(out, torch.Tensor) and out.ndim >= 1:
             check_class_weight_keys(class_weight, int(out.shape[-1]) if out.ndim > 1 else 1)
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..utils.training_mode import training_mode
 from ..validation import _received
 from .files import _check_bool, _check_model, _short_list
 
@@ -224,10 +225,8 @@ def _output_shapes(model: nn.Module, modules: List[nn.Module], sample_input: Any
     device, dtype = model_device_and_dtype(model)
     batch = move_to(sample_input, device, dtype)
     handles = [m.register_forward_hook(hook) for m in modules]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with training_mode(model, False), torch.no_grad():
             call_model(model, batch)
     except Exception as error:
         raise ValueError(
@@ -238,5 +237,4 @@ def _output_shapes(model: nn.Module, modules: List[nn.Module], sample_input: Any
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return shapes

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..module import KerasStyleModule
+from ..utils.training_mode import training_mode
 from ..validation import _received
 from ._checks import _check_compiled_model, _check_fraction, _check_int, _check_module, _loss_of
 from .compare import _first_difference, _snapshot
@@ -202,14 +203,9 @@ def assert_deterministic(fn: Callable[[], Any], *, seed: int = DEFAULT_SEED, run
 def _predict(model: nn.Module, x: Any) -> Any:
     if isinstance(model, KerasStyleModule):
         return model.predict(x, verbose=0)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            inputs = torch.as_tensor(x) if isinstance(x, np.ndarray) else x
-            return _snapshot(model(inputs), "The model's output")
-    finally:
-        model.train(was_training)
+    with training_mode(model, False), torch.no_grad():
+        inputs = torch.as_tensor(x) if isinstance(x, np.ndarray) else x
+        return _snapshot(model(inputs), "The model's output")
 
 
 def _scramble(module: nn.Module) -> None:
