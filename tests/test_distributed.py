@@ -116,6 +116,49 @@ def nan_run(batch_size: int) -> Dict[str, list]:
     return model.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0).history
 
 
+def adam_net() -> Net:
+    torch.manual_seed(0)
+    model = Net()
+    model.compile(optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def checkpoint_callbacks(directory: str) -> list:
+    ModelCheckpoint = torchfit.callbacks.ModelCheckpoint
+    return [
+        ModelCheckpoint(os.path.join(directory, "last.pt"), save_weights_only=True),
+        ModelCheckpoint(os.path.join(directory, "best.{epoch}.pt"), monitor="loss",
+                        save_best_only=True, save_weights_only=True),
+        ModelCheckpoint(os.path.join(directory, "model.pt")),  # weights and optimizer state
+        # batch-level, from per-process batch logs (reduce_batch_logs=False below)
+        ModelCheckpoint(os.path.join(directory, "batch.{epoch}.{batch}.pt"), monitor="loss",
+                        save_best_only=True, save_weights_only=True, save_freq=4),
+    ]
+
+
+def fsdp_checkpoint_run(x: np.ndarray, y: np.ndarray, directory: str) -> Dict[str, Any]:
+    """ModelCheckpoint under FSDP: every process gathers, rank 0 writes (recorded)."""
+    writes: list = []
+    real_save = torchfit.saving.atomic_save
+
+    def recording_save(obj: Any, filepath: Any) -> None:
+        writes.append(os.path.basename(str(filepath)))
+        real_save(obj, filepath)
+
+    model = adam_net()
+    callbacks = checkpoint_callbacks(directory)
+    torchfit.saving.atomic_save = recording_save
+    try:
+        with FSDP(reduce_batch_logs=False).scope():
+            history = model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
+                                callbacks=callbacks)
+    finally:
+        torchfit.saving.atomic_save = real_save
+    return {"history": history.history, "writes": writes, "best": [c.best for c in callbacks],
+            "state_dict": {k: v.clone() for k, v in distributed.full_state_dict(model).items()}}
+
+
 # ----------------------------------------------------------------------------- launching
 def free_port() -> int:
     with socket.socket() as sock:
@@ -252,6 +295,7 @@ def scenarios(rank: int, port: int, outdir: str) -> None:
             "predict": fsdp_model.predict(x, batch_size=BATCH, verbose=0),
             "state_dict": {k: v.clone() for k, v in distributed.full_state_dict(fsdp_model).items()},
         }
+    out["fsdp_checkpoints"] = fsdp_checkpoint_run(x, y, os.path.join(outdir, "fsdp_ckpt"))
 
     with open(os.path.join(outdir, f"rank{rank}.pkl"), "wb") as handle:
         pickle.dump(out, handle)
@@ -400,6 +444,60 @@ def test_fsdp_matches_one_process(job):
     for key, value in model.state_dict().items():
         torch.testing.assert_close(full[key], value, rtol=1e-5, atol=1e-6)
     assert job[1]["fsdp"]["state_dict"] == {}
+
+
+def test_fsdp_model_checkpoint_gathers_on_every_process_and_rank_0_writes(job):
+    got = [job[rank]["fsdp_checkpoints"] for rank in range(WORLD)]
+    directory = os.path.join(job[0]["outdir"], "fsdp_ckpt")
+    full = got[0]["state_dict"]  # distributed.full_state_dict of the trained model
+    assert got[1]["state_dict"] == {} and list(full) == list(PlainNet().state_dict())
+    # the job ended (no process hung), the decisions agreed, rank 0 wrote each save once
+    assert got[0]["history"] == got[1]["history"]
+    assert got[0]["best"] == got[1]["best"]
+    assert got[1]["writes"] == []
+    losses = got[0]["history"]["loss"]
+    improved = [e for e in range(3) if losses[e] < min(losses[:e], default=np.inf)]
+    assert got[0]["best"][1] == losses[improved[-1]]
+    batch_files = [name for name in got[0]["writes"] if name.startswith("batch.")]
+    assert batch_files and len(batch_files) == len(set(batch_files))
+    expected = ["last.pt"] * 3 + ["model.pt"] * 3 + [f"best.{e + 1}.pt" for e in improved]
+    assert sorted(n for n in got[0]["writes"] if not n.startswith("batch.")) == sorted(expected)
+    assert sorted(os.listdir(directory)) == sorted(set(got[0]["writes"]))  # no temporary files
+
+    # plain state dicts of the unwrapped model (strict load: exactly its keys)
+    for name in ["last.pt", f"best.{improved[-1] + 1}.pt"] + batch_files:
+        state = torch.load(os.path.join(directory, name), weights_only=True)
+        plain = PlainNet()
+        plain.load_state_dict(state)
+        if name == "last.pt" or name == "best.3.pt":  # saved at the end of fit
+            for key, value in plain.state_dict().items():
+                assert torch.equal(value, full[key]), (name, key)
+
+    # the full model file: gathered weights and optimizer state, epoch and step
+    archive = torch.load(os.path.join(directory, "model.pt"), weights_only=True)
+    assert archive["format"] == torchfit.saving.MODEL_FORMAT
+    assert (archive["epoch"], archive["step"], archive["class_name"]) == (3, 0, "Net")
+    plain = PlainNet()
+    plain.load_state_dict(archive["weights"])
+    for key, value in full.items():
+        assert torch.equal(archive["weights"][key], value), key
+    optimizer = torch.optim.Adam(plain.parameters(), lr=0.01)
+    optimizer.load_state_dict(archive["optimizer"])
+    # ... and it matches one process with the global batch, optimizer state included
+    reference = adam_net()
+    reference.fit(*make_data(101), batch_size=WORLD * BATCH, epochs=3, shuffle=False, verbose=0)
+    assert_history_close(got[0]["history"], reference.history.history)
+    expected_state = reference.optimizer.state_dict()
+    assert archive["optimizer"]["param_groups"] == expected_state["param_groups"]
+    assert sorted(archive["optimizer"]["state"]) == sorted(expected_state["state"])
+    for index, values in expected_state["state"].items():
+        for name, value in values.items():
+            torch.testing.assert_close(archive["optimizer"]["state"][index][name], value,
+                                       rtol=1e-4, atol=1e-6)
+    restored = torchfit.saving.load_model(os.path.join(directory, "model.pt"), model=adam_net())
+    for key, value in full.items():
+        assert torch.equal(restored.state_dict()[key], value), key
+    assert int(restored.optimizer.state_dict()["state"][0]["step"]) == 21
 
 
 # ----------------------------------------------------------------------------- failures

@@ -52,9 +52,26 @@ class ModelCheckpoint(MonitorCallback):
         save_freq: ``"epoch"``, or an integer number of batches between saves.
         initial_value_threshold: the value ``monitor`` must beat before the
             first save (with ``save_best_only``).
+
+    Several processes: with DDP (or one process) the callback runs on rank 0
+    only, which writes ``model.state_dict()``. With an FSDP-sharded model
+    each process holds a shard only, so the callback runs on every process
+    (pass it to ``fit`` on every process): each save gathers the full weights
+    (:func:`torchfit.distributed.full_state_dict`, a collective) and, for
+    ``save_weights_only=False``, the full optimizer state, and rank 0 alone
+    writes the file, atomically. The file has the plain model's keys: it
+    loads into the unwrapped model (``load_state_dict(torch.load(path,
+    weights_only=True))``, or ``load_model(path, model=...)`` with the
+    optimizer). Whether to save (``save_best_only``, ``best``) is decided on
+    rank 0 and shared with the others (one tiny broadcast per save
+    opportunity), so every process gathers at the same steps even when batch
+    logs are per process (``reduce_batch_logs=False``).
     """
 
     reads_batch_logs_immediately = True
+    #: Under FSDP over several processes, run on every process (saving gathers
+    #: the shards, a collective); read by the distributed session.
+    gathers_fsdp_state = True
 
     def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
@@ -149,28 +166,59 @@ class ModelCheckpoint(MonitorCallback):
                 'str.format fields such as "{epoch:02d}" or "{val_loss:.2f}".'
             ) from None
 
+    def _agreed_to_save(self, epoch: int, logs: Dict[str, Any], filepath: str) -> bool:
+        """Under FSDP: rank 0 decides, every process follows (and keeps rank 0's
+        ``best``), so all of them take part in the same gathers."""
+        import torch
+
+        from ..distributed.process_group import _comm_device, _dist
+
+        dist = _dist()
+        main = dist.get_rank() == 0
+        decided = self._should_save_model(epoch, logs, filepath) if main else True
+        if not self.save_best_only:
+            return True  # every opportunity saves
+        best = None if self.best is None else float(self.best)
+        message = torch.tensor([float(decided), float("nan") if best is None else best,
+                                float(best is None)], dtype=torch.float64, device=_comm_device())
+        dist.broadcast(message, src=0)
+        if not main:
+            self.best = None if bool(message[2]) else float(message[1])
+        return bool(message[0])
+
     def _save_model(self, epoch: int, batch: Optional[int], logs: Logs) -> None:
         from .. import saving
+        from ..distributed import strategies
+        from ..saving.model_file import checkpoint_state
 
         logs = dict(logs or {})
         filepath = self._get_file_path(epoch, batch, logs)
-        if not self._should_save_model(epoch, logs, filepath):
+        gather = strategies._gathers_checkpoints(self.model)
+        if gather:
+            if not self._agreed_to_save(epoch, logs, filepath):
+                return
+        elif not self._should_save_model(epoch, logs, filepath):
             return
-        if os.path.isdir(filepath):
+        writer = not gather or strategies._dist().get_rank() == 0
+        if writer and os.path.isdir(filepath):
             raise IsADirectoryError(
                 "ModelCheckpoint: argument `filepath` must name a file. Received a path "
                 f"that is an existing directory: {filepath}"
             )
         directory = os.path.dirname(filepath)
-        if directory:
+        if writer and directory:
             os.makedirs(directory, exist_ok=True)
-        if self.save_weights_only:
+        completed = epoch + 1 if batch is None else epoch
+        step = 0 if batch is None else batch + 1
+        if gather:  # every process gathers, rank 0 writes
+            state = checkpoint_state(self.model, self.save_weights_only, epoch=completed, step=step)
+            if state is not None:
+                saving.atomic_save(state, filepath)
+        elif self.save_weights_only:
             saving.save_weights(self.model, filepath)
         else:
-            completed = epoch + 1 if batch is None else epoch
-            step = 0 if batch is None else batch + 1
             saving.save_model(self.model, filepath, epoch=completed, step=step)
-        if self.verbose > 0:
+        if self.verbose > 0 and writer:
             print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
 
     # ------------------------------------------------------------------ state

@@ -20,7 +20,7 @@ from .errors import PeerProcessError, _publish_error, _published_error, _raise_u
 from .process_group import _comm_device, _dist, is_distributed
 from .reduction import _gather_rows, _no_rows, _restore_metric_states, _save_metric_states, metrics_result
 from .sharding import InputSharding, ShardBatch
-from .strategies import FSDP, DataParallel, Distribution, _is_fsdp_module
+from .strategies import FSDP, DataParallel, Distribution, _gathers_checkpoints, _is_fsdp_module
 from .strategies import distribution as current_distribution
 
 
@@ -143,7 +143,10 @@ class Session(InputSharding):
     def local_callbacks(self, callbacks: Any) -> Any:
         """The user's callbacks for this process: on ranks other than 0, the
         ones that only write files (CSVLogger, TensorBoard, ModelCheckpoint, and
-        any callback with ``main_process_only = True``) are left out."""
+        any callback with ``main_process_only = True``) are left out. With an
+        FSDP-sharded model, callbacks with ``gathers_fsdp_state = True``
+        (ModelCheckpoint) stay on every process: their saves gather the shards
+        (a collective) and rank 0 writes."""
         from .. import callbacks as callbacks_module
 
         if self.rank == 0 or callbacks is None:
@@ -156,8 +159,10 @@ class Session(InputSharding):
             return callbacks  # CallbackList reports the bad argument
         writers = tuple(getattr(callbacks_module, name) for name in MAIN_PROCESS_CALLBACKS
                         if isinstance(getattr(callbacks_module, name, None), type))
+        gathers = _gathers_checkpoints(self.model)
         return [c for c in items
-                if not (isinstance(c, writers) or getattr(c, "main_process_only", False) is True)]
+                if (gathers and getattr(c, "gathers_fsdp_state", False) is True)
+                or not (isinstance(c, writers) or getattr(c, "main_process_only", False) is True)]
 
     # -- steps --------------------------------------------------------------------------
     def step_function(self, fn: Callable, kind: str) -> Callable:

@@ -366,3 +366,39 @@ def full_state_dict(model: nn.Module) -> Dict[str, Any]:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def _gathers_checkpoints(model: nn.Module) -> bool:
+    """Whether a checkpoint of ``model`` must be gathered by every process: an
+    FSDP-sharded model over several processes (each holds a shard only)."""
+    return is_initialized() and _dist().get_world_size() > 1 and _is_fsdp_module(model)
+
+
+def _full_optimizer_state_dict(model: nn.Module, optimizer: Any) -> Dict[str, Any]:
+    """The FSDP optimizer's state with full CPU tensors, in torch's own layout
+    (parameters numbered in ``param_groups`` order, as ``Optimizer.state_dict``
+    does), so it loads into the same optimizer over the plain model. A
+    collective like :func:`full_state_dict`: rank 0 gets it, the others ``{}``.
+    A loss-scale wrapper keeps its own layout (``{"inner", "scaler"}``)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    full = get_optimizer_state_dict(
+        model, inner, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if _dist().get_rank() != 0:
+        return {}
+    ids: Dict[Any, int] = {}
+    groups = []
+    start = 0
+    for group in full["param_groups"]:
+        for index, name in enumerate(group["params"], start):
+            ids.setdefault(name, index)
+        groups.append({**group, "params": [ids[name] for name in group["params"]]})
+        start += len(group["params"])
+    state = {"state": {ids[name]: value for name, value in full["state"].items()},
+             "param_groups": groups}
+    if inner is optimizer:
+        return state
+    wrapped = optimizer.state_dict()
+    wrapped["inner"] = state
+    return wrapped

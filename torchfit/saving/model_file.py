@@ -249,14 +249,29 @@ def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimi
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise TypeError(f"Argument `{name}` must be an integer >= 0 or None. "
                             f"Received: {_received(value)}.")
-    default_epoch, default_step = _training_position(model)
+    archive = _archive(model, _state_dict(model), include_optimizer, epoch, step)
+    if pickle_model:
+        archive["model"] = model
+    atomic_save(archive, filepath)
+
+
+def _optimizer(model: nn.Module) -> Any:
     state = model.__dict__.get("_torchfit")
-    optimizer = getattr(state, "optimizer", None) if state is not None else None
+    return getattr(state, "optimizer", None) if state is not None else None
+
+
+def _archive(model: nn.Module, weights: Dict[str, Any], include_optimizer: bool,
+             epoch: Optional[int], step: Optional[int], optimizer_state: Any = None,
+             class_name: Optional[str] = None) -> Dict[str, Any]:
+    """The dict ``save_model`` writes (``optimizer_state``: None takes the
+    optimizer's own ``state_dict()``)."""
+    default_epoch, default_step = _training_position(model)
+    optimizer = _optimizer(model)
     archive: Dict[str, Any] = {
         "format": MODEL_FORMAT,
         "version": FORMAT_VERSION,
-        "class_name": type(model).__qualname__,
-        "weights": _state_dict(model),
+        "class_name": class_name or type(model).__qualname__,
+        "weights": weights,
         "optimizer": None,
         "compile_config": compile_config(model),
         "epoch": default_epoch if epoch is None else int(epoch),
@@ -264,10 +279,39 @@ def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimi
         "iterations": _iterations(optimizer) if optimizer is not None else None,
     }
     if include_optimizer and optimizer is not None:
-        archive["optimizer"] = optimizer.state_dict()
-    if pickle_model:
-        archive["model"] = model
-    atomic_save(archive, filepath)
+        archive["optimizer"] = optimizer.state_dict() if optimizer_state is None else optimizer_state
+    return archive
+
+
+def checkpoint_state(model: nn.Module, weights_only: bool = False, epoch: Optional[int] = None,
+                     step: Optional[int] = None) -> Optional[Any]:
+    """What a checkpoint of ``model`` holds, for :func:`atomic_save`: the
+    ``state_dict`` (``weights_only``) or the dict ``save_model`` writes (with
+    the optimizer state, ``epoch`` and ``step``).
+
+    For an FSDP-sharded model over several processes this is a collective
+    (call it on every process): the weights and the optimizer state are
+    gathered into full CPU tensors that load into the plain, unwrapped model
+    and its optimizer; rank 0 gets the result, the other processes None.
+    """
+    from ..distributed import strategies
+
+    if not strategies._gathers_checkpoints(model):
+        if weights_only:
+            return _state_dict(model)
+        return _archive(model, _state_dict(model), True, epoch, step)
+    weights = strategies.full_state_dict(model)
+    optimizer = _optimizer(model)
+    optimizer_state = None
+    if not weights_only and optimizer is not None:
+        optimizer_state = strategies._full_optimizer_state_dict(model, optimizer)
+    if strategies._dist().get_rank() != 0:
+        return None
+    if weights_only:
+        return weights
+    fsdp_module, _ = strategies._fsdp_api()
+    plain = next((c for c in type(model).__mro__ if not issubclass(c, fsdp_module)), type(model))
+    return _archive(model, weights, True, epoch, step, optimizer_state, plain.__qualname__)
 
 
 def load_model(filepath: Any, model: Any = None, compile: bool = True,
