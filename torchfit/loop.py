@@ -52,7 +52,7 @@ def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
     if structure is None:
         return None
     if isinstance(structure, tuple) and not hasattr(structure, "_fields"):
-        return tuple(move_to(item, device, dtype) for item in structure)
+        return tuple([move_to(item, device, dtype) for item in structure])
     if isinstance(structure, list):
         return [move_to(item, device, dtype) for item in structure]
     if isinstance(structure, dict):
