@@ -217,3 +217,29 @@ def test_model_checkpoint_saves_the_same_epochs_as_keras(tmp_path, mc_kwargs, te
     assert t_saved
     if mc_kwargs.get("save_best_only") and "batch" not in template:
         np.testing.assert_allclose(t_cb.best, k_cb.best, rtol=1e-4)
+
+
+@pytest.mark.parametrize("separator, append", [(",", False), (";", True)])
+def test_csv_logger_columns_and_rows_match_keras(tmp_path, separator, append):
+    import csv
+
+    k = keras()
+    tmodel, kmodel = pair(dict(loss="mse", metrics=["mae"]), sgd=0.1)
+    paths = {"t": tmp_path / "t.csv", "k": tmp_path / "k.csv"}
+    for _ in range(2 if append else 1):  # appending: a second fit adds rows, not a header
+        tmodel.fit(callbacks=[tcb.CSVLogger(str(paths["t"]), separator=separator, append=append)],
+                   **fit_kwargs(epochs=3))
+        kmodel.fit(callbacks=[k.callbacks.CSVLogger(str(paths["k"]), separator=separator,
+                                                    append=append)],
+                   **fit_kwargs(epochs=3))
+    rows = {}
+    for key, path in paths.items():
+        with open(path, newline="") as handle:
+            rows[key] = list(csv.reader(handle, delimiter=separator))
+    assert rows["t"][0] == rows["k"][0]  # the same columns, in the same order
+    assert [r[0] for r in rows["t"]] == [r[0] for r in rows["k"]]  # epochs (and headers)
+    for t_row, k_row in zip(rows["t"][1:], rows["k"][1:]):
+        if t_row == rows["t"][0]:
+            continue
+        np.testing.assert_allclose([float(v) for v in t_row[1:]], [float(v) for v in k_row[1:]],
+                                   rtol=1e-4, atol=1e-6)
