@@ -9,7 +9,9 @@ model. Instead:
   summed in Python, tensors are kept (one small tensor per step) and reduced
   with a single kernel;
 * ``DeferredRows`` keeps the inputs of a metric computed sample by sample
-  (accuracy, MAE...), evaluated later on all queued batches at once.
+  (accuracy, MAE...), evaluated later on all queued batches at once (CPU
+  tensors only: on CUDA an output may sit in a CUDA-graph buffer that the
+  next step overwrites).
 
 Both are applied when a state is next read (a result, ``variables``, a
 checkpoint) or when enough has gathered. Results equal the step-by-step ones

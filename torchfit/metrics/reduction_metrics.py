@@ -169,7 +169,10 @@ class MeanMetricWrapper(Mean):
 
     def _defer(self, y_true: Any, y_pred: Any) -> bool:
         """Queue a plain batch of tensors; False for anything else (updated now)."""
+        # CPU only: on CUDA an output can live in a CUDA-graph buffer (a module
+        # compiled with mode="reduce-overhead") that the next step overwrites.
         if (not isinstance(y_pred, torch.Tensor) or not isinstance(y_true, torch.Tensor)
+                or y_pred.device.type != "cpu"
                 or y_pred.ndim == 0 or y_true.shape[:1] != y_pred.shape[:1]
                 or get_mask(y_pred) is not None or torch.compiler.is_compiling()):
             return False
