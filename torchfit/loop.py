@@ -121,6 +121,9 @@ class ResumePoint:
     #: The epoch that pass began in: under torch.distributed its shared shuffle
     #: is drawn for that epoch (``set_epoch``). ``None``: the resumed epoch.
     pass_epoch: Optional[int] = None
+    #: The epoch's logs at the resume point: a resumed epoch with no step left
+    #: ends with them (its compiled metrics may not even be built yet).
+    logs: Optional[Dict[str, Any]] = None
 
 
 def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
@@ -276,6 +279,8 @@ class Loop:
                 # A resumed epoch whose steps had all run: its metrics were restored.
                 restored = resume is not None and epoch == initial_epoch and self.steps_run == steps_before
                 epoch_logs = self._epoch_logs(logs, use_results=restored)
+                if restored and resume.logs:
+                    epoch_logs = dict(sorted(resume.logs.items()))
                 if val_iterator is not None and should_validate(epoch, validation_freq):
                     val_iterator.reset()
                     val_logs = self.evaluate_iterator(val_iterator, callbacks)

@@ -196,7 +196,8 @@ class BackupAndRestore(Callback):
             self._resume = backup
             self.model.resume_point = ResumePoint(epoch, step, self._on_positioned,
                                                   pass_position=pass_batches,
-                                                  pass_epoch=backup.get("pass_epoch"))
+                                                  pass_epoch=backup.get("pass_epoch"),
+                                                  logs=backup.get("logs"))
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         from ..saving import get_rng_state, set_rng_state
@@ -351,6 +352,8 @@ class BackupAndRestore(Callback):
             "callbacks": [{"class": type(c).__qualname__, "state": c.state_dict()}
                           for c in self._stateful_callbacks()],
             "metrics": _metric_states(self.model) if step > 0 else None,
+            # The epoch's logs so far: a resumed epoch with no batch left ends with them.
+            "logs": _logs_so_far(self.model) if step > 0 else None,
             "rng": get_rng_state(),
             "epoch_rng": self._epoch_rng if step > 0 else None,
             # The current data pass: batches read, and the RNG state at its start.
@@ -463,6 +466,14 @@ def _pass_rng(backup: Dict[str, Any]) -> Any:
 
 
 # ------------------------------------------------------------------ metric states
+def _logs_so_far(model: Any) -> Optional[Dict[str, float]]:
+    """The model's metric results as floats (this process's), or None without metrics."""
+    from ..logs import to_python
+
+    results = getattr(model, "get_metrics_result", None)
+    return to_python(results()) if callable(results) else None
+
+
 def _metric_groups(model: Any) -> Dict[str, List[Any]]:
     """The model's metrics, grouped by where they live (so that unbuilt
     compiled metrics can be filled in once they are built)."""
