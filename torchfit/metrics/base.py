@@ -175,15 +175,6 @@ def apply_mask(
     return sample_weight * mask
 
 
-def _first_device(*values: Any) -> Optional[torch.device]:
-    if values and isinstance(values[0], torch.Tensor):
-        return values[0].device
-    for v in values:
-        if isinstance(v, torch.Tensor):
-            return v.device
-    return None
-
-
 def _no_grad_update(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def update_state(self, *args, **kwargs):
@@ -448,13 +439,13 @@ class Metric:
     def _move_constants(self, device: torch.device) -> None:
         """Hook for subclasses holding non-state tensors (e.g. label weights)."""
 
-    def _follow(self, *values: Any) -> Optional[torch.device]:
-        """Move the states to the device of the first tensor in ``values``."""
+    def _follow(self, value: Any) -> torch.device:
+        """Move the states to the device of ``value`` (a tensor); return that device."""
         # Runs every step: every state is kept on ``self._device`` (states are
         # only ever created, assigned and moved there), so one comparison does.
-        device = _first_device(*values)
-        if device is None:
+        if not isinstance(value, torch.Tensor):
             return self._device
+        device = value.device
         if device != self._device:
             self._move_to(device)
         return device
