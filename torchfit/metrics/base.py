@@ -175,6 +175,11 @@ def apply_mask(
     return sample_weight * mask
 
 
+def _detached(value: torch.Tensor) -> torch.Tensor:
+    """``value.detach()``, skipped (it allocates a tensor) when nothing is attached."""
+    return value.detach() if value.requires_grad else value
+
+
 def _no_grad_update(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def update_state(self, *args, **kwargs):
@@ -338,7 +343,7 @@ class Metric:
         if torch.compiler.is_compiling():
             self._states[name].add_(value.sum(dtype=self._states[name].dtype), alpha=weight)
             return
-        if self._pending_sum(name).add_tensor(value.detach(), weight):
+        if self._pending_sum(name).add_tensor(_detached(value), weight):
             self._apply_pending(name)
 
     def _pending_sum(self, name: str) -> PendingSum:
@@ -444,6 +449,8 @@ class Metric:
         # Runs every step: every state is kept on ``self._device`` (states are
         # only ever created, assigned and moved there), so one comparison does.
         if not isinstance(value, torch.Tensor):
+            return self._device
+        if value.is_cpu and self._device.type == "cpu":  # no device object per step
             return self._device
         device = value.device
         if device != self._device:

@@ -93,8 +93,7 @@ class DeferredRows:
     @staticmethod
     def signature(y_true: torch.Tensor, y_pred: torch.Tensor) -> Tuple:
         """Batches concatenate when everything but their length agrees."""
-        return (y_true.dtype, y_true.device, y_true.shape[1:],
-                y_pred.dtype, y_pred.device, y_pred.shape[1:])
+        return (y_true.dtype, y_pred.dtype, y_true.shape[1:], y_pred.shape[1:])  # both on CPU
 
     def accepts(self, signature: Tuple) -> bool:
         return not self.preds or signature == self._signature
@@ -104,7 +103,7 @@ class DeferredRows:
         self._signature = signature
         self.trues.append(y_true)
         self.preds.append(y_pred)
-        self.nbytes += y_pred.element_size() * y_pred.numel()
+        self.nbytes += y_pred.nbytes
         return len(self.preds) >= MAX_TENSORS or self.nbytes >= MAX_ROW_BYTES
 
     def take(self) -> Tuple[torch.Tensor, torch.Tensor]:

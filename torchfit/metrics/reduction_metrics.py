@@ -15,6 +15,7 @@ from .base import (
     squeeze_or_expand_to_same_rank,
     to_snake_case,
     to_tensor,
+    _detached,
 )
 from .pending import DeferredRows
 
@@ -110,7 +111,7 @@ class Mean(Metric):
             return
         self._follow(value)
         self._pending_sum("count").host += count
-        if self._pending_sum("total").add_tensor(value.detach(), count):
+        if self._pending_sum("total").add_tensor(_detached(value), count):
             self._apply_pending()
 
     def result(self) -> torch.Tensor:
@@ -172,8 +173,8 @@ class MeanMetricWrapper(Mean):
         # CPU only: on CUDA an output can live in a CUDA-graph buffer (a module
         # compiled with mode="reduce-overhead") that the next step overwrites.
         if (not isinstance(y_pred, torch.Tensor) or not isinstance(y_true, torch.Tensor)
-                or y_pred.device.type != "cpu"
-                or y_pred.ndim == 0 or y_true.shape[:1] != y_pred.shape[:1]
+                or not (y_pred.is_cpu and y_true.is_cpu) or y_pred.ndim == 0 or y_true.ndim == 0
+                or y_true.shape[0] != y_pred.shape[0]
                 or get_mask(y_pred) is not None or torch.compiler.is_compiling()):
             return False
         if y_true.ndim != y_pred.ndim and not (self.sparse_labels and y_true.ndim == y_pred.ndim - 1):
@@ -185,7 +186,7 @@ class MeanMetricWrapper(Mean):
         if not rows.accepts(signature):
             self._flush_deferred()
         self._follow(y_pred)
-        if rows.add(y_true.detach(), y_pred.detach(), signature):
+        if rows.add(_detached(y_true), _detached(y_pred), signature):
             self._flush_deferred()
         return True
 
