@@ -259,15 +259,15 @@ class Loop:
         resume, model.resume_point = model.resume_point, None
         if resume is not None:
             initial_epoch = resume.epoch
-            pass_position = getattr(resume, "pass_position", None)
-            iterator.resume_at(resume.step if pass_position is None else pass_position, resume.step,
-                               resume.on_positioned)
+            pass_position = resume.step if resume.pass_position is None else resume.pass_position
+            iterator.resume_at(pass_position, resume.step, resume.on_positioned)
         training_logs: Dict[str, Any] = {}
         was_training = model.training
         try:
             for epoch in range(initial_epoch, epochs):
                 model.reset_metrics()
-                redrawn = resume is not None and epoch == initial_epoch and resume.pass_epoch is not None
+                resumed = resume is not None and epoch == initial_epoch  # the epoch a resume continues
+                redrawn = resumed and resume.pass_epoch is not None
                 self.dist.set_epoch(resume.pass_epoch if redrawn else epoch)
                 callbacks.on_epoch_begin(epoch)
                 model.train()
@@ -277,7 +277,7 @@ class Loop:
                 if epoch == initial_epoch and resume is None:
                     self._check_not_empty(x, "x")
                 # A resumed epoch whose steps had all run: its metrics were restored.
-                restored = resume is not None and epoch == initial_epoch and self.steps_run == steps_before
+                restored = resumed and self.steps_run == steps_before
                 epoch_logs = self._epoch_logs(logs, use_results=restored)
                 if restored and resume.logs:
                     epoch_logs = dict(sorted(resume.logs.items()))

@@ -125,6 +125,7 @@ class BackupAndRestore(Callback):
         self._epoch = 0
         self._epoch_rng: Optional[Dict[str, Any]] = None
         self._pass_rng: Optional[Dict[str, Any]] = None  # at the start of the current data pass
+        self._pass_epoch: Optional[int] = None  # the epoch the current pass began in
         self._rng_after_positioning: Optional[Dict[str, Any]] = None
         self._last_batch_seen = -1
         self._batches_since_saving = 0
@@ -162,7 +163,7 @@ class BackupAndRestore(Callback):
             )
         self._epoch_rng = None
         self._pass_rng = None
-        self._pass_epoch: Optional[int] = None  # the epoch the current pass began in
+        self._pass_epoch = None
         self._rng_after_positioning = None
         self._last_batch_seen = -1
         self._batches_since_saving = 0

@@ -187,7 +187,7 @@ class ModelCheckpoint(MonitorCallback):
         return bool(message[0])
 
     def _save_model(self, epoch: int, batch: Optional[int], logs: Logs) -> None:
-        from .. import saving
+        from .. import distributed, saving
         from ..distributed import strategies
         from ..saving.model_file import checkpoint_state
 
@@ -199,7 +199,7 @@ class ModelCheckpoint(MonitorCallback):
                 return
         elif not self._should_save_model(epoch, logs, filepath):
             return
-        writer = not gather or strategies._dist().get_rank() == 0
+        writer = not gather or distributed.is_main_process()
         if writer and os.path.isdir(filepath):
             raise IsADirectoryError(
                 "ModelCheckpoint: argument `filepath` must name a file. Received a path "

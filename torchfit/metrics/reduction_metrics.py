@@ -105,14 +105,9 @@ class Mean(Metric):
         """Add a batch's mean ``value`` with weight ``count`` (the training loop's
         loss tracker): equal to ``update_state(value, sample_weight=count)``,
         with the additions held back (see :mod:`.pending`)."""
-        if torch.compiler.is_compiling():
-            self.total.add_(value.detach().to(self.total.dtype), alpha=count)
-            self.count.add_(count)
-            return
         self._follow(value)
-        self._pending_sum("count").host += count
-        if self._pending_sum("total").add_tensor(_detached(value), count):
-            self._apply_pending()
+        self.add_tensor_sum("total", value, weight=count)
+        self.add_host_value("count", count)
 
     def result(self) -> torch.Tensor:
         return divide_no_nan(self.total, self.count)

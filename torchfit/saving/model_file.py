@@ -295,6 +295,7 @@ def checkpoint_state(model: nn.Module, weights_only: bool = False, epoch: Option
     and its optimizer; rank 0 gets the result, the other processes None.
     """
     from ..distributed import strategies
+    from ..distributed.process_group import is_main_process
 
     if not strategies._gathers_checkpoints(model):
         if weights_only:
@@ -305,7 +306,7 @@ def checkpoint_state(model: nn.Module, weights_only: bool = False, epoch: Option
     optimizer_state = None
     if not weights_only and optimizer is not None:
         optimizer_state = strategies._full_optimizer_state_dict(model, optimizer)
-    if strategies._dist().get_rank() != 0:
+    if not is_main_process():
         return None
     if weights_only:
         return weights
