@@ -20,6 +20,7 @@ import torch
 from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
 from .logs import LazyLogs, tensor_to_numpy, to_python
+from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .validation import check_finite_batch
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
@@ -62,6 +63,18 @@ def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
     if tree.is_nested(structure):
         return tree.map_structure(lambda leaf: move_to(leaf, device, dtype), structure)
     return structure
+
+
+def is_placed(structure: Any, device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether ``move_to(structure, device, dtype)`` would return every leaf as it is."""
+    for leaf in tree.flatten(structure):
+        if leaf is None:
+            continue
+        if not isinstance(leaf, torch.Tensor) or leaf.device != device:
+            return False
+        if leaf.is_floating_point() and leaf.dtype != dtype:
+            return False
+    return True
 
 
 def should_validate(epoch: int, validation_freq: Any) -> bool:
@@ -191,6 +204,9 @@ class Loop:
         logs: Any = {}
         input_nan_policy = getattr(self.model, "input_nan_policy", None)  # opt-in, host sync
         unwrap, batch_logs = self.dist.unwrap, self.dist.batch_logs
+        device, dtype = self.device, self.dtype
+        source = iterator.adapter.sliced_from
+        placed = source is not None and is_placed(source, device, dtype)  # then so is every batch
         begin, end = hooks
         for first, last, group in iterator:
             if begin is not None:
@@ -198,7 +214,8 @@ class Loop:
             self.steps_run += len(group)
             for index, batch in enumerate(group):
                 batch = unwrap(batch)  # a short step's share, for the next step
-                batch = move_to(batch, self.device, self.dtype)
+                if not placed:
+                    batch = move_to(batch, device, dtype)
                 if input_nan_policy is not None:
                     check_finite_batch(batch, input_nan_policy, first + index)
                 logs = run_step(step_fn, pack_x_y_sample_weight(*batch))
@@ -318,7 +335,7 @@ class Loop:
             recheck_targets(model)
             model.reset_metrics()
             callbacks.on_test_begin()
-            with torch.no_grad():
+            with grad_free(model, "test"):
                 logs = self._run(test_fn, iterator, callbacks.batch_hooks("test"),
                                  lambda: model.stop_evaluating)
         logs = self._epoch_logs(logs)
@@ -359,7 +376,7 @@ class Loop:
         with training_mode(model, False):
             model.stop_predicting = False
             callbacks.on_predict_begin()
-            with torch.inference_mode():
+            with grad_free(model, "predict"):
                 self._run(self.dist.step_function(step, "predict"), iterator,
                           (begin, collect if end is not None else None), lambda: model.stop_predicting)
         callbacks.on_predict_end()

@@ -25,6 +25,7 @@ from .distributed import ROUTES, all_processes_agree
 from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .logs import LazyLogs, to_python
+from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to
 from . import losses as losses_module
@@ -554,7 +555,7 @@ class KerasStyleModule:
         check.check_bool(return_dict, "return_dict")
         batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
-        with training_mode(self, False), torch.no_grad():
+        with training_mode(self, False), grad_free(self, "test"):
             logs = self.make_test_function()(batch)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
@@ -562,7 +563,7 @@ class KerasStyleModule:
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch, as NumPy."""
         batch = self._single_batch(x, None, None, method="predict_on_batch")
-        with training_mode(self, False), torch.inference_mode():
+        with training_mode(self, False), grad_free(self, "predict"):
             outputs = self.make_predict_function()(batch)
         return concat_outputs([outputs])
 

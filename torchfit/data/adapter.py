@@ -50,6 +50,13 @@ class DataAdapter:
         """A fresh iterator over one pass of ``(x, y, sample_weight)`` batches."""
         raise NotImplementedError
 
+    @property
+    def sliced_from(self) -> Optional[Batch]:
+        """The ``(x, y, sample_weight)`` tensors every batch is a slice of (so
+        batches share their dtypes and devices), or ``None`` when batches are
+        made otherwise. The loop then checks placement once, not per batch."""
+        return None
+
     def on_epoch_begin(self) -> None:
         """Called before each epoch's first batch is drawn."""
 

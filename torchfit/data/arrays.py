@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Dict, Iterator, Optional
 
@@ -10,6 +11,10 @@ import torch
 
 from .. import tree
 from .adapter import Batch, DataAdapter
+
+#: Batches cut per ``Tensor.split`` call: one call instead of a slice per batch
+#: per leaf, without holding a view object for every batch of a large array.
+SPLIT_BATCHES = 256
 
 DEFAULT_NAMES = {"x": "x", "y": "y", "sample_weight": "sample_weight"}
 
@@ -181,12 +186,20 @@ class ArrayDataAdapter(DataAdapter):
             lambda t: None if t is None else t.index_select(0, permutation), self.arrays
         )
 
+    @property
+    def sliced_from(self) -> Batch:
+        return self.arrays  # a shuffled epoch gathers them into same-typed copies
+
     def get_iterator(self) -> Iterator[Batch]:
         arrays = self._epoch_arrays()
         size = self._batch_size
         leaves = tree.flatten(arrays)
         flat = all(not tree.is_nested(part) for part in arrays)
-        for start in range(0, self._num_samples, size):
-            # Slice the flat leaves, then refill the structure: views, no copies.
-            sliced = [None if t is None else t[start : start + size] for t in leaves]
-            yield tuple(sliced) if flat else tree.pack_sequence_as(arrays, sliced)
+        span = size * SPLIT_BATCHES
+        for start in range(0, self._num_samples, span):
+            # Views of the flat leaves, SPLIT_BATCHES batches per C call
+            # (``split``), then the structure refilled: no copies.
+            columns = [itertools.repeat(None) if t is None else t[start:start + span].split(size)
+                       for t in leaves]
+            for sliced in zip(*columns):
+                yield sliced if flat else tree.pack_sequence_as(arrays, list(sliced))

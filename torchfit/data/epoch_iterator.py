@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from typing import Callable, Iterator, List, Optional, Tuple
 
@@ -120,13 +121,9 @@ class EpochIterator:
 
     @staticmethod
     def _next_group(iterator: Iterator[Batch], size: int) -> Tuple[List[Batch], bool]:
-        group: List[Batch] = []
-        for _ in range(size):
-            try:
-                group.append(next(iterator))
-            except StopIteration:
-                return group, True
-        return group, False
+        """Up to ``size`` batches, and whether the iterator ran out before ``size``."""
+        group = list(itertools.islice(iterator, size))
+        return group, len(group) < size
 
     def __iter__(self) -> Iterator[Tuple[int, int, List[Batch]]]:
         self.adapter.on_epoch_begin()
