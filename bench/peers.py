@@ -160,12 +160,19 @@ def train_hand(case, x, y, args) -> float:
     return (time.perf_counter() - start) / args.epochs
 
 
+def torchfit_jit(args):
+    """``jit_compile`` for torchfit: False, True, or torch.compile options (``--jit-mode``)."""
+    if args.jit_mode:
+        return {"mode": args.jit_mode}
+    return bool(args.jit)
+
+
 def compiled_torchfit(case: str, args) -> nn.Module:
     model = torch_model(case, args.device)
     if args.amp:
         model.dtype_policy = "mixed_float16"
     model.compile(optimizer=torchfit.optimizers.Adam(learning_rate=1e-3), loss=nn.CrossEntropyLoss(),
-                  metrics=["accuracy"], jit_compile=bool(args.jit),
+                  metrics=["accuracy"], jit_compile=torchfit_jit(args),
                   steps_per_execution=args.steps_per_execution)
     return model
 
@@ -336,6 +343,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--jit", action="store_true", help="jit_compile=True for torchfit and Keras")
+    parser.add_argument("--jit-mode", default=None,
+                        help="torchfit only: jit_compile={'mode': MODE}, e.g. reduce-overhead (CUDA graphs)")
     parser.add_argument("--amp", action="store_true", help="mixed_float16 (CUDA)")
     parser.add_argument("--steps-per-execution", type=int, default=1)
     parser.add_argument("--markdown", help="append the results to this file")
@@ -348,7 +357,7 @@ def main() -> None:
     cases = ["mlp", "cnn", "inference"] if args.case == "all" else [args.case]
     lines = [f"{time.strftime('%Y-%m-%d')}: device {args.device} "
              f"({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads), "
-             f"torch {torch.__version__}, batch {args.batch_size}, jit={args.jit}, amp={args.amp}, "
+             f"torch {torch.__version__}, batch {args.batch_size}, jit={torchfit_jit(args)}, amp={args.amp}, "
              f"steps_per_execution={args.steps_per_execution}, median of {args.repeats} interleaved runs",
              ""]
     for case in cases:

@@ -129,3 +129,35 @@ def test_compiled_steps_run_build_eagerly():
     for owner, name in ((compile_utils.CompileLoss, "build"), (compile_utils.CompileMetrics, "build"),
                         (compile_utils.CompileLoss, "recheck_targets")):
         assert getattr(owner.__dict__[name], "_torchdynamo_disable", False), name
+
+
+class SideEffectNet(Net):
+    """A forward with a Python side effect (dynamo replays it after the graph)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dtypes_seen = set()
+
+    def forward(self, x):
+        out = self.fc(x)
+        self.dtypes_seen.add(out.dtype)
+        return out
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_jit_compile_with_side_effects_in_forward_matches_eager(steps_per_execution):
+    """The compiled loss tracker must not keep the loss's autograd graph: the next
+    step's backward would run through the previous step's freed graph."""
+    x = np.random.default_rng(2).normal(size=(40, 4)).astype("float32")
+    y = np.arange(40) % 3
+    histories = []
+    for jit in (False, True):
+        torch.manual_seed(0)
+        model = SideEffectNet()
+        model.compile(optimizer="adam", loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], jit_compile=jit, steps_per_execution=steps_per_execution)
+        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history)
+        assert model.dtypes_seen == {torch.float32}
+        assert not any(v.requires_grad for m in model.metrics for v in m.variables)
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5)

@@ -9,6 +9,7 @@ batch-level callbacks are called once per ``steps_per_execution`` steps.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,8 +86,11 @@ def should_validate(epoch: int, validation_freq: Any) -> bool:
 
 def check_output_rows(outputs: Any, batch: Any) -> None:
     """Predictions are concatenated along dim 0: each output needs one row per sample."""
+    if (isinstance(outputs, torch.Tensor) and isinstance(batch, torch.Tensor)  # the usual case
+            and outputs.ndim and batch.ndim and outputs.shape[0] == batch.shape[0]):
+        return
     expected = batch_size_of(batch)
-    for leaf in tree.flatten(outputs):
+    for leaf in (outputs,) if isinstance(outputs, torch.Tensor) else tree.flatten(outputs):
         rows = leaf.shape[0] if isinstance(leaf, torch.Tensor) and leaf.ndim else None
         if rows != expected:
             raise ValueError(
@@ -154,9 +158,11 @@ def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
 
 def batch_size_of(x: Any) -> int:
     """Samples in a batch (or in its inputs): the first dimension of the first leaf."""
-    if isinstance(x, torch.Tensor):
-        return int(x.shape[0]) if x.ndim else 1
-    leaf = tree.first_leaf(x)
+    leaf = x
+    while type(leaf) in (tuple, list) and leaf:  # (x, y, sample_weight): no tree walk per step
+        leaf = leaf[0]
+    if not isinstance(leaf, torch.Tensor):
+        leaf = tree.first_leaf(x)
     return int(leaf.shape[0]) if isinstance(leaf, torch.Tensor) and leaf.ndim else 1
 
 
@@ -203,7 +209,9 @@ class Loop:
         """
         logs: Any = {}
         input_nan_policy = getattr(self.model, "input_nan_policy", None)  # opt-in, host sync
-        unwrap, batch_logs = self.dist.unwrap, self.dist.batch_logs
+        # One process: both are the identity, not worth a call per step.
+        unwrap, batch_logs = ((self.dist.unwrap, self.dist.batch_logs) if self.dist.multi_process
+                              else (None, None))
         device, dtype = self.device, self.dtype
         source = iterator.adapter.sliced_from
         placed = source is not None and is_placed(source, device, dtype)  # then so is every batch
@@ -213,18 +221,24 @@ class Loop:
                 begin(first)
             self.steps_run += len(group)
             for index, batch in enumerate(group):
-                batch = unwrap(batch)  # a short step's share, for the next step
+                if unwrap is not None:
+                    batch = unwrap(batch)  # a short step's share, for the next step
                 if not placed:
                     batch = move_to(batch, device, dtype)
                 if input_nan_policy is not None:
                     check_finite_batch(batch, input_nan_policy, first + index)
                 logs = run_step(step_fn, pack_x_y_sample_weight(*batch))
-            logs = batch_logs(logs)  # metric states combined across processes
+            if batch_logs is not None:
+                logs = batch_logs(logs)  # metric states combined across processes
             if end is not None:
                 end(last, logs)
             if stop():
                 break
         return logs
+
+    def _stop_flag(self, name: str) -> Callable[[], bool]:
+        """Reads the model's ``stop_*`` flag (set by callbacks) without a property call per step."""
+        return functools.partial(getattr, self.model._torchfit, name)
 
     def _check_not_empty(self, x: Any, argument: str) -> None:
         """Inputs of unknown length (iterable datasets) are found empty only here."""
@@ -290,7 +304,7 @@ class Loop:
                 model.train()
                 steps_before = self.steps_run
                 logs = self._run(train_fn, iterator, callbacks.batch_hooks("train"),
-                                 lambda: model.stop_training)
+                                 self._stop_flag("stop_training"))
                 if epoch == initial_epoch and resume is None:
                     self._check_not_empty(x, "x")
                 # A resumed epoch whose steps had all run: its metrics were restored.
@@ -337,7 +351,7 @@ class Loop:
             callbacks.on_test_begin()
             with grad_free(model, "test"):
                 logs = self._run(test_fn, iterator, callbacks.batch_hooks("test"),
-                                 lambda: model.stop_evaluating)
+                                 self._stop_flag("stop_evaluating"))
         logs = self._epoch_logs(logs)
         callbacks.on_test_end(logs)
         return logs
@@ -378,7 +392,7 @@ class Loop:
             callbacks.on_predict_begin()
             with grad_free(model, "predict"):
                 self._run(self.dist.step_function(step, "predict"), iterator,
-                          (begin, collect if end is not None else None), lambda: model.stop_predicting)
+                          (begin, collect if end is not None else None), self._stop_flag("stop_predicting"))
         callbacks.on_predict_end()
         if not outputs:
             raise ValueError(

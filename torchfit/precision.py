@@ -46,10 +46,8 @@ class DTypePolicy:
             )
         self.name = name
         self.compute_dtype, self.variable_dtype = _POLICIES[name]
-
-    @property
-    def is_mixed(self) -> bool:
-        return self.name.startswith("mixed_")
+        #: Compute and variable dtypes differ (read by every step: an attribute).
+        self.is_mixed: bool = name.startswith("mixed_")
 
     @property
     def needs_loss_scaling(self) -> bool:

@@ -340,8 +340,8 @@ class Metric:
         ``value`` is kept (not copied) until the state is next read or enough
         values have gathered, then all are reduced in one kernel.
         """
-        if torch.compiler.is_compiling():
-            self._states[name].add_(value.sum(dtype=self._states[name].dtype), alpha=weight)
+        if torch.compiler.is_compiling():  # a traced step: the loss still carries its graph
+            self._states[name].add_(value.detach().sum(dtype=self._states[name].dtype), alpha=weight)
             return
         if self._pending_sum(name).add_tensor(_detached(value), weight):
             self._apply_pending(name)
