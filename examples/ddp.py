@@ -65,9 +65,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     torch.manual_seed(0)  # fit() starts every process from rank 0's weights anyway
     model = MLP().to(distributed.device())
-    # FSDP shards parameters into DTensors: it needs a torch.optim optimizer.
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3) if args.fsdp else "adam"
-    model.compile(optimizer=optimizer, loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model.compile(optimizer="adam", loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     x, y = make_data(args.samples)
     x_test, y_test = make_data(500, seed=1)

@@ -8,6 +8,7 @@ processes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import pickle
@@ -160,6 +161,25 @@ def fsdp_checkpoint_run(x: np.ndarray, y: np.ndarray, directory: str) -> Dict[st
 
 
 # ----------------------------------------------------------------------------- launching
+def keras_rules_optimizer() -> Any:
+    """A torchfit optimizer using every update stage the FSDP shards go through:
+    global clipping (a norm over all shards), weight decay, the rule and EMA."""
+    return torchfit.optimizers.AdamW(learning_rate=0.01, weight_decay=0.01, global_clipnorm=0.5,
+                                     use_ema=True)
+
+
+def fsdp_keras_rules_run(x: np.ndarray, y: np.ndarray, batch_size: int = BATCH,
+                         fsdp: bool = True) -> Dict[str, Any]:
+    torch.manual_seed(0)
+    model = Net()
+    model.compile(optimizer=keras_rules_optimizer(), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    with FSDP().scope() if fsdp else contextlib.nullcontext():
+        history = model.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
+        state = {k: v.clone() for k, v in distributed.full_state_dict(model).items()}
+    return {"history": history.history, "state_dict": state}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -296,6 +316,7 @@ def scenarios(rank: int, port: int, outdir: str) -> None:
             "state_dict": {k: v.clone() for k, v in distributed.full_state_dict(fsdp_model).items()},
         }
     out["fsdp_checkpoints"] = fsdp_checkpoint_run(x, y, os.path.join(outdir, "fsdp_ckpt"))
+    out["fsdp_keras_rules"] = fsdp_keras_rules_run(x, y)
 
     with open(os.path.join(outdir, f"rank{rank}.pkl"), "wb") as handle:
         pickle.dump(out, handle)
@@ -444,6 +465,18 @@ def test_fsdp_matches_one_process(job):
     for key, value in model.state_dict().items():
         torch.testing.assert_close(full[key], value, rtol=1e-5, atol=1e-6)
     assert job[1]["fsdp"]["state_dict"] == {}
+
+
+def test_fsdp_trains_with_torchfit_optimizers(job):
+    """Keras-rule optimizers on DTensor shards (per-tensor copies where foreach has no rule)."""
+    x, y = make_data(101)
+    reference = fsdp_keras_rules_run(x, y, batch_size=WORLD * BATCH, fsdp=False)
+    for rank in range(WORLD):
+        assert_history_close(job[rank]["fsdp_keras_rules"]["history"], reference["history"])
+    full = job[0]["fsdp_keras_rules"]["state_dict"]
+    assert list(full) == list(reference["state_dict"])
+    for key, value in reference["state_dict"].items():
+        torch.testing.assert_close(full[key], value, rtol=1e-5, atol=1e-6)
 
 
 def test_fsdp_model_checkpoint_gathers_on_every_process_and_rank_0_writes(job):

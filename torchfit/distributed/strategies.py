@@ -249,21 +249,6 @@ class FSDP(Distribution):
         fully_shard(model, **self.fully_shard_kwargs)
         _repoint_optimizer(model, names)
 
-    def train_forward(self, model: nn.Module) -> Callable:
-        from ..optimizers import Optimizer as KerasRuleOptimizer
-
-        optimizer = getattr(model, "optimizer", None)
-        inner = getattr(optimizer, "inner_optimizer", optimizer)
-        if isinstance(inner, KerasRuleOptimizer):
-            raise TypeError(
-                "Argument `optimizer` of compile() must be a torch.optim optimizer when "
-                "training with FSDP: torchfit's Keras-rule optimizers update parameters "
-                "with foreach kernels that FSDP's DTensor shards do not support. Received "
-                f"torchfit.optimizers.{type(inner).__name__}; pass e.g. "
-                "torch.optim.Adam(model.parameters()) instead."
-            )
-        return model
-
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in sorted(self.fully_shard_kwargs.items()))
         return f"FSDP(modules={self.modules!r}, {self._options()}{extra})"

@@ -9,6 +9,7 @@ import collections
 
 import torch
 
+from torchfit.optimizers._foreach import copy_into
 from torchfit.optimizers._validation import _cast_scalar
 
 # State key of a parameter's moving average.
@@ -53,8 +54,8 @@ def swap_ema_weights(optimizer):
     params = [p for p, _ in pairs]
     averages = [a for _, a in pairs]
     saved = [p.detach().clone() for p in params]
-    torch._foreach_copy_(params, averages)
-    torch._foreach_copy_(averages, saved)
+    copy_into(params, averages)
+    copy_into(averages, saved)
 
 
 @torch.no_grad()
@@ -62,7 +63,7 @@ def copy_weights_to_ema(optimizer):
     require_ema(optimizer, "copy weights to the EMA")
     pairs = ema_pairs(optimizer)
     if pairs:
-        torch._foreach_copy_([a for _, a in pairs], [p for p, _ in pairs])
+        copy_into([a for _, a in pairs], [p for p, _ in pairs])
 
 
 @torch.no_grad()
@@ -94,7 +95,7 @@ def finalize_variable_values(optimizer, var_list=None):
                 )
         targets = [p for p in var_list if id(p) in known]
     if targets:
-        torch._foreach_copy_(targets, [known[id(p)] for p in targets])
+        copy_into(targets, [known[id(p)] for p in targets])
 
 
 def compute_ema(optimizer, commits, iteration):

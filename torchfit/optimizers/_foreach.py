@@ -3,6 +3,23 @@
 import torch
 
 
+def copy_into(targets, sources):
+    """``targets[i].copy_(sources[i])`` for every i: one foreach kernel for plain
+    tensors; a copy per tensor when a target is a tensor subclass, such as
+    FSDP's DTensor shards (DTensor has no sharding rule for ``_foreach_copy_``;
+    a shard copies into a shard locally)."""
+    if not targets:
+        return
+    if any(type(t) not in _PLAIN for t in targets):
+        for target, source in zip(targets, sources):
+            target.copy_(source)
+        return
+    torch._foreach_copy_(targets, sources)
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
 def moving_average(tensors, values, beta):
     """``beta * tensors + (1 - beta) * values``, elementwise over the lists
     (Keras's momentum/velocity updates), as new tensors."""

@@ -64,7 +64,7 @@ import re
 
 import torch
 
-from torchfit.optimizers import _ema, _gradients
+from torchfit.optimizers import _ema, _foreach, _gradients
 from torchfit.optimizers._schedule_utils import (
     _deserialize_schedule,
     _schedule_takes_iterations,
@@ -760,7 +760,7 @@ class Optimizer(torch.optim.Optimizer):
 
         # 7. Commit.
         for params, new_params, new_states in commits:
-            torch._foreach_copy_(params, new_params)
+            _foreach.copy_into(params, new_params)
             for p, new_state in zip(params, new_states):
                 self.state[p].update(new_state)
         _gradients.commit_accumulators(self, flat_params, new_accumulators)
@@ -769,7 +769,7 @@ class Optimizer(torch.optim.Optimizer):
             for p, average in zip(ema_params, averages):
                 self.state[p][_EMA_KEY] = average
             if overwrite:
-                torch._foreach_copy_(ema_params, averages)
+                _foreach.copy_into(ema_params, averages)
         if group_updates is not None:
             for group, updates in zip(self.param_groups, group_updates):
                 group.update(updates)
