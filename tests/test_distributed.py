@@ -160,6 +160,22 @@ def fsdp_checkpoint_run(x: np.ndarray, y: np.ndarray, directory: str) -> Dict[st
             "state_dict": {k: v.clone() for k, v in distributed.full_state_dict(model).items()}}
 
 
+def fsdp_rank0_only_checkpoint_run(x: np.ndarray, y: np.ndarray, rank: int, outdir: str) -> Dict[str, Any]:
+    """A ModelCheckpoint given to rank 0 alone would block its gather: every rank must
+    refuse the mismatch, then train normally with matching callbacks."""
+    model = adam_net()
+    path = os.path.join(outdir, "rank0_only.weights.pt")
+    callbacks = [torchfit.callbacks.ModelCheckpoint(path, save_weights_only=True)] if rank == 0 else None
+    with FSDP().scope():
+        try:
+            model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=callbacks)
+            error = None
+        except ValueError as caught:
+            error = str(caught)
+        history = model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    return {"error": error, "written": os.path.exists(path), "history": history.history}
+
+
 # ----------------------------------------------------------------------------- launching
 def keras_rules_optimizer() -> Any:
     """A torchfit optimizer using every update stage the FSDP shards go through:
@@ -317,6 +333,7 @@ def scenarios(rank: int, port: int, outdir: str) -> None:
         }
     out["fsdp_checkpoints"] = fsdp_checkpoint_run(x, y, os.path.join(outdir, "fsdp_ckpt"))
     out["fsdp_keras_rules"] = fsdp_keras_rules_run(x, y)
+    out["fsdp_rank0_only_checkpoint"] = fsdp_rank0_only_checkpoint_run(x, y, rank, outdir)
 
     with open(os.path.join(outdir, f"rank{rank}.pkl"), "wb") as handle:
         pickle.dump(out, handle)
@@ -477,6 +494,15 @@ def test_fsdp_trains_with_torchfit_optimizers(job):
     assert list(full) == list(reference["state_dict"])
     for key, value in reference["state_dict"].items():
         torch.testing.assert_close(full[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_fsdp_checkpoint_callbacks_must_match_on_every_process(job):
+    for rank in range(WORLD):
+        got = job[rank]["fsdp_rank0_only_checkpoint"]
+        assert got["error"] is not None and "Argument `callbacks`" in got["error"]
+        assert "rank 0: ['ModelCheckpoint'], rank 1: []" in got["error"]
+        assert len(got["history"]["loss"]) == 1  # the group still works afterwards
+    assert not job[0]["fsdp_rank0_only_checkpoint"]["written"]
 
 
 def test_fsdp_model_checkpoint_gathers_on_every_process_and_rank_0_writes(job):

@@ -187,3 +187,13 @@ def test_inputs_still_cast_to_the_model_dtype(model_dtype, input_dtype):
     assert logs == pytest.approx(reference)
     assert model.predict(x.astype(input_dtype), verbose=0).dtype == (
         np.float64 if model_dtype == torch.float64 else np.float32)
+
+
+def test_keras_style_models_get_inference_mode_too():
+    plain = nn.Sequential(nn.Linear(4, 3))
+    model = torchfit.keras_style(plain)
+    model.compile("sgd", loss=nn.CrossEntropyLoss())
+    assert isinstance(grad_free(model, "test"), torch.inference_mode)
+    x, y = data()
+    assert model.predict(x, verbose=0).shape == (40, 3)
+    assert np.isfinite(model.evaluate(x, y, verbose=0))

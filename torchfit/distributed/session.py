@@ -149,20 +149,38 @@ class Session(InputSharding):
         (a collective) and rank 0 writes."""
         from .. import callbacks as callbacks_module
 
-        if self.rank == 0 or callbacks is None:
-            return callbacks
-        if isinstance(callbacks, callbacks_module.Callback):
+        if callbacks is None:
+            items = []
+        elif isinstance(callbacks, callbacks_module.Callback):
             items = [callbacks]
         elif isinstance(callbacks, (list, tuple)):
             items = list(callbacks)
         else:
             return callbacks  # CallbackList reports the bad argument
+        gathers = _gathers_checkpoints(self.model)
+        if gathers:
+            self._check_same_gatherers(items)
+        if self.rank == 0 or callbacks is None:
+            return callbacks
         writers = tuple(getattr(callbacks_module, name) for name in MAIN_PROCESS_CALLBACKS
                         if isinstance(getattr(callbacks_module, name, None), type))
-        gathers = _gathers_checkpoints(self.model)
         return [c for c in items
                 if (gathers and getattr(c, "gathers_fsdp_state", False) is True)
                 or not (isinstance(c, writers) or getattr(c, "main_process_only", False) is True)]
+
+    def _check_same_gatherers(self, items: List[Any]) -> None:
+        """Every process must pass the same shard-gathering callbacks: a save
+        that one process starts alone would wait for the others forever."""
+        mine = [type(c).__name__ for c in items if getattr(c, "gathers_fsdp_state", False) is True]
+        everyone: List[Any] = [None] * self.world
+        _dist().all_gather_object(everyone, mine)  # the same answer on every process
+        if any(names != everyone[0] for names in everyone):
+            received = ", ".join(f"rank {rank}: {names}" for rank, names in enumerate(everyone))
+            raise ValueError(
+                "Argument `callbacks`: with an FSDP-sharded model every process must pass the "
+                "same checkpointing callbacks (their saves gather the shards, which all "
+                f"processes join). Expected the same list on every rank; received {received}."
+            )
 
     # -- steps --------------------------------------------------------------------------
     def step_function(self, fn: Callable, kind: str) -> Callable:
