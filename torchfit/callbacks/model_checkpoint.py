@@ -56,7 +56,8 @@ class ModelCheckpoint(MonitorCallback):
     Several processes: with DDP (or one process) the callback runs on rank 0
     only, which writes ``model.state_dict()``. With an FSDP-sharded model
     each process holds a shard only, so the callback runs on every process
-    (pass it to ``fit`` on every process): each save gathers the full weights
+    (pass it to ``fit`` on every process; ``fit`` raises a ``ValueError`` on
+    all of them when some lack it): each save gathers the full weights
     (:func:`torchfit.distributed.full_state_dict`, a collective) and, for
     ``save_weights_only=False``, the full optimizer state, and rank 0 alone
     writes the file, atomically. The file has the plain model's keys: it
