@@ -1,4 +1,4 @@
-"""``grad_free(model, step)``: the no-autograd context of ``evaluate``/``predict``.
+"""``grad_free(model, kind)``: the no-autograd context of ``evaluate``/``predict``.
 
 ``torch.inference_mode`` skips the version-counter and view bookkeeping that
 ``torch.no_grad`` still does, which is a few microseconds a batch at small
@@ -14,6 +14,10 @@ it in a way that matters:
   optimizer can update;
 * no torch.distributed process group exists: DDP/FSDP keep buffers (bucket views,
   unsharded parameters) that are reused by training steps.
+
+Batch-level callbacks of ``evaluate``/``predict`` run inside the block too: the
+0-d tensors of their batch logs are inference tensors (read them, or ``float()``
+them; updating one in place later, or feeding it to autograd, is refused by torch).
 """
 
 from __future__ import annotations
