@@ -90,7 +90,7 @@ def check_output_rows(outputs: Any, batch: Any) -> None:
             and outputs.ndim and batch.ndim and outputs.shape[0] == batch.shape[0]):
         return
     expected = batch_size_of(batch)
-    for leaf in (outputs,) if isinstance(outputs, torch.Tensor) else tree.flatten(outputs):
+    for leaf in tree.flatten(outputs):
         rows = leaf.shape[0] if isinstance(leaf, torch.Tensor) and leaf.ndim else None
         if rows != expected:
             raise ValueError(

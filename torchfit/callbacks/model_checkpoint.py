@@ -211,14 +211,10 @@ class ModelCheckpoint(MonitorCallback):
             os.makedirs(directory, exist_ok=True)
         completed = epoch + 1 if batch is None else epoch
         step = 0 if batch is None else batch + 1
-        if gather:  # every process gathers, rank 0 writes
-            state = checkpoint_state(self.model, self.save_weights_only, epoch=completed, step=step)
-            if state is not None:
-                saving.atomic_save(state, filepath)
-        elif self.save_weights_only:
-            saving.save_weights(self.model, filepath)
-        else:
-            saving.save_model(self.model, filepath, epoch=completed, step=step)
+        # Under FSDP every process gathers and only rank 0 gets a state to write.
+        state = checkpoint_state(self.model, self.save_weights_only, epoch=completed, step=step)
+        if state is not None:
+            saving.atomic_save(state, filepath)
         if self.verbose > 0 and writer:
             print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
 

@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
+from ..distributed.process_group import is_initialized  # any group, one-process FSDP too
+
 #: The methods whose torchfit versions run a step without autograd tricks.
 _BUILT_IN_STEPS = {"test": ("test_step", "compute_loss"), "predict": ("predict_step",)}
 
@@ -39,7 +41,7 @@ def grad_free(model: nn.Module, kind: str) -> contextlib.AbstractContextManager:
     """
     if kind not in _BUILT_IN_STEPS:
         raise ValueError(f"Argument `kind` must be one of {sorted(_BUILT_IN_STEPS)}. Received: {kind!r}.")
-    if (_process_group_exists() or not _built_in_steps(model, kind)
+    if (is_initialized() or not _built_in_steps(model, kind)
             or _has_unbuilt_lazy_module(model)):
         return torch.no_grad()
     return torch.inference_mode()
@@ -56,8 +58,3 @@ def _built_in_steps(model: nn.Module, kind: str) -> bool:
 
 def _has_unbuilt_lazy_module(model: nn.Module) -> bool:
     return any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules())
-
-
-def _process_group_exists() -> bool:
-    """Any torch.distributed group, a one-process FSDP one included."""
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
