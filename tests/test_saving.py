@@ -193,7 +193,8 @@ def test_load_model_with_a_torch_optimizer_and_loss_objects(tmp_path):
 def test_unserializable_compile_arguments_leave_compiling_to_the_user(tmp_path):
     torch.manual_seed(0)
     model = Net()
-    model.compile(optimizer="adam", loss=nn.CrossEntropyLoss())
+    cross_entropy = nn.CrossEntropyLoss()
+    model.compile(optimizer="adam", loss=lambda y, p: cross_entropy(p, y.long()))  # a lambda has no name
     model.fit(X, Y, batch_size=10, epochs=1, verbose=0)
     model.save(tmp_path / "m.pt")
     assert torch.load(tmp_path / "m.pt", weights_only=True)["compile_config"]["unserialized"] == ["loss"]

@@ -69,6 +69,33 @@ def check_jit_compile(value: Any) -> Any:
     )
 
 
+# What of ``jit_compile`` may come back from a file: no key that reaches
+# inductor's options or picks a backend (they can name programs torch runs).
+RESTORABLE_COMPILE_KWARGS = ("mode", "fullgraph", "dynamic")
+_COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def restorable_jit_compile(value: Any) -> Tuple[Any, List[str]]:
+    """The part of a ``jit_compile`` value read from a file that may be used,
+    and the keys (or the value) dropped.
+
+    ``True``, ``False`` and ``"auto"`` come back as they are; a dict keeps only
+    ``mode`` (a torch.compile mode name), ``fullgraph`` (bool) and ``dynamic``
+    (bool or None); anything else becomes ``"auto"``.
+    """
+    if isinstance(value, bool) or (isinstance(value, str) and value == "auto"):
+        return value, []
+    if not isinstance(value, dict):
+        return "auto", [repr(value)[:80]]
+    checks = {"mode": lambda v: isinstance(v, (str, type(None))) and v in _COMPILE_MODES,
+              "fullgraph": lambda v: isinstance(v, bool),
+              "dynamic": lambda v: v is None or isinstance(v, bool)}
+    kept = {key: value[key] for key in RESTORABLE_COMPILE_KWARGS
+            if key in value and checks[key](value[key])}
+    dropped = sorted(str(key) for key in value if key not in kept)
+    return kept, dropped
+
+
 def compile_step(fn: Callable[[Any], Any], jit_compile: Any, run_eagerly: bool,
                  device: torch.device) -> Callable[[Any], Any]:
     """The step function to run, compiled or not according to the switch."""

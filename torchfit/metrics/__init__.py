@@ -198,10 +198,13 @@ def deserialize(config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]]
     class_name = config["class_name"]
     registry: Dict[str, Any] = {c.__name__: c for c in ALL_OBJECTS}
     registry.update(custom_objects or {})
-    cls = registry.get(class_name)
+    cls = registry.get(class_name) if isinstance(class_name, str) else None
     if cls is None:
-        raise _unknown(class_name)
-    return cls.from_config(dict(config.get("config") or {}))
+        raise _unknown(str(class_name))
+    inner = dict(config.get("config") or {})
+    if inspect.isclass(cls) and issubclass(cls, MeanMetricWrapper):
+        return cls.from_config(inner, custom_objects)  # its `fn` goes through the same gate
+    return cls.from_config(inner)
 
 
 def get(identifier: Any) -> Optional[Metric]:

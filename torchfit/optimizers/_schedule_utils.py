@@ -1,11 +1,12 @@
 """Learning-rate schedules seen from an optimizer: how one is called, its
 value checked, and its (de)serialisation in an optimizer's config."""
 
-import importlib
 import inspect
 import math
 
+from torchfit import name_gate
 from torchfit.optimizers._validation import _to_float
+from torchfit.optimizers.schedules import ALL_OBJECTS_DICT as SCHEDULES
 
 
 def _schedule_takes_iterations(owner, schedule):
@@ -75,22 +76,12 @@ def _serialize_schedule(schedule):
 
 
 def _deserialize_schedule(config, custom_objects=None):
-    class_name = config.get("class_name")
-    if custom_objects and class_name in custom_objects:
-        return custom_objects[class_name].from_config(config["config"])
-    module_name = config.get("module") or "torchfit.optimizers.schedules"
-    if module_name.startswith("keras."):
-        # Keras's built-in schedules load as torchfit's, without Keras.
-        schedules = importlib.import_module("torchfit.optimizers.schedules")
-        if class_name in schedules.ALL_OBJECTS_DICT:
-            return schedules.deserialize(config)
-    if not (
-        module_name.startswith("torchfit.") or module_name.startswith("keras.")
-    ):
-        raise ValueError(
-            "Cannot deserialize a learning-rate schedule from module "
-            f"{module_name!r}: only torchfit and keras schedules are loaded "
-            "automatically; pass the class in `custom_objects`."
-        )
-    module = importlib.import_module(module_name)
-    return getattr(module, class_name).from_config(config["config"])
+    """A schedule from its ``{"module", "class_name", "config"}`` dict.
+
+    The class comes from ``custom_objects`` or torchfit's schedule registry
+    (Keras's built-in schedules load as torchfit's of the same name); the
+    ``module`` a config names is never imported (see ``torchfit.name_gate``).
+    """
+    cls = name_gate.resolve(config.get("class_name"), SCHEDULES,
+                            custom_objects, "learning-rate schedule")
+    return cls.from_config(dict(config.get("config") or {}))

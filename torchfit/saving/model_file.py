@@ -3,132 +3,25 @@ and the ``compile()`` arguments, stored without pickling code."""
 
 from __future__ import annotations
 
-import importlib
-import math
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from ..compilation import restorable_jit_compile
 from ..validation import _received
+from .compile_args import (Unserializable, deserialize_objects, deserialize_optimizer, is_plain,
+                           serialize_jit_compile, serialize_objects, serialize_optimizer)
 from .files import (FORMAT_VERSION, MODEL_FORMAT, _check_bool, _check_model, _check_overwrite,
                     _check_path, atomic_save, read_checkpoint)
 from .weights import _state_dict, _weights_from, check_state_dict
 
 
 # ----------------------------------------------------------------- compile config
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _is_plain(value: Any) -> bool:
-    if isinstance(value, _SCALARS):
-        return not (isinstance(value, float) and math.isnan(value))
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return False
-
-
-class _Unserializable(Exception):
-    pass
-
-
-def _serialize_objects(spec: Any, kind: str) -> Any:
-    """Names stay names; torchfit losses/metrics become tagged configs."""
-    from .. import losses as losses_module
-    from .. import metrics as metrics_module
-
-    if spec is None or isinstance(spec, str):
-        return spec
-    if isinstance(spec, (list, tuple)):
-        return [_serialize_objects(s, kind) for s in spec]
-    if isinstance(spec, dict):
-        return {str(k): _serialize_objects(v, kind) for k, v in spec.items()}
-    try:
-        if kind == "loss":
-            config = losses_module.serialize(spec)
-        else:
-            config = metrics_module.serialize(spec)
-    except Exception:
-        raise _Unserializable() from None
-    if not _is_plain(config):
-        raise _Unserializable()
-    return {"__torchfit__": kind, **config}
-
-
-def _deserialize_objects(spec: Any, custom_objects: Any) -> Any:
-    from .. import losses as losses_module
-    from .. import metrics as metrics_module
-
-    if isinstance(spec, list):
-        return [_deserialize_objects(s, custom_objects) for s in spec]
-    if isinstance(spec, dict):
-        if "__torchfit__" in spec:
-            config = _resolve_function_paths(
-                {k: v for k, v in spec.items() if k != "__torchfit__"}, custom_objects)
-            if spec["__torchfit__"] == "loss":
-                return losses_module.deserialize(config, custom_objects)
-            return metrics_module.deserialize(config, custom_objects)
-        return {k: _deserialize_objects(v, custom_objects) for k, v in spec.items()}
-    return spec
-
-
-def _resolve_function_paths(config: Dict[str, Any], custom_objects: Any) -> Dict[str, Any]:
-    """A file read with ``weights_only=True`` must not make torchfit import and call
-    arbitrary code: function paths (``"module:qualname"``, e.g. the ``fn`` of a
-    metric wrapping a user function) are only resolved here when they point into
-    torchfit, or when ``custom_objects`` holds them (by path, qualified name or
-    name); anything else is a ValueError asking for ``custom_objects``."""
-    inner = config.get("config")
-    fn = inner.get("fn") if isinstance(inner, dict) else None
-    if not isinstance(fn, str) or ":" not in fn:
-        return config
-    module, _, qualname = fn.partition(":")
-    if module == "torchfit" or module.startswith("torchfit."):
-        obj: Any = None
-        try:
-            obj = importlib.import_module(module)
-            for part in qualname.split("."):
-                obj = getattr(obj, part, None)
-        except ImportError:
-            obj = None
-        if callable(obj) and str(getattr(obj, "__module__", "")).startswith("torchfit"):
-            return {**config, "config": {**inner, "fn": obj}}
-        raise ValueError(f"The saved compile() arguments refer to {fn!r}, which is not a "
-                         "torchfit function. Expected a torchfit loss/metric function; call "
-                         "compile() yourself before load_model.")
-    custom = custom_objects or {}
-    for key in (fn, qualname, qualname.rsplit(".", 1)[-1]):
-        if key in custom:
-            return {**config, "config": {**inner, "fn": custom[key]}}
-    raise ValueError(
-        f"The saved compile() arguments refer to the function {fn!r}, outside torchfit. "
-        "Loading does not import code named by a file; pass it as "
-        f"custom_objects={{{qualname.rsplit('.', 1)[-1]!r}: <the function>}}, or call "
-        "compile() yourself before load_model."
-    )
-
-
-def _serialize_optimizer(optimizer: Any) -> Any:
-    from .. import optimizers as optimizers_module
-
-    if isinstance(optimizer, optimizers_module.Optimizer):
-        config = optimizers_module.serialize(optimizer)
-        if _is_plain(config):
-            return {"kind": "torchfit", **config}
-        raise _Unserializable()
-    cls = type(optimizer)
-    if cls.__module__.startswith("torch.optim") and getattr(torch.optim, cls.__name__, None) is cls:
-        defaults = {k: v for k, v in optimizer.defaults.items()}
-        if _is_plain(defaults):
-            return {"kind": "torch", "class_name": cls.__name__, "defaults": defaults}
-    raise _Unserializable()
-
-
 def compile_config(model: Any) -> Optional[Dict[str, Any]]:
-    """What ``compile()`` was given, as far as it can be stored without pickling code."""
+    """What ``compile()`` was given, as far as it can be stored without pickling
+    code (see :mod:`.compile_args`); the rest is listed under ``"unserialized"``."""
     state = model.__dict__.get("_torchfit")
     if state is None or not state.compiled:
         return None
@@ -138,30 +31,46 @@ def compile_config(model: Any) -> Optional[Dict[str, Any]]:
     def store(name: str, make: Callable[[], Any]) -> None:
         try:
             config[name] = make()
-        except _Unserializable:
+        except Unserializable:
             unserialized.append(name)
 
     compile_loss = state.compile_loss
     compile_metrics = state.compile_metrics
-    store("optimizer", lambda: _serialize_optimizer(getattr(state.optimizer, "inner_optimizer",
-                                                            state.optimizer)))
-    store("loss", lambda: _serialize_objects(state.loss, "loss"))
+    optimizer = getattr(state.optimizer, "inner_optimizer", state.optimizer)
+    store("optimizer", lambda: serialize_optimizer(optimizer, model))
+    store("loss", lambda: serialize_objects(state.loss, "loss"))
     weights = getattr(compile_loss, "_user_loss_weights", None)
-    store("loss_weights", lambda: weights if _is_plain(weights) else _raise())
-    store("metrics", lambda: _serialize_objects(getattr(compile_metrics, "_user_metrics", None),
-                                                "metric"))
-    store("weighted_metrics", lambda: _serialize_objects(
+    store("loss_weights", lambda: weights if is_plain(weights) else _raise())
+    store("metrics", lambda: serialize_objects(getattr(compile_metrics, "_user_metrics", None),
+                                               "metric"))
+    store("weighted_metrics", lambda: serialize_objects(
         getattr(compile_metrics, "_user_weighted", None), "metric"))
     config["run_eagerly"] = bool(state.run_eagerly)
     config["steps_per_execution"] = int(state.steps_per_execution)
-    store("jit_compile", lambda: state.jit_compile if _is_plain(state.jit_compile) else _raise())
+    config["jit_compile"] = serialize_jit_compile(state.jit_compile)
     config["auto_scale_loss"] = bool(state.auto_scale_loss)
     config["unserialized"] = unserialized
     return config
 
 
 def _raise() -> Any:
-    raise _Unserializable()
+    raise Unserializable()
+
+
+_COMPILE_KEYS = ("loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
+                 "steps_per_execution", "jit_compile", "auto_scale_loss")
+
+
+def _jit_compile_from_file(value: Any) -> Any:
+    """The saved ``jit_compile`` reduced to what a file may set (see
+    ``compilation.restorable_jit_compile``), with a warning for what is dropped."""
+    kept, dropped = restorable_jit_compile(value)
+    if dropped:
+        warnings.warn(
+            f"The saved jit_compile settings {dropped} were not restored: options that reach "
+            "torch.compile's backend are never taken from a file. Call compile(jit_compile=...) "
+            "yourself before load_model to use them.", stacklevel=4)
+    return kept
 
 
 def _compile_from_config(model: Any, config: Dict[str, Any], custom_objects: Any) -> bool:
@@ -173,31 +82,19 @@ def _compile_from_config(model: Any, config: Dict[str, Any], custom_objects: Any
             "the file does not hold, so the model was not compiled; call compile() yourself "
             "(before load_model, to also restore the optimizer state).", stacklevel=3)
         return False
-    kwargs = {k: v for k, v in config.items() if k not in ("unserialized", "optimizer")}
-    kwargs["loss"] = _deserialize_objects(kwargs.get("loss"), custom_objects)
-    kwargs["metrics"] = _deserialize_objects(kwargs.get("metrics"), custom_objects)
-    kwargs["weighted_metrics"] = _deserialize_objects(kwargs.get("weighted_metrics"),
-                                                      custom_objects)
+    kwargs = {k: config[k] for k in _COMPILE_KEYS if k in config}
+    for name in ("loss", "metrics", "weighted_metrics"):
+        kwargs[name] = deserialize_objects(kwargs.get(name), custom_objects)
+    if "jit_compile" in kwargs:
+        kwargs["jit_compile"] = _jit_compile_from_file(kwargs["jit_compile"])
     optimizer_config = config.get("optimizer")
     if optimizer_config is None:
         warnings.warn("The optimizer of the saved model is not a built-in torch or torchfit "
                       "optimizer, so the model was compiled with the default one; compile() "
                       "it yourself before load_model to restore its state.", stacklevel=3)
         kwargs["optimizer"] = "rmsprop"
-    elif optimizer_config.get("kind") == "torch":
-        cls = getattr(torch.optim, str(optimizer_config.get("class_name")), None)
-        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)
-                and cls is not torch.optim.Optimizer):
-            raise ValueError(f"The saved optimizer {optimizer_config.get('class_name')!r} is not "
-                             "a torch.optim optimizer class; compile() the model yourself "
-                             "before load_model.")
-        params = [p for p in model.parameters() if p.requires_grad]
-        kwargs["optimizer"] = cls(params, **optimizer_config["defaults"])
     else:
-        from .. import optimizers as optimizers_module
-
-        kwargs["optimizer"] = optimizers_module.deserialize(
-            {k: v for k, v in optimizer_config.items() if k != "kind"}, custom_objects)
+        kwargs["optimizer"] = deserialize_optimizer(optimizer_config, model, custom_objects)
     model.compile(**kwargs)
     return optimizer_config is not None
 
