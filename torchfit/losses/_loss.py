@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
+from .. import name_gate
 from ._utils import (
     TensorLike,
     _FLOAT_DTYPES,
@@ -262,19 +263,9 @@ class LossFunctionWrapper(Loss):
             fn = config["fn"]
             if isinstance(fn, dict) and fn.get("class_name") == "function":
                 fn = fn.get("config")
-            if isinstance(fn, str):
-                functions = _builtin_functions()
-                custom = custom_objects or {}
-                if fn in custom:
-                    fn = custom[fn]
-                elif fn in functions:
-                    fn = functions[fn]
-                else:
-                    raise ValueError(
-                        "Unknown loss function for argument `fn`. Expected one "
-                        f"of {sorted(functions)} or a name in custom_objects. "
-                        f"Received: fn={fn!r}"
-                    )
+            if isinstance(fn, str):  # never imported: torchfit's or custom_objects'
+                fn = name_gate.resolve(fn, _builtin_functions(), custom_objects,
+                                       "loss function", "The loss config's `fn`")
             config["fn"] = fn
         return cls(**config)
 

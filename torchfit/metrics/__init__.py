@@ -202,7 +202,7 @@ def deserialize(config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]]
     if cls is None:
         raise _unknown(str(class_name))
     inner = dict(config.get("config") or {})
-    if inspect.isclass(cls) and issubclass(cls, MeanMetricWrapper):
+    if "fn" in inner and inspect.isclass(cls) and issubclass(cls, MeanMetricWrapper):
         return cls.from_config(inner, custom_objects)  # its `fn` goes through the same gate
     return cls.from_config(inner)
 

@@ -240,6 +240,7 @@ def deserialize_objects(spec: Any, custom_objects: Optional[Dict[str, Any]]) -> 
         return spec
     if "__torchfit__" in spec:
         config = {k: v for k, v in spec.items() if k != "__torchfit__"}
+        _check_catalog_name(spec, custom_objects)
         if spec["__torchfit__"] == "loss":
             return losses_module.deserialize(config, custom_objects)
         return metrics_module.deserialize(config, custom_objects)
@@ -257,6 +258,21 @@ def deserialize_objects(spec: Any, custom_objects: Optional[Dict[str, Any]]) -> 
     if "__custom__" in spec:
         return _custom_object(spec, custom_objects)
     return {k: deserialize_objects(v, custom_objects) for k, v in spec.items()}
+
+
+def _check_catalog_name(spec: Dict[str, Any], custom_objects: Optional[Dict[str, Any]]) -> None:
+    """The gate's error for a torchfit entry whose name is in neither the
+    catalog nor ``custom_objects`` (before the catalog's own lookup)."""
+    name = spec.get("class_name")
+    if spec["__torchfit__"] != "loss":
+        registry: Any = {c.__name__: c for c in metrics_module.ALL_OBJECTS}
+        what = "metric class"
+    elif name == "function":
+        registry = {**losses_module._FUNCTIONS, **losses_module._ALIASES}
+        name, what = spec.get("config"), "loss function"
+    else:
+        registry, what = losses_module._CLASSES, "loss class"
+    name_gate.resolve(name, registry, custom_objects, what)
 
 
 def _arguments(spec: Dict[str, Any]) -> Dict[str, Any]:
@@ -284,6 +300,9 @@ def deserialize_optimizer(config: Dict[str, Any], model: nn.Module,
     """The optimizer a :func:`serialize_optimizer` entry describes, bound to
     ``model``'s parameters (a torchfit one is bound by ``compile``)."""
     if config.get("kind") != "torch":
+        name = config.get("class_name")
+        if not (isinstance(name, str) and name.lower() in optimizers_module.ALL_OBJECTS_DICT):
+            name_gate.resolve(name, {}, custom_objects, "optimizer")
         return optimizers_module.deserialize(
             {k: v for k, v in config.items() if k != "kind"}, custom_objects)
     cls = name_gate.resolve(config.get("class_name"), torch_optimizers(), custom_objects,

@@ -115,11 +115,14 @@ def _fsync_directory(directory: str) -> None:
 
 
 def read_checkpoint(filepath: Any, weights_only: bool = True, map_location: Any = "cpu") -> Any:
-    """``torch.load`` with clear errors for missing, truncated and foreign files.
+    """``torch.load`` with clear errors for missing, corrupted and foreign files.
 
     With ``weights_only=True`` (the default) only tensors and plain Python
     containers are accepted; pass ``weights_only=False`` only for files you
-    trust (they may run arbitrary code when read).
+    trust (they may run arbitrary code when read). Before torch reads it, a
+    zip-format file's CRC-32 checksums are verified (torch ignores them), so
+    a damaged file is a ``ValueError`` saying it is corrupted, whatever part
+    of it was hit.
     """
     filepath = _check_path(filepath)
     _check_bool(weights_only, "weights_only")
@@ -129,21 +132,53 @@ def read_checkpoint(filepath: Any, weights_only: bool = True, map_location: Any 
         raise IsADirectoryError(f"Argument `filepath` must name a file. Received a directory: "
                                 f"{filepath}")
     _check_map_location(map_location)
+    check_integrity(filepath)
     try:
         return torch.load(filepath, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as error:
-        if weights_only and "weights only" in str(error).lower():
+        refused = _refused_global(error) if weights_only else None
+        if refused is not None:
             raise ValueError(
                 f"The file {filepath} holds pickled Python objects, which are not loaded "
                 "with weights_only=True (they can run arbitrary code). If you trust the "
-                "file, pass weights_only=False explicitly. "
-                f"Detail: {str(error).splitlines()[0][:200]}"
+                f"file, pass weights_only=False explicitly. Detail: {refused}"
             ) from None
-        raise _unreadable(filepath, error) from None
-    except (RuntimeError, EOFError, KeyError, zipfile.BadZipFile, ValueError, OSError) as error:
-        if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)):
-            raise
-        raise _unreadable(filepath, error) from None
+        raise _corrupted(filepath, error) from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError):
+        raise
+    except Exception as error:  # whatever torch raises on damaged bytes
+        raise _corrupted(filepath, error) from None
+
+
+def check_integrity(filepath: str) -> None:
+    """Verify the CRC-32 of every part of a zip-format torch file (one extra
+    read); ``ValueError`` naming the damaged part. Legacy files have none."""
+    if not zipfile.is_zipfile(filepath):
+        return  # not a zip (or its directory is cut off): torch.load decides
+    try:
+        with zipfile.ZipFile(filepath) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+            NotImplementedError) as error:
+        raise _corrupted(filepath, error) from None
+    if damaged is not None:
+        raise ValueError(
+            f"The file {filepath} is corrupted: the bytes of its part {damaged!r} do not "
+            "match the checksum written with them (the file was damaged after it was "
+            "written). Restore it from a backup or write it again."
+        )
+
+
+def _refused_global(error: BaseException) -> Optional[str]:
+    """torch's reason when its weights-only unpickler refused a Python object
+    (a global, a class to call); None when the pickle itself is damaged."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    reason = next((line.partition("WeightsUnpickler error:")[2].strip() for line in lines
+                   if "WeightsUnpickler error:" in line), "")
+    damaged = ("Unsupported operand", "stack", "Unexpected end", "EOF", "truncated")
+    if not reason or any(word in reason for word in damaged):
+        return None
+    return reason[:300]
 
 
 def _check_map_location(map_location: Any) -> None:
@@ -161,11 +196,11 @@ def _check_map_location(map_location: Any) -> None:
                          f"on this machine. Expected 'cpu'; received {map_location!r}.")
 
 
-def _unreadable(filepath: str, error: BaseException) -> ValueError:
+def _corrupted(filepath: str, error: BaseException) -> ValueError:
     size = os.path.getsize(filepath)
     detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
     return ValueError(
-        f"Could not read a torch checkpoint from {filepath} ({size} bytes): the file is "
-        f"truncated, corrupted or not a file written by torch.save. Detail: "
+        f"The file {filepath} ({size} bytes) is corrupted: it is truncated, corrupted or "
+        f"not a file written by torch.save. Detail: "
         f"{type(error).__name__}: {detail}"
     )
