@@ -22,6 +22,7 @@ from ..validation import check_bool as _check_bool
 MODEL_FORMAT = "torchfit.model"
 FORMAT_VERSION = 1
 _LIST_LIMIT = 10
+_DOS_DIRECTORY = 0x10
 
 
 # --------------------------------------------------------------------------- checks
@@ -153,18 +154,22 @@ def read_checkpoint(filepath: Any, weights_only: bool = True, map_location: Any 
 def check_integrity(filepath: str) -> None:
     """Verify the CRC-32 of every part of a zip-format torch file (one extra
     read); ``ValueError`` naming the damaged part. Legacy files have none."""
-    if not zipfile.is_zipfile(filepath):
-        return  # not a zip (or its directory is cut off): torch.load decides
     try:
+        if not zipfile.is_zipfile(filepath):
+            return  # not a zip (or its directory is cut off): torch.load decides
         with zipfile.ZipFile(filepath) as archive:
             damaged = archive.testzip()
+            # torch's zip reader (miniz) also takes the DOS directory bit of the
+            # attributes for "a directory": such a part reads as garbage.
+            damaged = damaged or next((info.filename for info in archive.infolist()
+                                       if info.external_attr & _DOS_DIRECTORY), None)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
             NotImplementedError) as error:
         raise _corrupted(filepath, error) from None
     if damaged is not None:
         raise ValueError(
-            f"The file {filepath} is corrupted: the bytes of its part {damaged!r} do not "
-            "match the checksum written with them (the file was damaged after it was "
+            f"The file {filepath} is corrupted: its part {damaged!r} does not match the "
+            "checksum and attributes written with it (the file was damaged after it was "
             "written). Restore it from a backup or write it again."
         )
 
