@@ -163,8 +163,9 @@ def check_integrity(filepath: str) -> None:
             # attributes for "a directory": such a part reads as garbage.
             damaged = damaged or next((info.filename for info in archive.infolist()
                                        if info.external_attr & _DOS_DIRECTORY), None)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-            NotImplementedError) as error:
+    except (FileNotFoundError, PermissionError, MemoryError):
+        raise
+    except Exception as error:  # a damaged header reads as encrypted, deflated, ...
         raise _corrupted(filepath, error) from None
     if damaged is not None:
         raise ValueError(
