@@ -29,10 +29,11 @@ as they did then: the epoch is taken to be its pass.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 
@@ -172,14 +173,17 @@ class BackupAndRestore(Callback):
         backup = self._read_backup()
         if backup is None:
             return
+        self._check_backup(backup)  # all of it, before anything changes
         epoch, step = int(backup["epoch"]), int(backup["step"])
         pass_batches = _pass_batches(backup)
         self._batches_since_saving = int(backup.get("save_counter", 0))
         # Weights and optimizer now (and again once positioned mid-epoch: the
         # resumed epoch's on_epoch_begin hooks may change them).
-        self._restore_training_state(backup)
+        with self._undone_on_error():
+            self._restore_training_state(backup)
+            if step == 0:
+                self._restore_callbacks(backup)
         if step == 0:
-            self._restore_callbacks(backup)
             from ..saving import set_rng_state
 
             set_rng_state(backup["rng"])
@@ -335,7 +339,7 @@ class BackupAndRestore(Callback):
         return [c for c in self._siblings if _stateful(c)]
 
     def _write_backup(self, epoch: int, step: int) -> None:
-        from ..saving import atomic_save, get_rng_state
+        from ..saving import atomic_save, get_rng_state, optimizer_identity
 
         optimizer = self._optimizer()
         pass_batches = self._pass_batches_now(step)
@@ -348,6 +352,7 @@ class BackupAndRestore(Callback):
             "save_counter": self._batches_since_saving,
             "weights": self.model.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "optimizer_class": optimizer_identity(optimizer) if optimizer is not None else None,
             "schedulers": {k: s.state_dict() for k, s in self._schedulers().items()},
             "extra": {k: obj.state_dict() for k, obj in self.extra_state.items()},
             "callbacks": [{"class": type(c).__qualname__, "state": c.state_dict()}
@@ -395,6 +400,52 @@ class BackupAndRestore(Callback):
             raise error
         return None
 
+    def _check_backup(self, backup: Dict[str, Any]) -> None:
+        """Everything the restore will use, checked before it changes anything:
+        the position, weights, optimizer kind and param groups, callbacks,
+        extra states and RNG states."""
+        from ..saving import check_optimizer_state, check_rng_state, check_state_dict
+
+        source = f"the backup in {self.backup_dir}"
+        for key in ("epoch", "step"):
+            value = backup.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"BackupAndRestore: {source} holds {key}={value!r}; expected an "
+                                 "integer >= 0. The backup is damaged; delete it to start over.")
+        if not isinstance(backup.get("weights"), dict):
+            raise ValueError(f"BackupAndRestore: {source} holds no weights. The backup is "
+                             "damaged; delete it to start over.")
+        check_state_dict(self.model, backup["weights"], source)
+        optimizer = self._optimizer()
+        if backup.get("optimizer") is not None and optimizer is not None:
+            check_optimizer_state(optimizer, backup["optimizer"], backup.get("optimizer_class"),
+                                  source)
+        self._check_callbacks(backup)
+        extra = backup.get("extra", {})
+        missing = [key for key in self.extra_state if key not in extra]
+        if missing:
+            raise ValueError(f"BackupAndRestore: the backup has no state for extra_state "
+                             f"{missing}; it holds {sorted(extra)}.")
+        for key in ("rng", "epoch_rng", "pass_rng"):
+            if backup.get(key) is not None or key == "rng":
+                check_rng_state(backup.get(key), f"{source} ({key})")
+
+    @contextlib.contextmanager
+    def _undone_on_error(self) -> Iterator[None]:
+        """Put the weights and the optimizer state back if restoring fails."""
+        weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        optimizer = self._optimizer()
+        # load_state_dict replaces the state's tensors, so this dict stays as it is.
+        optimizer_state = optimizer.state_dict() if optimizer is not None else None
+        try:
+            yield
+        except BaseException:
+            with torch.no_grad():
+                self.model.load_state_dict(weights)
+            if optimizer is not None:
+                optimizer.load_state_dict(optimizer_state)
+            raise
+
     def _restore_training_state(self, backup: Dict[str, Any]) -> None:
         from ..saving import check_state_dict
 
@@ -415,23 +466,23 @@ class BackupAndRestore(Callback):
         for key, scheduler in schedulers.items():
             if key in saved:
                 scheduler.load_state_dict(saved[key])
-        for key, obj in self.extra_state.items():
-            if key not in backup.get("extra", {}):
-                raise ValueError(f"BackupAndRestore: the backup has no state for extra_state "
-                                 f"{key!r}; it holds {sorted(backup.get('extra', {}))}.")
+        for key, obj in self.extra_state.items():  # present: see _check_backup
             obj.load_state_dict(backup["extra"][key])
 
-    def _restore_callbacks(self, backup: Dict[str, Any]) -> None:
+    def _check_callbacks(self, backup: Dict[str, Any]) -> None:
         saved = backup.get("callbacks", [])
-        current = self._stateful_callbacks()
-        names = [type(c).__qualname__ for c in current]
-        if names != [entry["class"] for entry in saved]:
+        names = [type(c).__qualname__ for c in self._stateful_callbacks()]
+        saved_names = [e.get("class") if isinstance(e, dict) else None for e in saved]
+        if names != saved_names:
             raise ValueError(
                 "BackupAndRestore: the callbacks of this fit() differ from those of the run "
-                f"that wrote the backup. Expected stateful callbacks {[e['class'] for e in saved]}; "
+                f"that wrote the backup. Expected stateful callbacks {saved_names}; "
                 f"received {names}."
             )
-        for callback, entry in zip(current, saved):
+
+    def _restore_callbacks(self, backup: Dict[str, Any]) -> None:
+        self._check_callbacks(backup)
+        for callback, entry in zip(self._stateful_callbacks(), backup.get("callbacks", [])):
             callback.load_state_dict(entry["state"])
 
     def _restore_metrics(self, saved: Optional[Dict[str, Any]]) -> None:

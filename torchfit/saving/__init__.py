@@ -20,15 +20,18 @@ This package also holds the RNG snapshot helpers used by ``BackupAndRestore``.
 """
 
 # Layout: files (argument checks, atomic writes, checked reads), weights
-# (save_weights/load_weights, key and shape checks), model_file (save_model/
-# load_model and the compile config), rng (RNG snapshots), model_summary (summary()).
+# (save_weights/load_weights, key and shape checks), compile_args (the compile()
+# arguments through allow-lists), optimizer_state (does a stored state fit an
+# optimizer), model_file (save_model/load_model), rng (RNG snapshots),
+# model_summary (summary()).
 
 from __future__ import annotations
 
 from .files import FORMAT_VERSION, MODEL_FORMAT, atomic_save, read_checkpoint  # noqa: F401
 from .model_file import compile_config, load_model, save_model  # noqa: F401
 from .model_summary import summary
-from .rng import get_rng_state, set_rng_state
+from .optimizer_state import check_optimizer_state, optimizer_identity  # noqa: F401
+from .rng import check_rng_state, get_rng_state, set_rng_state  # noqa: F401
 from .weights import check_state_dict, load_weights, save_weights  # noqa: F401
 
 __all__ = [

@@ -12,7 +12,9 @@ from torch import nn
 from ..compilation import restorable_jit_compile
 from ..validation import _received
 from .compile_args import (Unserializable, deserialize_objects, deserialize_optimizer, is_plain,
-                           serialize_jit_compile, serialize_objects, serialize_optimizer)
+                           optimizer_identity, serialize_jit_compile, serialize_objects,
+                           serialize_optimizer)
+from .optimizer_state import check_optimizer_state
 from .files import (FORMAT_VERSION, MODEL_FORMAT, _check_bool, _check_model, _check_overwrite,
                     _check_path, atomic_save, read_checkpoint)
 from .weights import _state_dict, _weights_from, check_state_dict
@@ -177,6 +179,7 @@ def _archive(model: nn.Module, weights: Dict[str, Any], include_optimizer: bool,
     }
     if include_optimizer and optimizer is not None:
         archive["optimizer"] = optimizer.state_dict() if optimizer_state is None else optimizer_state
+        archive["optimizer_class"] = optimizer_identity(optimizer)
     return archive
 
 
@@ -294,6 +297,8 @@ def _fill_model(model: nn.Module, archive: Any, weights: Dict[str, Any], is_mode
     optimizer_state = archive.get("optimizer")
     if restore_optimizer and optimizer_state is not None and model.optimizer is not None:
         optimizer = model.optimizer  # a loss-scale wrapper restores its scaler too
+        check_optimizer_state(optimizer, optimizer_state, _saved_optimizer_identity(archive),
+                              filepath)
         try:
             optimizer.load_state_dict(optimizer_state)
         except (ValueError, KeyError, RuntimeError) as error:
@@ -302,3 +307,16 @@ def _fill_model(model: nn.Module, archive: Any, weights: Dict[str, Any], is_mode
                 f"({type(optimizer).__name__}): {error}"
             ) from None
     return model
+
+
+def _saved_optimizer_identity(archive: Dict[str, Any]) -> Optional[str]:
+    """The recorded identity of the optimizer that wrote the state (files from
+    before it was recorded: read from the compile config)."""
+    identity = archive.get("optimizer_class")
+    if isinstance(identity, str):
+        return identity
+    entry = (archive.get("compile_config") or {}).get("optimizer")
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        return None
+    prefix = {"torch": "torch.optim", "torchfit": "torchfit.optimizers"}.get(entry.get("kind"))
+    return f"{prefix}.{entry['class_name']}" if prefix else None

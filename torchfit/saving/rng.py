@@ -32,6 +32,32 @@ def get_rng_state() -> Dict[str, Any]:
     return state
 
 
+def check_rng_state(state: Any, source: str) -> None:
+    """``ValueError`` unless ``state`` has the layout :func:`get_rng_state` writes
+    (checked before a restore changes anything)."""
+    own = get_rng_state()
+    try:
+        version, internal, _ = state["python"]
+        numpy_state = state["numpy"]
+        layout_ok = (
+            version == own["python"][0] and len(internal) == len(own["python"][1])
+            and all(isinstance(v, int) for v in internal)
+            and numpy_state["bit_generator"] == own["numpy"]["bit_generator"]
+            and isinstance(numpy_state["key"], torch.Tensor)
+            and numpy_state["key"].shape == own["numpy"]["key"].shape
+            and isinstance(numpy_state["pos"], int)
+            and isinstance(state["torch"], torch.Tensor)
+            and state["torch"].dtype == own["torch"].dtype
+            and state["torch"].shape == own["torch"].shape
+        )
+    except (KeyError, TypeError, ValueError, IndexError):
+        layout_ok = False
+    if not layout_ok:
+        raise ValueError(f"{source} holds no valid RNG state (Python, NumPy and torch generator "
+                         "states as get_rng_state() writes them). The file is damaged or was "
+                         "written by another program.")
+
+
 def set_rng_state(state: Dict[str, Any]) -> None:
     """Restore what :func:`get_rng_state` captured."""
     version, internal, gauss = state["python"]
