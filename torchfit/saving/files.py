@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 import zipfile
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -23,6 +24,8 @@ MODEL_FORMAT = "torchfit.model"
 FORMAT_VERSION = 1
 _LIST_LIMIT = 10
 _DOS_DIRECTORY = 0x10
+_TMP_SUFFIX = ".tmp"
+_RANDOM_PART = re.compile(r"[a-z0-9_]{8}")  # what tempfile.mkstemp puts between them
 
 
 # --------------------------------------------------------------------------- checks
@@ -76,12 +79,15 @@ def atomic_save(obj: Any, filepath: Any) -> None:
     The data goes to a temporary file in the same directory, is flushed to
     disk, then renamed over ``filepath`` with ``os.replace`` (atomic on POSIX
     and Windows): readers see the old file or the new one, never a mix.
+    Temporary files that interrupted writes to the same path left behind
+    (a process killed mid-write) are removed once this write succeeds.
     """
     filepath = _check_path(filepath)
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(filepath)}.", suffix=".tmp",
-                               dir=directory)
+    prefix = f".{os.path.basename(filepath)}."
+    leftovers = _temporary_files(directory, prefix)  # of writes killed before their rename
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=_TMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -98,6 +104,23 @@ def atomic_save(obj: Any, filepath: Any) -> None:
             pass
         raise
     _fsync_directory(directory)
+    for leftover in leftovers:
+        try:
+            os.remove(leftover)
+        except OSError:
+            pass  # gone already, or not ours to remove
+
+
+def _temporary_files(directory: str, prefix: str) -> List[str]:
+    """The temporary files ``atomic_save`` names for one target in ``directory``
+    (``.<name>.<random>.tmp``): what an interrupted write leaves behind."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [os.path.join(directory, name) for name in names
+            if name.startswith(prefix) and name.endswith(_TMP_SUFFIX)
+            and _RANDOM_PART.fullmatch(name[len(prefix):-len(_TMP_SUFFIX)])]
 
 
 def _fsync_directory(directory: str) -> None:
