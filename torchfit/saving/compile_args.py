@@ -319,4 +319,13 @@ def deserialize_optimizer(config: Dict[str, Any], model: nn.Module,
                 raise ValueError(f"The saved optimizer's param groups name parameters the model "
                                  f"does not have: {missing[:10]}.")
             params.append({**group, "params": [named[n] for n in group["params"]]})
-    return cls(params, **dict(config.get("defaults") or {}))
+    return cls(params, **_accepted(cls, dict(config.get("defaults") or {})))
+
+
+def _accepted(cls: type, defaults: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``defaults`` that ``cls.__init__`` takes (torch's AdamW keeps a
+    ``decoupled_weight_decay`` default it does not accept as an argument)."""
+    parameters = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return defaults
+    return {k: v for k, v in defaults.items() if k in parameters}
