@@ -39,26 +39,28 @@ def check_optimizer_state(optimizer: Any, state: Any, saved_identity: Optional[s
     advice = ("Compile the model with the optimizer that wrote the file, or load it into "
               "an uncompiled model (load_model compiles it with the saved optimizer).")
     if saved_identity is not None and saved_identity != current:
-        raise ValueError(f"The optimizer state in {source} was written by {saved_identity}; the "
-                         f"model's optimizer is {current}. {advice}")
+        raise ValueError(f"The optimizer state in {source} does not fit the model's optimizer: "
+                         f"it was written by {saved_identity}; the model's optimizer is "
+                         f"{current}. {advice}")
     saved_groups = _param_groups(state)
     own_groups = _param_groups(optimizer.state_dict())
     if saved_groups is None or own_groups is None:
         if saved_groups is not own_groups:  # one has param groups, the other not
-            raise ValueError(f"The optimizer state in {source} does not have the layout of the "
-                             f"model's optimizer ({current}). {advice}")
+            raise ValueError(f"The optimizer state in {source} does not fit the model's "
+                             f"optimizer ({current}): one of them has no param groups. {advice}")
         return
     saved_sizes = [len(g.get("params", [])) for g in saved_groups]
     own_sizes = [len(g.get("params", [])) for g in own_groups]
     if saved_sizes != own_sizes:
-        raise ValueError(f"The optimizer state in {source} has param groups of sizes "
-                         f"{saved_sizes}; the model's optimizer ({current}) has {own_sizes}.")
+        raise ValueError(f"The optimizer state in {source} does not fit the model's optimizer "
+                         f"({current}): its param groups have sizes {saved_sizes}, the "
+                         f"optimizer's {own_sizes}.")
     for saved, own in zip(saved_groups, own_groups):
         theirs, ours = _hyper_parameters(saved), _hyper_parameters(own)
         # One set holding the other is the same optimizer across versions
         # (torch adds defaults); neither holding the other is another optimizer.
         if not (theirs <= ours or ours <= theirs):
             raise ValueError(
-                f"The optimizer state in {source} was written by another optimizer than the "
-                f"model's ({current}): its hyper-parameters are {sorted(theirs - ours)} where "
-                f"the model's optimizer has {sorted(ours - theirs)}. {advice}")
+                f"The optimizer state in {source} does not fit the model's optimizer "
+                f"({current}): it was written by another optimizer, with hyper-parameters "
+                f"{sorted(theirs - ours)} where the model's has {sorted(ours - theirs)}. {advice}")
