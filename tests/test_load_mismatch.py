@@ -144,3 +144,15 @@ def test_backup_with_damaged_fields_is_refused_before_the_weights_change(tmp_pat
     torch.save(backup, path)
     refused_resume(tmp_path / "b", trained("torchfit-adam", seed=1),
                    {"rng": "no valid RNG state", "step": "step=-3", "weights": "holds no weights"}[damage])
+
+
+def test_backup_with_a_damaged_callback_state_is_refused_before_the_weights_change(tmp_path):
+    stopper = tcb.EarlyStopping(monitor="loss", patience=5)
+    backed_up(tmp_path / "b", callbacks=[stopper])
+    path = tmp_path / "b" / "latest.pt"
+    backup = torch.load(path, weights_only=True)
+    backup["callbacks"][0]["state"] = {"wait": 1}  # keys missing
+    torch.save(backup, path)
+    refused_resume(tmp_path / "b", trained("torchfit-adam", seed=1),
+                   "state of EarlyStopping .* cannot be loaded",
+                   callbacks=[tcb.EarlyStopping(monitor="loss", patience=5)])

@@ -30,6 +30,7 @@ as they did then: the epoch is taken to be its pass.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 import warnings
@@ -429,6 +430,19 @@ class BackupAndRestore(Callback):
         for key in ("rng", "epoch_rng", "pass_rng"):
             if backup.get(key) is not None or key == "rng":
                 check_rng_state(backup.get(key), f"{source} ({key})")
+        self._try_callback_states(backup, source)
+
+    def _try_callback_states(self, backup: Dict[str, Any], source: str) -> None:
+        """Load each callback's saved state into a shallow copy of it first, so a
+        damaged state fails here, before the weights change."""
+        for callback, entry in zip(self._stateful_callbacks(), backup.get("callbacks", [])):
+            trial = copy.copy(callback)
+            try:
+                trial.load_state_dict(entry["state"])
+            except Exception as error:  # whatever the callback raises on a bad state
+                raise ValueError(f"BackupAndRestore: the state of {type(callback).__qualname__} in "
+                                 f"{source} cannot be loaded ({type(error).__name__}: {error}). "
+                                 "The backup is damaged or was written by other code.") from None
 
     @contextlib.contextmanager
     def _undone_on_error(self) -> Iterator[None]:
