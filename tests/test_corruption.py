@@ -15,34 +15,15 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import torchfit
 from torchfit import callbacks as tcb
 from torchfit import saving
 
 from test_hardening_bad_input import assert_unchanged, snapshot
+from test_hardening_security import Net, X, Y, trained
 
-X = np.random.default_rng(4).normal(size=(12, 4)).astype("float32")
-Y = np.arange(12) % 3
 CORRUPTED = "is corrupted"
-
-
-class Net(torchfit.KerasStyleModule, nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.fc(x)
-
-
-def trained():
-    torch.manual_seed(0)
-    model = Net()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(X, Y, batch_size=4, verbose=0)
-    return model
 
 
 def payload_offset(path, suffix):

@@ -24,20 +24,12 @@ from torchfit import losses, metrics, optimizers, saving
 from torchfit.optimizers import schedules
 
 from test_hardening_bad_input import assert_unchanged, snapshot
+from test_hardening_security import Net
 
 X = np.random.default_rng(3).normal(size=(12, 4)).astype("float32")
 Y = np.arange(12) % 3
 EVIL = "evil_gate_mod"
 NOT_ALLOWED = r"which is not allowed.*custom_objects=\{"
-
-
-class Net(torchfit.KerasStyleModule, nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.fc(x)
 
 
 @pytest.fixture

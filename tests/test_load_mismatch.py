@@ -17,18 +17,10 @@ import torchfit
 from torchfit import callbacks as tcb
 
 from test_hardening_bad_input import assert_unchanged, snapshot
+from test_hardening_security import Net
 
 X = np.random.default_rng(5).normal(size=(12, 4)).astype("float32")
 Y = np.arange(12) % 3
-
-
-class Net(torchfit.KerasStyleModule, nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.fc(x)
 
 
 OPTIMIZERS = {
