@@ -20,7 +20,7 @@ from torch import nn
 
 import torchfit
 from torchfit import callbacks as tcb
-from torchfit import losses, metrics, optimizers, saving
+from torchfit import losses, metrics, name_gate, optimizers, saving
 from torchfit.optimizers import schedules
 
 from test_hardening_bad_input import assert_unchanged, snapshot
@@ -268,3 +268,16 @@ def test_a_pickled_global_is_refused_by_every_reader(tmp_path, marker, reader):
         READERS[reader](path, model)
     assert_not_imported(marker)
     assert_unchanged(model, before)
+
+
+def test_torch_lr_schedulers_resolve_by_name_only(marker):
+    allowed = saving.torch_lr_schedulers()
+    assert allowed["StepLR"] is torch.optim.lr_scheduler.StepLR
+    assert allowed["ReduceLROnPlateau"] is torch.optim.lr_scheduler.ReduceLROnPlateau
+    assert "LRScheduler" not in allowed and "Optimizer" not in allowed
+    assert name_gate.resolve("OneCycleLR", allowed, None, "torch LR scheduler") is \
+        torch.optim.lr_scheduler.OneCycleLR
+    for name in (f"{EVIL}.Sched", f"torch.optim.lr_scheduler:{EVIL}", "LRScheduler"):
+        with pytest.raises(ValueError, match=NOT_ALLOWED):
+            name_gate.resolve(name, allowed, None, "torch LR scheduler")
+    assert_not_imported(marker)

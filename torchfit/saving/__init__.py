@@ -27,6 +27,7 @@ This package also holds the RNG snapshot helpers used by ``BackupAndRestore``.
 
 from __future__ import annotations
 
+from .compile_args import torch_lr_schedulers  # noqa: F401
 from .files import FORMAT_VERSION, MODEL_FORMAT, atomic_save, read_checkpoint  # noqa: F401
 from .model_file import compile_config, load_model, save_model  # noqa: F401
 from .model_summary import summary

@@ -7,8 +7,8 @@ A loss, metric or optimizer is stored as a tagged entry:
   own catalog (``losses.deserialize``/``metrics.deserialize``);
 * ``{"__torch__": "loss", "class_name", "config"}``: a ``torch.nn`` loss
   module with its constructor arguments (tensors such as ``weight`` and
-  ``pos_weight`` included); ``{"__torch__": "function", "name"}``: a function
-  of ``torch.nn.functional``;
+  ``pos_weight`` included); ``{"__torch__": "function", "name"}``: a loss
+  function of ``torch.nn.functional``;
 * ``{"__torchmetrics__": "<module>.<class>", "config"}``: a torchmetrics
   metric with its constructor arguments (torchmetrics imported lazily);
 * ``{"__custom__": "loss" | "metric", "name", "config"}``: the user's own
@@ -66,10 +66,16 @@ def torch_losses() -> Dict[str, type]:
             if isinstance(cls, type) and issubclass(cls, base) and cls is not base}
 
 
+_TORCH_LOSS_FUNCTIONS = ("cross_entropy", "binary_cross_entropy",
+                         "binary_cross_entropy_with_logits", "kl_div")
+
+
 def torch_functions() -> Dict[str, Callable[..., Any]]:
-    """The public functions of ``torch.nn.functional``, by name."""
+    """The loss functions of ``torch.nn.functional`` (``*_loss`` and the
+    cross-entropies), by name."""
     return {name: fn for name, fn in vars(nn.functional).items()
-            if not name.startswith("_") and callable(fn) and not isinstance(fn, type)}
+            if inspect.isfunction(fn) and fn.__module__ == nn.functional.__name__
+            and (name.endswith("_loss") or name in _TORCH_LOSS_FUNCTIONS)}
 
 
 def torch_optimizers() -> Dict[str, type]:
@@ -77,6 +83,18 @@ def torch_optimizers() -> Dict[str, type]:
     base = torch.optim.Optimizer
     return {name: cls for name, cls in vars(torch.optim).items()
             if isinstance(cls, type) and issubclass(cls, base) and cls is not base}
+
+
+def torch_lr_schedulers() -> Dict[str, type]:
+    """The scheduler classes of ``torch.optim.lr_scheduler``, by class name: the
+    allow-list for a torch LR scheduler named by a file."""
+    module = torch.optim.lr_scheduler
+    abstract = tuple(getattr(module, name) for name in ("LRScheduler", "_LRScheduler")
+                     if hasattr(module, name))
+    bases = abstract + (module.ReduceLROnPlateau,)
+    return {name: cls for name, cls in vars(module).items()
+            if isinstance(cls, type) and issubclass(cls, bases) and cls not in abstract
+            and not name.startswith("_")}
 
 
 def _torchmetrics_base() -> Optional[type]:
