@@ -206,3 +206,42 @@ def test_a_users_loss_class_comes_back_through_custom_objects(tmp_path):
                                    custom_objects={"FocalLoss": FocalLoss})
     assert isinstance(restored.loss, FocalLoss) and restored.loss.gamma == 3.0
     assert restored.evaluate(X, Y, verbose=0) == model.evaluate(X, Y, verbose=0)
+
+
+class PlainFocalLoss(nn.Module):
+    """A user's loss module without get_config: its arguments are its attributes."""
+
+    def __init__(self, gamma=2.0):
+        super().__init__()
+        self.gamma = gamma
+
+    forward = FocalLoss.forward
+
+
+class Opaque(nn.Module):
+    """Arguments the instance does not keep: the file cannot know them."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.factor = scale * 2
+
+    def forward(self, y_pred, y_true):
+        return self.factor * nn.functional.cross_entropy(y_pred, y_true.long())
+
+
+def test_a_users_loss_arguments_are_never_guessed(tmp_path):
+    torch.manual_seed(0)
+    model = Net()
+    model.compile(optimizer="sgd", loss=PlainFocalLoss(gamma=3.0))
+    model.save(tmp_path / "a.pt")
+    restored = torchfit.load_model(tmp_path / "a.pt", model=Net(),
+                                   custom_objects={"PlainFocalLoss": PlainFocalLoss})
+    assert restored.loss.gamma == 3.0
+    model = Net()
+    model.compile(optimizer="sgd", loss=Opaque(0.5))
+    model.save(tmp_path / "b.pt")
+    with pytest.raises(ValueError, match=r"Pass the instance itself: custom_objects=\{'Opaque'"):
+        torchfit.load_model(tmp_path / "b.pt", model=Net(), custom_objects={"Opaque": Opaque})
+    instance = Opaque(0.5)
+    restored = torchfit.load_model(tmp_path / "b.pt", model=Net(), custom_objects={"Opaque": instance})
+    assert restored.loss is instance

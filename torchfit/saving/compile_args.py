@@ -142,22 +142,31 @@ def constructor_arguments(obj: Any) -> Dict[str, Any]:
 
 
 def _custom_entry(obj: Any, kind: str) -> Dict[str, Any]:
-    """A user's named function or class instance: its name (and config, when it
-    has a ``get_config`` of plain values), to come back from ``custom_objects``."""
-    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) else type(obj)
-    qualname = getattr(target, "__qualname__", "")
+    """A user's named function or class instance: its name, and for an instance
+    its arguments (its ``get_config()``, else its constructor's arguments read
+    back from its attributes), to come back from ``custom_objects``."""
+    instance = not (inspect.isfunction(obj) or inspect.isclass(obj))
+    qualname = getattr(type(obj) if instance else obj, "__qualname__", "")
     if not qualname or "<" in qualname:
         raise Unserializable()  # a lambda or a local: no name to ask for
-    config = None
-    if not (inspect.isfunction(obj) or inspect.isclass(obj)) and callable(getattr(obj, "get_config", None)):
+    return {"__custom__": kind, "name": qualname, "instance": instance,
+            "config": _instance_config(obj) if instance else None}
+
+
+def _instance_config(obj: Any) -> Optional[Dict[str, Any]]:
+    """``obj.get_config()`` or its constructor's arguments; None when neither
+    is plain data."""
+    if callable(getattr(obj, "get_config", None)):
         try:
             config = obj.get_config()
-        except Exception:
+        except Exception:  # a get_config that cannot describe this object
             config = None
-        if not is_plain(config, tensors=True):
-            config = None
-    return {"__custom__": kind, "name": qualname, "instance": not inspect.isfunction(obj)
-            and not inspect.isclass(obj), "config": config}
+        if isinstance(config, dict) and is_plain(config, tensors=True):
+            return config
+    try:
+        return constructor_arguments(obj)
+    except (Unserializable, TypeError, ValueError):
+        return None
 
 
 def serialize_objects(spec: Any, kind: str) -> Any:
@@ -306,8 +315,11 @@ def _custom_object(spec: Dict[str, Any], custom_objects: Optional[Dict[str, Any]
     if not (spec.get("instance") and inspect.isclass(obj)):
         return obj  # a function, or the instance itself
     config = spec.get("config")
-    if config is None:
-        return obj()
+    if config is None:  # the file does not know its arguments: never guess them
+        raise ValueError(
+            f"The saved {what} {spec.get('name')!r} is an instance whose arguments the file "
+            f"does not hold. Pass the instance itself: custom_objects="
+            f"{{{name_gate.short_name(str(spec.get('name')))!r}: <the {what} instance>}}.")
     if callable(getattr(obj, "from_config", None)):
         return obj.from_config(config)
     return obj(**_arguments(spec))
