@@ -141,3 +141,17 @@ def test_an_intact_file_still_loads(tmp_path):
     restored = torchfit.load_model(tmp_path / "m.pt", model=Net())
     for key, value in model.state_dict().items():
         assert torch.equal(restored.state_dict()[key], value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_an_intact_file_from_a_cuda_machine_is_not_called_corrupted(tmp_path, monkeypatch):
+    import torch.serialization
+
+    path = tmp_path / "cuda.pt"
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save({"w": torch.ones(2)}, path)
+    with pytest.raises(ValueError, match="device this machine does not have.*map_location='cpu'") as raised:
+        saving.read_checkpoint(path, map_location=None)
+    assert CORRUPTED not in str(raised.value)
+    assert torch.equal(saving.read_checkpoint(path)["w"], torch.ones(2))  # the default maps to CPU

@@ -171,6 +171,11 @@ def read_checkpoint(filepath: Any, weights_only: bool = True, map_location: Any 
     except (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError):
         raise
     except Exception as error:  # whatever torch raises on damaged bytes
+        if isinstance(error, RuntimeError) and "map_location" in str(error):
+            raise ValueError(  # intact, saved on a device this machine lacks
+                f"The file {filepath} holds tensors of a device this machine does not have. "
+                f"Pass map_location='cpu'. Detail: {str(error).splitlines()[0][:200]}"
+            ) from None
         raise _corrupted(filepath, error) from None
 
 
