@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+import torch.serialization
 
 import torchfit
 from torchfit import callbacks as tcb
@@ -145,8 +146,6 @@ def test_an_intact_file_still_loads(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_an_intact_file_from_a_cuda_machine_is_not_called_corrupted(tmp_path, monkeypatch):
-    import torch.serialization
-
     path = tmp_path / "cuda.pt"
     with monkeypatch.context() as patch:
         patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")

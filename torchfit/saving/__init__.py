@@ -9,8 +9,14 @@ directory, then ``os.replace``) and both readable with
 * ``save_model``: a dict ``{"format": "torchfit.model", "version", "weights",
   "optimizer", "compile_config", "epoch", "step", "iterations"}``. ``"weights"``
   is again a plain ``state_dict``. The compile config holds what can be stored
-  without pickling code (names, torchfit loss/metric/optimizer configs,
-  numbers); what cannot is listed under ``"compile_config"]["unserialized"]``.
+  without pickling code (names, numbers, torchfit, ``torch.nn`` loss,
+  ``torch.optim`` and torchmetrics configs, the names of the user's own
+  objects); what cannot is listed under ``"compile_config"]["unserialized"]``.
+
+Loading never imports or runs what a file names: names resolve through
+allow-lists or ``custom_objects`` only (``torchfit.name_gate``), ``jit_compile``
+comes back without backend options, a zip file's CRC-32s are checked before
+torch reads it, and nothing changes until everything has been checked.
 
 Only ``save_model(..., pickle_model=True)`` stores the module object itself;
 reading such a file needs ``load_model(..., weights_only=False)``, given

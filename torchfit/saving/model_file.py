@@ -226,6 +226,14 @@ def load_model(filepath: Any, model: Any = None, compile: bool = True,
     with the saved configuration; the optimizer state is then restored.
     The saved ``epoch``/``step`` are read with ``read_checkpoint(path)``.
 
+    Names in the saved configuration resolve only to torchfit's catalogs, the
+    allow-listed ``torch.nn`` losses, ``torch.optim`` optimizers and
+    torchmetrics metrics, or the objects given in ``custom_objects`` (by name):
+    nothing the file names is imported. A saved ``jit_compile`` comes back as
+    ``True``/``False``/``"auto"`` or ``mode``/``fullgraph``/``dynamic`` only.
+    An optimizer state written by another optimizer than the model's is
+    refused; on any error the model is left as it was.
+
     Only files written with ``pickle_model=True`` can rebuild the module
     without ``model=``; that needs ``weights_only=False``, which may run
     arbitrary code from the file: use it for files you trust only.
