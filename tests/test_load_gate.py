@@ -9,6 +9,8 @@ it through ``custom_objects``, and the model is left as it was.
 
 from __future__ import annotations
 
+import ast
+import pathlib
 import sys
 import types
 import warnings
@@ -281,3 +283,22 @@ def test_torch_lr_schedulers_resolve_by_name_only(marker):
         with pytest.raises(ValueError, match=NOT_ALLOWED):
             name_gate.resolve(name, allowed, None, "torch LR scheduler")
     assert_not_imported(marker)
+
+
+def test_no_loader_can_import_by_name():
+    """``importlib``/``__import__`` appear only in ``torchfit.testing``'s lazy
+    attribute lookup (its own constant submodule names), never on a path that
+    reads files."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(torchfit.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, (ast.Import, ast.ImportFrom))
+                     else [node.id] if isinstance(node, ast.Name) else [])
+            if any(name in ("importlib", "__import__", "import_module") for name in names):
+                found.append(str(path.relative_to(package)))
+    assert sorted(set(found)) == ["testing/__init__.py"]
