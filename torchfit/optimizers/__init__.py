@@ -16,21 +16,21 @@ import difflib
 
 import torch
 
-from torchfit.optimizers.adadelta import Adadelta
-from torchfit.optimizers.adafactor import Adafactor
-from torchfit.optimizers.adagrad import Adagrad
-from torchfit.optimizers.adam import Adam
-from torchfit.optimizers.adamax import Adamax
-from torchfit.optimizers.adamw import AdamW
-from torchfit.optimizers.base import Optimizer
-from torchfit.optimizers.ftrl import Ftrl
-from torchfit.optimizers.lamb import Lamb
-from torchfit.optimizers.lion import Lion
-from torchfit.optimizers.nadam import Nadam
-from torchfit.optimizers.rmsprop import RMSprop
-from torchfit.optimizers.sgd import SGD
-from torchfit.optimizers import schedules
-from torchfit.optimizers.schedules import LearningRateSchedule
+from .adadelta import Adadelta
+from .adafactor import Adafactor
+from .adagrad import Adagrad
+from .adam import Adam
+from .adamax import Adamax
+from .adamw import AdamW
+from .base import Optimizer
+from .ftrl import Ftrl
+from .lamb import Lamb
+from .lion import Lion
+from .nadam import Nadam
+from .rmsprop import RMSprop
+from .sgd import SGD
+from . import schedules
+from .schedules import LearningRateSchedule
 
 from ..precision import LossScaleOptimizer  # Keras lists it with the optimizers
 

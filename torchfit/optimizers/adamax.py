@@ -1,10 +1,12 @@
 r"""Adamax (Adam with the infinity norm), as in Keras 3."""
 
+from typing import Any, Dict, List, Optional
+
 import torch
 
-from torchfit.optimizers._foreach import moving_average
-from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar
-from torchfit.optimizers.base import Optimizer
+from ._foreach import ema_, scratch_or_new
+from ._validation import ADAM_CHECKS, _cast_scalar
+from .base import Optimizer, Tensors
 
 __all__ = ["Adamax"]
 
@@ -30,38 +32,64 @@ class Adamax(Optimizer):
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
     _checks = dict(ADAM_CHECKS)
+    _torch_betas = True
 
     def __init__(
         self,
-        params=None,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
+        params: Any = None,
+        learning_rate: Any = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
         *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
+        weight_decay: Optional[float] = None,
+        clipnorm: Optional[float] = None,
+        clipvalue: Optional[float] = None,
+        global_clipnorm: Optional[float] = None,
+        name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            params,
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            name=name,
+            **kwargs,
+        )
 
-    def _init_state(self, param, group):
+    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
         return {"momentum": torch.zeros_like(param), "norm": torch.zeros_like(param)}
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
+    def _update(
+        self,
+        group: Dict[str, Any],
+        params: Tensors,
+        grads: Tensors,
+        states: List[Dict[str, Any]],
+        lr: float,
+        iteration: int,
+        owned: bool,
+    ) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         dtype = self._scalar_dtype(params)
         beta_1_power = _cast_scalar(beta_1, dtype) ** (iteration + 1)
-
-        m = moving_average([s["momentum"] for s in states], grads, beta_1)
-        u = torch._foreach_mul([s["norm"] for s in states], beta_2)
-        torch._foreach_maximum_(u, torch._foreach_abs(grads))
-
-        denominators = torch._foreach_add(u, group["epsilon"])
+        m = [s["momentum"] for s in states]
+        u = [s["norm"] for s in states]
+        ema_(m, grads, beta_1)
+        torch._foreach_mul_(u, beta_2)
+        if owned:
+            torch._foreach_abs_(grads)
+            magnitudes = grads
+        else:
+            magnitudes = torch._foreach_abs(grads)
+        torch._foreach_maximum_(u, magnitudes)
+        # The denominator (1 - beta_1**t) * (u + epsilon) reuses |g|'s memory.
+        denominators = scratch_or_new(torch.add, magnitudes, u, [group["epsilon"]] * len(u))
         torch._foreach_mul_(denominators, 1 - beta_1_power)
-        steps = torch._foreach_div(torch._foreach_mul(m, lr), denominators)
-        new_states = [{"momentum": a, "norm": b} for a, b in zip(m, u)]
-        return torch._foreach_sub(params, steps), new_states
+        torch._foreach_addcdiv_(params, m, denominators, value=-lr)
