@@ -113,18 +113,18 @@ class Ftrl(Optimizer):
         l1 = group["l1_regularization_strength"]
         l2 = group["l2_regularization_strength"] + group["beta"] / (2.0 * lr)
         shrinkage = group["l2_shrinkage_regularization_strength"]
-        # Tensor by tensor: two temporaries of one tensor's size at a time.
+        # Tensor by tensor: two temporaries of one tensor's size at a time,
+        # one when the gradients are the step's own copy (then reused).
         for w, g, state in zip(params, grads, states):
             accumulator, linear = state["accumulator"], state["linear"]
             old_power = torch.pow(accumulator, power)
             accumulator.addcmul_(g, g)
-            new_power = torch.pow(accumulator, power)
             # linear += g + 2 * shrinkage * w - (n_new**p - n**p) / lr * w
-            torch.sub(new_power, old_power, out=old_power).div_(lr).mul_(w)
             linear.add_(g)
             if shrinkage:
                 linear.add_(w, alpha=2 * shrinkage)
-            linear.sub_(old_power)
+            new_power = torch.pow(accumulator, power, out=g) if owned else torch.pow(accumulator, power)
+            linear.sub_(torch.sub(new_power, old_power, out=old_power).div_(lr).mul_(w))
             quadratic = new_power.div_(lr).add_(2 * l2)
             torch.clamp(linear, -l1, l1, out=old_power)
             w.copy_(old_power.sub_(linear).div_(quadratic))

@@ -81,11 +81,17 @@ class Lion(Optimizer):
     ) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         m = [s["momentum"] for s in states]
-        # sign(beta_1 * m + (1 - beta_1) * g): the step's one temporary.
-        directions = torch._foreach_mul(m, beta_1)
-        torch._foreach_add_(directions, grads, alpha=1 - beta_1)
-        torch._foreach_sign_(directions)
-        torch._foreach_add_(params, directions, alpha=-lr)
-        del directions
+        if owned:
+            # The gradient copy already is this step's parameter-sized
+            # temporary: the directions go tensor by tensor.
+            for w, m_i, g in zip(params, m, grads):
+                w.add_(torch.mul(m_i, beta_1).add_(g, alpha=1 - beta_1).sign_(), alpha=-lr)
+        else:
+            # sign(beta_1 * m + (1 - beta_1) * g): the step's one temporary.
+            directions = torch._foreach_mul(m, beta_1)
+            torch._foreach_add_(directions, grads, alpha=1 - beta_1)
+            torch._foreach_sign_(directions)
+            torch._foreach_add_(params, directions, alpha=-lr)
+            del directions
         torch._foreach_mul_(m, beta_2)
         torch._foreach_add_(m, grads, alpha=1 - beta_2)
