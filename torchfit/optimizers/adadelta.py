@@ -80,16 +80,10 @@ class Adadelta(Optimizer):
         accumulated_grads = [s["accumulated_grad"] for s in states]
         accumulated_deltas = [s["accumulated_delta_var"] for s in states]
         ema_square_(accumulated_grads, grads, rho)
-        # |delta| = rms(E[dx^2]) * g / rms(E[g^2]); two temporaries, as torch's
-        # foreach Adadelta, or the gradient copy and one.
-        denominators = sqrt_of_plus(accumulated_grads, epsilon)
-        if owned:
-            torch._foreach_div_(grads, denominators)
-            deltas = grads
-            torch._foreach_mul_(deltas, sqrt_of_plus(accumulated_deltas, epsilon, denominators))
-        else:
-            deltas = sqrt_of_plus(accumulated_deltas, epsilon)
-            torch._foreach_mul_(deltas, grads)
-            torch._foreach_div_(deltas, denominators)
+        # |delta| = rms(E[dx^2]) * g / rms(E[g^2]): the denominators are the
+        # step's one temporary and receive the deltas, tensor by tensor.
+        deltas = sqrt_of_plus(accumulated_grads, epsilon)
+        for old, g, delta in zip(accumulated_deltas, grads, deltas):
+            delta.copy_(torch.add(old, epsilon).sqrt_().mul_(g).div_(delta))
         ema_square_(accumulated_deltas, deltas, rho)
         torch._foreach_add_(params, deltas, alpha=-lr)

@@ -142,3 +142,4 @@ class Adafactor(Optimizer):
             u = torch.div(g, torch.sqrt(v, out=squared), out=squared)
             u.div_(torch.clamp(_rms(u) / clip_threshold, min=1.0))
             w.sub_(u.mul_(alpha))
+            del squared, u  # before the next tensor's

@@ -124,7 +124,10 @@ class Ftrl(Optimizer):
             if shrinkage:
                 linear.add_(w, alpha=2 * shrinkage)
             new_power = torch.pow(accumulator, power, out=g) if owned else torch.pow(accumulator, power)
-            linear.sub_(torch.sub(new_power, old_power, out=old_power).div_(lr).mul_(w))
+            # (n_new**p - n**p), written as -n**p + n_new**p: the same float, no
+            # aliased out= (which would allocate)
+            linear.sub_(old_power.neg_().add_(new_power).div_(lr).mul_(w))
             quadratic = new_power.div_(lr).add_(2 * l2)
             torch.clamp(linear, -l1, l1, out=old_power)
             w.copy_(old_power.sub_(linear).div_(quadratic))
+            del old_power, new_power, quadratic  # before the next tensor's

@@ -95,7 +95,7 @@ class Lamb(Optimizer):
         torch._foreach_sqrt_(updates)
         torch._foreach_add_(updates, epsilon)
         for m_i, r_i in zip(m, updates):
-            torch.div(m_i, r_i, out=r_i)
+            r_i.reciprocal_().mul_(m_i)  # m / denominator, in place
         torch._foreach_div_(updates, bias_correction_1)
         w_norms = torch._foreach_norm(params)
         u_norms = torch._foreach_norm(updates)
