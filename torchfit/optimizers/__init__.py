@@ -13,6 +13,7 @@ on :class:`Optimizer`.
 """
 
 import difflib
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -76,7 +77,7 @@ ALL_OBJECTS_DICT = {
 }
 
 
-def _unknown_name(name):
+def _unknown_name(name: str) -> ValueError:
     valid = sorted(ALL_OBJECTS_DICT)
     close = difflib.get_close_matches(name.lower(), valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -87,7 +88,7 @@ def _unknown_name(name):
     )
 
 
-def serialize(optimizer):
+def serialize(optimizer: Optimizer) -> Dict[str, Any]:
     """Return ``{"class_name": ..., "config": optimizer.get_config()}``."""
     return {
         "class_name": type(optimizer).__name__,
@@ -95,7 +96,9 @@ def serialize(optimizer):
     }
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(
+    config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None
+) -> Optimizer:
     """Rebuild an unbound optimizer from :func:`serialize`'s output.
 
     Also accepts a Keras ``keras.optimizers.serialize`` dict for the
@@ -118,7 +121,7 @@ def deserialize(config, custom_objects=None):
     return cls.from_config(dict(config.get("config") or {}), custom_objects)
 
 
-def get(identifier, params=None):
+def get(identifier: Any, params: Any = None) -> torch.optim.Optimizer:
     """Return an optimizer for ``identifier``, as ``keras.optimizers.get``.
 
     Args:

@@ -7,7 +7,7 @@ function takes the tensors it works on and writes them in place.
 """
 
 import collections
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
@@ -49,7 +49,7 @@ def update_(
                 average.lerp_(value, weight)
 
 
-def overwrite_due(iteration: int, frequency) -> bool:
+def overwrite_due(iteration: int, frequency: Optional[int]) -> bool:
     """Whether step ``iteration`` (0-based) overwrites the weights with their
     averages (every ``ema_overwrite_frequency`` steps)."""
     return bool(frequency) and (iteration + 1) % frequency == 0

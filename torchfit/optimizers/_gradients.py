@@ -10,7 +10,7 @@ as its scratch space.
 """
 
 import numbers
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -22,7 +22,7 @@ ACCUMULATOR_KEY = "gradient_accumulator"
 Tensors = List[torch.Tensor]
 
 
-def scale_loss(owner: str, loss_scale_factor: Optional[float], loss):
+def scale_loss(owner: str, loss_scale_factor: Optional[float], loss: Any) -> Any:
     """``loss * loss_scale_factor`` (``loss`` unchanged without a factor)."""
     if loss_scale_factor is None:
         return loss

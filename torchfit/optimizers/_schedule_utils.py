@@ -5,10 +5,12 @@ import importlib
 import inspect
 import math
 
-from torchfit.optimizers._validation import _to_float
+from typing import Any, Callable, Dict, Optional
+
+from ._validation import _to_float
 
 
-def _schedule_takes_iterations(owner, schedule):
+def _schedule_takes_iterations(owner: str, schedule: Callable[..., Any]) -> bool:
     """Whether ``schedule`` is called as ``schedule(iterations)``.
 
     Keras calls a plain callable learning rate with no argument and a
@@ -35,7 +37,9 @@ def _schedule_takes_iterations(owner, schedule):
         ) from None
 
 
-def evaluate_schedule(owner, schedule, takes_iterations, iterations):
+def evaluate_schedule(
+    owner: str, schedule: Callable[..., Any], takes_iterations: bool, iterations: int
+) -> float:
     """The learning rate ``schedule`` gives at ``iterations``, checked to be a
     finite float >= 0."""
     if takes_iterations:
@@ -59,7 +63,7 @@ def evaluate_schedule(owner, schedule, takes_iterations, iterations):
     return lr
 
 
-def _serialize_schedule(schedule):
+def _serialize_schedule(schedule: Any) -> Any:
     cls = type(schedule)
     if hasattr(schedule, "get_config") and hasattr(cls, "from_config"):
         try:
@@ -74,7 +78,9 @@ def _serialize_schedule(schedule):
     return schedule
 
 
-def _deserialize_schedule(config, custom_objects=None):
+def _deserialize_schedule(
+    config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None
+) -> Any:
     class_name = config.get("class_name")
     if custom_objects and class_name in custom_objects:
         return custom_objects[class_name].from_config(config["config"])

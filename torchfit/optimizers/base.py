@@ -79,16 +79,15 @@ This module holds the class; its machinery lives next to it:
 building blocks of the update rules).
 """
 
+import _signal
 import collections
-import contextlib
 import functools
 import inspect
 import math
 import numbers
 import re
-import signal
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -196,26 +195,40 @@ def _keras_positional(init: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-@contextlib.contextmanager
-def _uninterrupted() -> Iterator[None]:
+class _Uninterrupted:
     """Hold back Ctrl-C (SIGINT) while a step writes, re-raising it after.
 
     Only possible in the main thread, and only when Python's default handler
-    is installed (a custom handler is left alone)."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    received = []
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if received:
-        raise KeyboardInterrupt
+    is installed (a custom handler is left alone). Uses ``_signal`` directly:
+    ``signal.signal`` wraps every handler in an enum, which costs more than a
+    small model's whole step."""
+
+    __slots__ = ("received", "armed")
+
+    def __init__(self) -> None:
+        self.received = False
+        self.armed = False
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self.received = True
+
+    def __enter__(self) -> None:
+        self.armed = (
+            threading.get_ident() == _MAIN_THREAD_ID
+            and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
+        )
+        if self.armed:
+            _signal.signal(_signal.SIGINT, self._hold)
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        if not self.armed:
+            return
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+        if self.received and kind is None:
+            raise KeyboardInterrupt
+
+
+_MAIN_THREAD_ID = threading.main_thread().ident
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -941,21 +954,23 @@ class Optimizer(torch.optim.Optimizer):
     def _new_state(self, work: Work, is_update: bool) -> Dict[torch.Tensor, Dict[str, Any]]:
         """``{param: entries to add to its state}`` for this step (rule state,
         gradient accumulators, moving averages); nothing is registered yet."""
-        new: Dict[torch.Tensor, Dict[str, Any]] = collections.defaultdict(dict)
+        new: Dict[torch.Tensor, Dict[str, Any]] = {}
+        accumulate = bool(self.gradient_accumulation_steps)
         for group, items in zip(self.param_groups, work):
             for _, p, _ in items:
-                state = self.state.get(p, {})
-                if is_update:
-                    new[p].update(self._missing_state(p, group, state))
-                if self.gradient_accumulation_steps and _ACCUMULATOR_KEY not in state:
-                    new[p][_ACCUMULATOR_KEY] = torch.zeros_like(p)
+                state = self.state.get(p) or {}
+                entries = self._missing_state(p, group, state) if is_update else {}
+                if accumulate and _ACCUMULATOR_KEY not in state:
+                    entries = {**entries, _ACCUMULATOR_KEY: torch.zeros_like(p)}
+                if entries:
+                    new[p] = entries
         if self.use_ema:
             for p in self._ema_params():
-                if _EMA_KEY not in self.state.get(p, {}):
+                if _EMA_KEY not in (self.state.get(p) or {}):
                     # Before the update: the first step's average (momentum
                     # 0) is then the updated weight, as in Keras.
-                    new[p][_EMA_KEY] = p.detach().clone()
-        return {p: entries for p, entries in new.items() if entries}
+                    new.setdefault(p, {})[_EMA_KEY] = p.detach().clone()
+        return new
 
     def _decayed(self, work: Work, lrs: List[float]) -> List[Tuple[Tensors, float]]:
         """Per group, the parameters that receive weight decay this step and
@@ -1038,7 +1053,7 @@ class Optimizer(torch.optim.Optimizer):
             pure = self._pure_updates(work, params, grads, new_state, decays, lrs, iteration)
 
         # 3. Writes.
-        with _uninterrupted():
+        with _Uninterrupted():
             for p, entries in new_state.items():
                 self.state[p].update(entries)
             if is_update:
