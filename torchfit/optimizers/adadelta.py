@@ -1,12 +1,12 @@
 r"""Adadelta, as in Keras 3 (the learning rate scales the delta)."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import torch
 
 from ._foreach import ema_square_, sqrt_of_plus
 from ._validation import non_negative, unit_interval
-from .base import Optimizer, Tensors
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Adadelta"]
 
@@ -26,7 +26,8 @@ class Adadelta(Optimizer):
         learning_rate (float or callable): default 0.001.
         rho (float): decay rate, in ``[0, 1)``, default 0.95.
         epsilon (float): >= 0, default 1e-7.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -39,43 +40,18 @@ class Adadelta(Optimizer):
         learning_rate: Any = 0.001,
         rho: float = 0.95,
         epsilon: float = 1e-7,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            rho=rho,
-            epsilon=epsilon,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate, rho=rho, epsilon=epsilon, **kwargs)
 
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         return {
             "accumulated_grad": torch.zeros_like(param),
             "accumulated_delta_var": torch.zeros_like(param),
         }
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         rho, epsilon = group["rho"], group["epsilon"]
         accumulated_grads = [s["accumulated_grad"] for s in states]
         accumulated_deltas = [s["accumulated_delta_var"] for s in states]

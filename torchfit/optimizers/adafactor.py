@@ -2,12 +2,12 @@ r"""Adafactor (factored second moments), as in Keras 3."""
 
 import math
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import torch
 
 from ._validation import any_float, boolean, non_negative, positive
-from .base import Optimizer, Tensors
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Adafactor"]
 
@@ -47,7 +47,8 @@ class Adafactor(Optimizer):
         epsilon_2 (float): >= 0, default 1e-3.
         clip_threshold (float): > 0, default 1.0.
         relative_step (bool): default True.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -75,47 +76,21 @@ class Adafactor(Optimizer):
         epsilon_2: float = 1e-3,
         clip_threshold: float = 1.0,
         relative_step: bool = True,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            beta_2_decay=beta_2_decay,
-            epsilon_1=epsilon_1,
-            epsilon_2=epsilon_2,
-            clip_threshold=clip_threshold,
-            relative_step=relative_step,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate, beta_2_decay=beta_2_decay,
+                         epsilon_1=epsilon_1, epsilon_2=epsilon_2, clip_threshold=clip_threshold,
+                         relative_step=relative_step, **kwargs)
 
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         state = {"velocity": torch.zeros_like(param)}
         if param.dim() >= 2:
             state["row"] = param.new_zeros(param.shape[:-1])
             state["column"] = param.new_zeros(param.shape[:-2] + param.shape[-1:])
         return state
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         step = iteration + 1
         if self._lr_schedule is None and group["relative_step"]:
             lr = min(lr, 1.0 / math.sqrt(step))

@@ -1,12 +1,12 @@
 r"""Adagrad with Keras 3's accumulator initialisation and epsilon placement."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import torch
 
 from ._foreach import divide_each_, sqrt_of_plus
 from ._validation import non_negative
-from .base import Optimizer, Tensors
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Adagrad"]
 
@@ -26,7 +26,8 @@ class Adagrad(Optimizer):
         learning_rate (float or callable): default 0.001.
         initial_accumulator_value (float): >= 0, default 0.1.
         epsilon (float): >= 0, default 1e-7.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -39,42 +40,18 @@ class Adagrad(Optimizer):
         learning_rate: Any = 0.001,
         initial_accumulator_value: float = 0.1,
         epsilon: float = 1e-7,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            initial_accumulator_value=initial_accumulator_value,
-            epsilon=epsilon,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate,
+                         initial_accumulator_value=initial_accumulator_value, epsilon=epsilon, **kwargs)
 
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         return {
             "accumulator": torch.full_like(param, group["initial_accumulator_value"])
         }
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         epsilon = group["epsilon"]
         accumulators = [s["accumulator"] for s in states]
         torch._foreach_addcmul_(accumulators, grads, grads)

@@ -1,13 +1,14 @@
 r"""Adam with Keras 3's bias correction and epsilon placement."""
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
+from ._adam_family import AdamFamily
 from ._foreach import ema_, ema_square_, sqrt_plus
-from ._validation import ADAM_CHECKS, _cast_scalar, boolean
-from .base import Optimizer, Tensors
+from ._validation import _cast_scalar, boolean
+from .base import Group, States, Tensors
 
 __all__ = ["Adam"]
 
@@ -20,7 +21,7 @@ def adam_step_size(lr: float, beta_1: float, beta_2: float, step: int, dtype: Op
     return _cast_scalar(lr, dtype) * math.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
 
-class Adam(Optimizer):
+class Adam(AdamFamily):
     r"""Adam, as ``keras.optimizers.Adam``.
 
     With ``t = iterations + 1`` (global, not per parameter)::
@@ -46,13 +47,13 @@ class Adam(Optimizer):
         beta_2 (float): in ``[0, 1)``, default 0.999.
         epsilon (float): >= 0, default 1e-7.
         amsgrad (bool): use the AMSGrad variant, default False.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
-    hyperparameters = ("beta_1", "beta_2", "epsilon", "amsgrad")
-    _checks = {**ADAM_CHECKS, "amsgrad": boolean}
-    _torch_betas = True
+    hyperparameters = AdamFamily.hyperparameters + ("amsgrad",)
+    _checks = {**AdamFamily._checks, "amsgrad": boolean}
 
     def __init__(
         self,
@@ -62,54 +63,26 @@ class Adam(Optimizer):
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
         amsgrad: bool = False,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, **kwargs)
 
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
-        state = {"momentum": torch.zeros_like(param), "velocity": torch.zeros_like(param)}
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
+        state = super()._init_state(param, group)
         if group["amsgrad"]:
             state["velocity_hat"] = torch.zeros_like(param)
         return state
 
-    def _missing_state(
-        self, param: torch.Tensor, group: Dict[str, Any], state: Dict[str, Any]
-    ) -> Dict[str, Any]:
+    def _missing_state(self, param: torch.Tensor, group: Group, state: Dict[str, Any]) -> Dict[str, Any]:
         if "momentum" not in state:
             return self._init_state(param, group)
         if group["amsgrad"] and "velocity_hat" not in state:
             return {"velocity_hat": torch.zeros_like(param)}
         return {}
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         alpha = adam_step_size(lr, beta_1, beta_2, iteration + 1, self._scalar_dtype(params))
         m = [s["momentum"] for s in states]

@@ -1,6 +1,6 @@
 r"""AdamW: Adam with decoupled weight decay on by default (Keras 3)."""
 
-from typing import Any, Optional
+from typing import Any
 
 from .adam import Adam
 
@@ -33,11 +33,6 @@ class AdamW(Adam):
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
         amsgrad: bool = False,
-        *,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
         if weight_decay is None:
@@ -45,17 +40,5 @@ class AdamW(Adam):
                 "AdamW: argument `weight_decay` must be a float >= 0; "
                 "received weight_decay=None."
             )
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, weight_decay=weight_decay, **kwargs)

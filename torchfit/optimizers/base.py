@@ -87,7 +87,7 @@ import math
 import numbers
 import re
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -122,6 +122,9 @@ from ._validation import (  # noqa: F401
 __all__ = ["Optimizer"]
 
 Tensors = List[torch.Tensor]
+#: A param group, and the state dicts of its parameters.
+Group = Dict[str, Any]
+States = List[Dict[str, Any]]
 #: ``[[(index in group, param, grad), ...] per param group]``.
 Work = List[List[Tuple[int, torch.Tensor, torch.Tensor]]]
 
@@ -193,6 +196,17 @@ def _keras_positional(init: Callable[..., None]) -> Callable[..., None]:
 
     wrapper._keras_positional = True  # type: ignore[attr-defined]
     return wrapper
+
+
+class _GroupStep(NamedTuple):
+    """One param group's share of a step (see ``Optimizer._group_steps``)."""
+
+    group: Group
+    params: Tensors
+    grads: Tensors
+    lr: float
+    decayed: Tensors
+    decay_factor: float
 
 
 class _Uninterrupted:
@@ -972,22 +986,33 @@ class Optimizer(torch.optim.Optimizer):
                     new.setdefault(p, {})[_EMA_KEY] = p.detach().clone()
         return new
 
-    def _decayed(self, work: Work, lrs: List[float]) -> List[Tuple[Tensors, float]]:
-        """Per group, the parameters that receive weight decay this step and
-        their factor ``1 - weight_decay * lr``."""
-        decays = []
+    def _group_steps(
+        self, work: Work, params: Tensors, grads: Tensors, lrs: List[float]
+    ) -> List["_GroupStep"]:
+        """What the update of each group with gradients works on: its slice
+        of the flat ``params``/``grads``, its learning rate, and the
+        parameters that receive weight decay with their factor
+        ``1 - weight_decay * lr``."""
+        steps, offset = [], 0
         for group, items, lr in zip(self.param_groups, work, lrs):
+            count = len(items)
+            group_params = params[offset : offset + count]
+            group_grads = grads[offset : offset + count]
+            offset += count
+            if not items:
+                continue
             wd = group["weight_decay"]
             names = group.get("param_names")
-            chosen = []
+            decayed = []
             if wd:
-                chosen = [
+                decayed = [
                     p
                     for index, p, _ in items
                     if self._use_weight_decay(p, names[index] if names else None)
                 ]
-            decays.append((chosen, 1.0 - wd * lr if wd else 1.0))
-        return decays
+            factor = 1.0 - wd * lr if wd else 1.0
+            steps.append(_GroupStep(group, group_params, group_grads, lr, decayed, factor))
+        return steps
 
     def _prepared_gradients(
         self, params: Tensors, grads: Tensors, is_update: bool
@@ -1044,20 +1069,20 @@ class Optimizer(torch.optim.Optimizer):
         self._check_scheduled_values()
         params, grads = self._checked_gradients(work)
         new_state = self._new_state(work, is_update)
-        decays = self._decayed(work, lrs) if is_update else []
 
         # 2. The gradients the rule sees (copies when they differ from .grad).
         grads, owned = self._prepared_gradients(params, grads, is_update)
+        steps = self._group_steps(work, params, grads, lrs) if is_update else []
         pure = None
         if is_update and not self._updates_in_place:
-            pure = self._pure_updates(work, params, grads, new_state, decays, lrs, iteration)
+            pure = self._pure_updates(steps, new_state, iteration)
 
         # 3. Writes.
         with _Uninterrupted():
             for p, entries in new_state.items():
                 self.state[p].update(entries)
             if is_update:
-                self._write_updates(work, params, grads, owned, decays, lrs, iteration, pure)
+                self._write_updates(steps, owned, iteration, pure)
             else:
                 accumulators = [self.state[p][_ACCUMULATOR_KEY] for p in params]
                 torch._foreach_add_(accumulators, grads)
@@ -1074,45 +1099,29 @@ class Optimizer(torch.optim.Optimizer):
 
     def _write_updates(
         self,
-        work: Work,
-        params: Tensors,
-        grads: Tensors,
+        steps: List["_GroupStep"],
         owned: bool,
-        decays: List[Tuple[Tensors, float]],
-        lrs: List[float],
         iteration: int,
-        pure: Optional[List[Tuple[Tensors, Tensors, List[Dict[str, Any]]]]],
+        pure: Optional[List[Tuple[Tensors, States]]],
     ) -> None:
         """Decay and update every group in place (or commit ``pure``), then
         reset the accumulators and advance the group counters."""
-        offset = 0
-        for index, (group, items) in enumerate(zip(self.param_groups, work)):
-            if not items:
-                continue
-            count = len(items)
-            group_params = params[offset : offset + count]
-            group_grads = grads[offset : offset + count]
-            offset += count
+        for index, step in enumerate(steps):
             if pure is not None:
                 new_params, new_states = pure[index]
-                _foreach.copy_into(group_params, new_params)
-                for p, entries in zip(group_params, new_states):
+                _foreach.copy_into(step.params, new_params)
+                for p, entries in zip(step.params, new_states):
                     self.state[p].update(entries)
                 continue
-            decayed, factor = decays[index]
-            if decayed:
-                torch._foreach_mul_(decayed, factor)
-            states = [self.state[p] for p in group_params]
-            self._update(group, group_params, group_grads, states, lrs[index], iteration, owned)
+            if step.decayed:
+                torch._foreach_mul_(step.decayed, step.decay_factor)
+            states = [self.state[p] for p in step.params]
+            self._update(step.group, step.params, step.grads, states, step.lr, iteration, owned)
         if self.gradient_accumulation_steps:
             # Every accumulator restarts, also those of parameters without a
             # gradient in this micro-step (as Keras).
             _gradients.zero_(
-                [
-                    state[_ACCUMULATOR_KEY]
-                    for state in self.state.values()
-                    if _ACCUMULATOR_KEY in state
-                ]
+                [state[_ACCUMULATOR_KEY] for state in self.state.values() if _ACCUMULATOR_KEY in state]
             )
         updates = [self._next_group_values(group, iteration) for group in self.param_groups]
         for group, values in zip(self.param_groups, updates):
@@ -1120,38 +1129,22 @@ class Optimizer(torch.optim.Optimizer):
 
     def _pure_updates(
         self,
-        work: Work,
-        params: Tensors,
-        grads: Tensors,
+        steps: List["_GroupStep"],
         new_state: Dict[torch.Tensor, Dict[str, Any]],
-        decays: List[Tuple[Tensors, float]],
-        lrs: List[float],
         iteration: int,
-    ) -> List[Optional[Tuple[Tensors, List[Dict[str, Any]]]]]:
+    ) -> List[Tuple[Tensors, States]]:
         """For a ``_compute_update`` rule: every group's new parameters and
         state, computed from decayed copies before anything is written."""
-        results: List[Optional[Tuple[Tensors, List[Dict[str, Any]]]]] = []
-        offset = 0
-        for index, (group, items) in enumerate(zip(self.param_groups, work)):
-            if not items:
-                results.append(None)
-                continue
-            count = len(items)
-            group_params = params[offset : offset + count]
-            group_grads = grads[offset : offset + count]
-            offset += count
-            decayed, factor = decays[index]
-            chosen = {id(p) for p in decayed}
-            inputs = [p * factor if id(p) in chosen else p for p in group_params]
+        results = []
+        for step in steps:
+            chosen = {id(p) for p in step.decayed}
+            inputs = [p * step.decay_factor if id(p) in chosen else p for p in step.params]
             states = []
-            for p in group_params:
-                merged = dict(self.state.get(p, {}))
-                merged.update(new_state.get(p, {}))
-                states.append(
-                    {k: v for k, v in merged.items() if k not in _BASE_STATE_KEYS}
-                )
+            for p in step.params:
+                merged = {**self.state.get(p, {}), **new_state.get(p, {})}
+                states.append({k: v for k, v in merged.items() if k not in _BASE_STATE_KEYS})
             new_params, new_states = self._compute_update(
-                group, inputs, group_grads, states, lrs[index], iteration
+                step.group, inputs, step.grads, states, step.lr, iteration
             )
             results.append((list(new_params), list(new_states)))
         return results
@@ -1175,16 +1168,8 @@ class Optimizer(torch.optim.Optimizer):
         """Return the initial state dict of ``param`` (tensors)."""
         return {}
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         """Update one param group in place.
 
         ``params`` are the parameters (weight decay already applied),
@@ -1196,21 +1181,15 @@ class Optimizer(torch.optim.Optimizer):
         Everything that can fail has been checked by the caller; this must
         not raise on such inputs.
 
-        The default runs a pure :meth:`_compute_update`; the base class then
-        calls it before any write (see ``_pure_updates``) and never reaches
-        this method.
+        A subclass that does not override this implements the pure
+        :meth:`_compute_update` instead, which the base class calls before
+        any write (``_updates_in_place`` tells which), so this one is never
+        reached.
         """
-        raise NotImplementedError  # pragma: no cover - see _updates_in_place
+        raise NotImplementedError
 
-    def _compute_update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-    ) -> Tuple[Tensors, List[Dict[str, Any]]]:
+    def _compute_update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                        lr: float, iteration: int) -> Tuple[Tensors, States]:
         """Pure alternative to :meth:`_update`: return ``(new_params,
         new_states)`` for one param group.
 

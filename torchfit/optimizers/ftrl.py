@@ -1,11 +1,11 @@
 r"""FTRL-Proximal, as in Keras 3."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import torch
 
 from ._validation import check_number, non_negative
-from .base import Optimizer, Tensors
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Ftrl"]
 
@@ -37,7 +37,8 @@ class Ftrl(Optimizer):
         l2_regularization_strength (float): >= 0, default 0.0.
         l2_shrinkage_regularization_strength (float): >= 0, default 0.0.
         beta (float): >= 0, default 0.0.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -68,47 +69,24 @@ class Ftrl(Optimizer):
         l2_regularization_strength: float = 0.0,
         l2_shrinkage_regularization_strength: float = 0.0,
         beta: float = 0.0,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            learning_rate_power=learning_rate_power,
-            initial_accumulator_value=initial_accumulator_value,
-            l1_regularization_strength=l1_regularization_strength,
-            l2_regularization_strength=l2_regularization_strength,
-            l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
-            beta=beta,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate,
+                         learning_rate_power=learning_rate_power,
+                         initial_accumulator_value=initial_accumulator_value,
+                         l1_regularization_strength=l1_regularization_strength,
+                         l2_regularization_strength=l2_regularization_strength,
+                         l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength, beta=beta,
+                         **kwargs)
 
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         return {
             "accumulator": torch.full_like(param, group["initial_accumulator_value"]),
             "linear": torch.zeros_like(param),
         }
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         power = -group["learning_rate_power"]
         l1 = group["l1_regularization_strength"]
         l2 = group["l2_regularization_strength"] + group["beta"] / (2.0 * lr)

@@ -1,11 +1,11 @@
 r"""Lion (evolved sign momentum), as in Keras 3."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import torch
 
 from ._validation import check_number, unit_interval
-from .base import Optimizer, Tensors
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Lion"]
 
@@ -31,7 +31,8 @@ class Lion(Optimizer):
         learning_rate (float or callable): default 0.001.
         beta_1 (float): in ``(0, 1]``, default 0.9.
         beta_2 (float): in ``[0, 1)``, default 0.99.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -45,40 +46,16 @@ class Lion(Optimizer):
         learning_rate: Any = 0.001,
         beta_1: float = 0.9,
         beta_2: float = 0.99,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         **kwargs)
 
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         return {"momentum": torch.zeros_like(param)}
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         m = [s["momentum"] for s in states]
         if owned:

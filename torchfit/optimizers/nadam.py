@@ -1,19 +1,20 @@
 r"""Nadam (Adam with Nesterov momentum) with Keras 3's momentum cache."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
+from ._adam_family import AdamFamily
 from ._foreach import divide_each_, ema_, ema_square_
-from ._validation import ADAM_CHECKS, _cast_scalar
-from .base import Optimizer, Tensors
+from ._validation import _cast_scalar
+from .base import Group, States, Tensors
 
 __all__ = ["Nadam"]
 
 _MOMENTUM_DECAY = 0.96
 
 
-class Nadam(Optimizer):
+class Nadam(AdamFamily):
     r"""Nadam, as ``keras.optimizers.Nadam``.
 
     Keras (following Dozat) uses a warming-up momentum schedule
@@ -37,46 +38,12 @@ class Nadam(Optimizer):
         beta_1 (float): in ``[0, 1)``, default 0.9.
         beta_2 (float): in ``[0, 1)``, default 0.999.
         epsilon (float): >= 0, default 1e-7.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
-    hyperparameters = ("beta_1", "beta_2", "epsilon")
-    _checks = dict(ADAM_CHECKS)
     _group_counters = {"u_product": 1.0}
-    _torch_betas = True
-
-    def __init__(
-        self,
-        params: Any = None,
-        learning_rate: Any = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
-
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
-        return {"momentum": torch.zeros_like(param), "velocity": torch.zeros_like(param)}
 
     @staticmethod
     def _mu(beta_1: float, step: int, dtype: Optional[torch.dtype]) -> float:
@@ -88,16 +55,8 @@ class Nadam(Optimizer):
         mu_t = self._mu(group["beta_1"], iteration + 1, dtype)
         return {"u_product": _cast_scalar(group["u_product"] * mu_t, dtype)}
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         dtype = self._scalar_dtype(params)
         step = iteration + 1

@@ -1,12 +1,12 @@
 r"""RMSprop with Keras 3's epsilon placement."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
 from ._foreach import divide_each_, ema_square_
 from ._validation import boolean, non_negative, unit_interval
-from .base import Optimizer, Tensors
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["RMSprop"]
 
@@ -37,7 +37,8 @@ class RMSprop(Optimizer):
         epsilon (float): >= 0, default 1e-7.
         centered (bool): normalize by the estimated gradient variance,
             default False.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -57,30 +58,12 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         epsilon: float = 1e-7,
         centered: bool = False,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            rho=rho,
-            momentum=momentum,
-            epsilon=epsilon,
-            centered=centered,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate, rho=rho, momentum=momentum,
+                         epsilon=epsilon, centered=centered, **kwargs)
 
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         state = {"velocity": torch.zeros_like(param)}
         if group["momentum"] > 0:
             state["momentum"] = torch.zeros_like(param)
@@ -88,9 +71,7 @@ class RMSprop(Optimizer):
             state["average_gradient"] = torch.zeros_like(param)
         return state
 
-    def _missing_state(
-        self, param: torch.Tensor, group: Dict[str, Any], state: Dict[str, Any]
-    ) -> Dict[str, Any]:
+    def _missing_state(self, param: torch.Tensor, group: Group, state: Dict[str, Any]) -> Dict[str, Any]:
         needed = self._init_state(param, group) if "velocity" not in state else {
             key: torch.zeros_like(param)
             for key, wanted in (
@@ -101,16 +82,8 @@ class RMSprop(Optimizer):
         }
         return needed
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         rho, momentum, epsilon = group["rho"], group["momentum"], group["epsilon"]
         velocities = [s["velocity"] for s in states]
         ema_square_(velocities, grads, rho)

@@ -1,11 +1,11 @@
 r"""Stochastic gradient descent with Keras 3's momentum formulation."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import torch
 
 from ._validation import boolean, unit_interval
-from .base import Optimizer, Tensors
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["SGD"]
 
@@ -33,7 +33,8 @@ class SGD(Optimizer):
         learning_rate (float or callable): default 0.01.
         momentum (float): in ``[0, 1)``, default 0.0.
         nesterov (bool): use Nesterov momentum, default False.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -46,47 +47,21 @@ class SGD(Optimizer):
         learning_rate: Any = 0.01,
         momentum: float = 0.0,
         nesterov: bool = False,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(params, learning_rate=learning_rate, momentum=momentum,
+                         nesterov=nesterov, **kwargs)
 
-    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         if group["momentum"] != 0:
             return {"momentum": torch.zeros_like(param)}
         return {}
 
-    def _missing_state(
-        self, param: torch.Tensor, group: Dict[str, Any], state: Dict[str, Any]
-    ) -> Dict[str, Any]:
+    def _missing_state(self, param: torch.Tensor, group: Group, state: Dict[str, Any]) -> Dict[str, Any]:
         return {} if "momentum" in state else self._init_state(param, group)
 
-    def _update(
-        self,
-        group: Dict[str, Any],
-        params: Tensors,
-        grads: Tensors,
-        states: List[Dict[str, Any]],
-        lr: float,
-        iteration: int,
-        owned: bool,
-    ) -> None:
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         momentum = group["momentum"]
         if momentum == 0:
             torch._foreach_add_(params, grads, alpha=-lr)
