@@ -1,16 +1,20 @@
 """One optimizer step of every torchfit optimizer against its torch reference.
 
 Model: ``--layers`` x ``nn.Linear(--width, --width)`` (default 3 x 4096 x 4096
-+ bias, about 50M parameters) with random gradients. Each measurement runs in a
-fresh subprocess (``--worker``), torch's reference and torchfit alternately,
-``--repeats`` times; the medians and their ratios torchfit / torch are printed:
++ bias, about 50M parameters) with random gradients. Every measurement runs in
+a fresh subprocess (``--worker``); the medians and their ratios torchfit /
+torch are printed:
 
-* time of one step (median over ``--steps`` steps after a first one);
+* time of one step: each of ``--repeats`` processes holds both optimizers (on
+  two copies of the model) and steps them alternately ``--steps`` times after
+  a first step each, so that load from other processes on a shared machine
+  hits both sides alike; the median over all of them;
 * peak memory growth of the first step (state created + temporaries) and of a
-  later step (temporaries only): resident set growth on CPU, with glibc's
-  ``MALLOC_MMAP_THRESHOLD_`` pinned so freed tensors leave the resident set
-  (peak reset through ``/proc/self/clear_refs``), or
-  ``torch.cuda.max_memory_allocated`` growth on CUDA.
+  later step (temporaries only), each side alone in its own process:
+  resident set growth on CPU, with glibc's ``MALLOC_MMAP_THRESHOLD_`` pinned
+  so freed tensors leave the resident set (peak reset through
+  ``/proc/self/clear_refs``), or ``torch.cuda.max_memory_allocated`` growth on
+  CUDA.
 
 The reference is torch's foreach optimizer for the same algorithm where torch
 has one (for Adagrad, Adadelta, Adamax, NAdam and RMSprop torch's variant
@@ -287,28 +291,43 @@ def _model(width: int, layers: int, device: str) -> nn.Module:
     return nn.Sequential(*[nn.Linear(width, width) for _ in range(layers)]).to(device)
 
 
-def worker(case: str, side: str, args: argparse.Namespace) -> Dict[str, float]:
-    """One fresh process: build, take a first step, time ``--steps`` steps."""
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
+def _build(case: str, side: str, args: argparse.Namespace) -> Callable[[], None]:
+    """A model with random gradients and one update of ``side``'s optimizer."""
     params = list(_model(args.width, args.layers, args.device).parameters())
     for p in params:
         p.grad = torch.randn_like(p)
     reference, ours, micro = CASES[case]
-    step = (reference if side == "torch" else ours)(params, args.device)
-    update = _updater(step, micro)
+    return _updater((reference if side == "torch" else ours)(params, args.device), micro)
+
+
+def _timed(update: Callable[[], None], device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    update()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def memory_worker(case: str, side: str, args: argparse.Namespace) -> Dict[str, float]:
+    """One side alone in a fresh process: peak growth of a first and a later update."""
+    update = _build(case, side, args)
     first = _peak_growth(update, args.device)
-    times = []
+    update()
+    return {"first": first, "later": _peak_growth(update, args.device)}
+
+
+def time_worker(case: str, args: argparse.Namespace) -> Dict[str, float]:
+    """Both sides in one fresh process, updated alternately."""
+    updates = {side: _build(case, side, args) for side in ("torch", "torchfit")}
+    times: Dict[str, List[float]] = {side: [] for side in updates}
+    for update in updates.values():
+        update()  # state created
     for _ in range(args.steps):
-        if args.device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        update()
-        if args.device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    later = _peak_growth(update, args.device)
-    return {"time": statistics.median(times), "first": first, "later": later}
+        for side, update in updates.items():
+            times[side].append(_timed(update, args.device))
+    return {side: statistics.median(values) for side, values in times.items()}
 
 
 def _updater(step: Callable[[], None], micro: int) -> Callable[[], None]:
@@ -319,35 +338,38 @@ def _updater(step: Callable[[], None], micro: int) -> Callable[[], None]:
     return update
 
 
-def fit_worker(side: str, args: argparse.Namespace) -> Dict[str, float]:
-    """Seconds per step of ``fit(optimizer="adam")`` or a hand-written loop."""
-    torch.set_num_threads(args.threads)
+def fit_worker(args: argparse.Namespace) -> Dict[str, float]:
+    """Seconds per step of a hand-written loop with ``torch.optim.Adam`` and of
+    ``fit(optimizer="adam")``, epochs alternately, in one process."""
     torch.manual_seed(0)
     batches = args.fit_steps
     x = torch.randn(batches * 32, args.width)
     y = torch.randn(batches * 32, args.width)
-    if side == "torch":
-        net = _model(args.width, args.layers, args.device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=LR, eps=1e-7, foreach=True)
-        loss_fn = nn.MSELoss()
+    net = _model(args.width, args.layers, args.device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=LR, eps=1e-7, foreach=True)
+    loss_fn = nn.MSELoss()
+    model = _keras_model(args)
+    model.compile(optimizer="adam", loss="mse")
 
-        def epoch() -> None:
-            for i in range(batches):
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(net(x[i * 32:(i + 1) * 32]), y[i * 32:(i + 1) * 32])
-                loss.backward()
-                optimizer.step()
-                float(loss.detach())
-    else:
-        model = _keras_model(args)
-        model.compile(optimizer="adam", loss="mse")
+    def hand_written() -> None:
+        for i in range(batches):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(net(x[i * 32:(i + 1) * 32]), y[i * 32:(i + 1) * 32])
+            loss.backward()
+            optimizer.step()
+            float(loss.detach())
 
-        def epoch() -> None:
-            model.fit(x.numpy(), y.numpy(), batch_size=32, epochs=1, shuffle=False, verbose=0)
-    epoch()  # warm up: state created
-    start = time.perf_counter()
-    epoch()
-    return {"time": (time.perf_counter() - start) / batches, "first": 0, "later": 0}
+    def with_fit() -> None:
+        model.fit(x.numpy(), y.numpy(), batch_size=32, epochs=1, shuffle=False, verbose=0)
+
+    epochs = {"torch": hand_written, "torchfit": with_fit}
+    times: Dict[str, List[float]] = {side: [] for side in epochs}
+    for epoch in epochs.values():
+        epoch()  # warm up: state created
+    for _ in range(args.steps):
+        for side, epoch in epochs.items():
+            times[side].append(_timed(epoch, args.device) / batches)
+    return {side: statistics.median(values) for side, values in times.items()}
 
 
 def _keras_model(args: argparse.Namespace) -> Any:
@@ -374,6 +396,22 @@ def _spawn(case: str, side: str, args: argparse.Namespace) -> Dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _measure(case: str, args: argparse.Namespace) -> str:
+    """One table row: paired times over ``--repeats`` processes; memory of
+    each side alone (not affected by load, measured once)."""
+    pairs = [_spawn(case, "pair", args) for _ in range(args.repeats)]
+    t = statistics.median(p["torch"] for p in pairs)
+    f = statistics.median(p["torchfit"] for p in pairs)
+    if case == "fit":
+        return f"| fit(optimizer='adam') vs hand-written loop | {t * 1e3:.1f} | {f * 1e3:.1f} | {f / t:.3f} | - | - | - |"
+    memory = {side: _spawn(case, side, args) for side in ("torch", "torchfit")}
+    mt, mf = memory["torch"], memory["torchfit"]
+    memory_ratio = mf["later"] / mt["later"] if mt["later"] > 0 else math.nan
+    return (f"| {case} | {t * 1e3:.1f} | {f * 1e3:.1f} | {f / t:.3f} "
+            f"| {_mib(mt['first'])} / {_mib(mt['later'])} | {_mib(mf['first'])} / {_mib(mf['later'])} "
+            f"| {memory_ratio:.2f} |")
+
+
 def _mib(value: float) -> str:
     return f"{value / 2**20:.0f}"
 
@@ -381,7 +419,7 @@ def _mib(value: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5, help="timed updates per side and process")
     parser.add_argument("--only", default="", help="comma-separated case names (default: all)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2)
@@ -394,7 +432,14 @@ def main() -> None:
     parser.add_argument("--side", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = fit_worker(args.side, args) if args.worker == "fit" else worker(args.worker, args.side, args)
+        torch.set_num_threads(args.threads)
+        torch.set_flush_denormal(True)
+        if args.worker == "fit":
+            result = fit_worker(args)
+        elif args.side == "pair":
+            result = time_worker(args.worker, args)
+        else:
+            result = memory_worker(args.worker, args.side, args)
         print(json.dumps(result))
         return
     cases = ["fit"] if args.fit else ([c for c in args.only.split(",") if c] or list(CASES))
@@ -404,23 +449,15 @@ def main() -> None:
     n = sum(p.numel() for p in _model(args.width, args.layers, "cpu").parameters())
     header = (f"model: {args.layers} x Linear({args.width}, {args.width}), {n / 1e6:.1f}M parameters; "
               f"{args.device}, {args.threads} threads; torch {torch.__version__}; "
-              f"{platform.machine()}, {os.cpu_count()} cores; medians of {args.repeats} fresh-process runs")
+              f"{platform.machine()}, {os.cpu_count()} cores; times: medians of {args.steps} alternated "
+              f"updates x {args.repeats} fresh processes")
     lines = [header, "",
              "| case | torch ms | torchfit ms | time ratio | torch peak first/later MiB "
              "| torchfit peak first/later MiB | later-step memory ratio |",
              "|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
     for case in cases:
-        runs: Dict[str, List[Dict[str, float]]] = {"torch": [], "torchfit": []}
-        for _ in range(args.repeats):
-            for side in ("torch", "torchfit"):  # alternately, each in a fresh process
-                runs[side].append(_spawn(case, side, args))
-        med = {side: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for side, rs in runs.items()}
-        t, f = med["torch"], med["torchfit"]
-        memory_ratio = f["later"] / t["later"] if t["later"] > 0 else math.nan
-        line = (f"| {case} | {t['time'] * 1e3:.1f} | {f['time'] * 1e3:.1f} | {f['time'] / t['time']:.3f} "
-                f"| {_mib(t['first'])} / {_mib(t['later'])} | {_mib(f['first'])} / {_mib(f['later'])} "
-                f"| {memory_ratio:.2f} |")
+        line = _measure(case, args)
         lines.append(line)
         print(line, flush=True)
     if args.markdown:
