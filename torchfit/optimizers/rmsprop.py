@@ -92,28 +92,42 @@ class RMSprop(Optimizer):
             averages = [s["average_gradient"] for s in states]
             torch._foreach_mul_(averages, rho)
             torch._foreach_add_(averages, grads, alpha=1 - rho)
+        buffers = [s["momentum"] for s in states] if momentum > 0 else None
         if owned:
-            # The increments lr * g / d go into the gradient copy.
-            divide_each_(grads, lambda i: _root(velocities[i], averages and averages[i], epsilon))
-            increments, scale = grads, lr
-        else:
-            denominators = torch._foreach_add(velocities, epsilon)
-            if averages is not None:
-                torch._foreach_addcmul_(denominators, averages, averages, value=-1)
-            torch._foreach_sqrt_(denominators)
-            increments, scale = None, lr
-        if momentum > 0:
-            buffers = [s["momentum"] for s in states]
-            torch._foreach_mul_(buffers, momentum)
-            if increments is None:
-                torch._foreach_addcdiv_(buffers, grads, denominators, value=scale)
-            else:
-                torch._foreach_add_(buffers, increments, alpha=scale)
-            torch._foreach_sub_(params, buffers)
-        elif increments is None:
-            torch._foreach_addcdiv_(params, grads, denominators, value=-scale)
-        else:
-            torch._foreach_add_(params, increments, alpha=-scale)
+            # g / d goes into the gradient copy, one tensor's d at a time.
+            divide_each_(
+                grads,
+                lambda i: _root(velocities[i], None if averages is None else averages[i], epsilon),
+            )
+            _descend(params, buffers, momentum, lr, grads, None)
+            return
+        denominators = torch._foreach_add(velocities, epsilon)
+        if averages is not None:
+            torch._foreach_addcmul_(denominators, averages, averages, value=-1)
+        torch._foreach_sqrt_(denominators)
+        _descend(params, buffers, momentum, lr, grads, denominators)
+
+
+def _descend(
+    params: Tensors,
+    buffers: Optional[Tensors],
+    momentum: float,
+    lr: float,
+    numerators: Tensors,
+    denominators: Optional[Tensors],
+) -> None:
+    """``w -= lr * n / d`` (``n`` alone when ``denominators`` is None), through
+    Keras's buffer ``m <- momentum * m + lr * n / d; w -= m`` when momentum > 0."""
+    target, sign = params, -1.0
+    if buffers is not None:
+        torch._foreach_mul_(buffers, momentum)
+        target, sign = buffers, 1.0
+    if denominators is None:
+        torch._foreach_add_(target, numerators, alpha=sign * lr)
+    else:
+        torch._foreach_addcdiv_(target, numerators, denominators, value=sign * lr)
+    if buffers is not None:
+        torch._foreach_sub_(params, buffers)
 
 
 def _root(
