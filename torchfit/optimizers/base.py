@@ -826,6 +826,11 @@ class Optimizer(torch.optim.Optimizer):
 
         A step in which no parameter has a gradient changes nothing and does
         not count in ``iterations``. ``.grad`` is never modified.
+
+        Parameters and state are written in place, after every check (learning
+        rates, gradients, values torch schedulers wrote): a step that raises
+        leaves them as they were, without keeping a copy of them; Ctrl-C during
+        the writes takes effect once they are complete.
         """
         self._require_bound("step")
         loss = None
