@@ -51,7 +51,7 @@ class Adamax(AdamFamily):
         else:
             magnitudes = torch._foreach_abs(grads)
         torch._foreach_maximum_(u, magnitudes)
-        # The denominator (1 - beta_1**t) * (u + epsilon) reuses |g|'s memory.
+        # w -= lr / (1 - beta_1**t) * m / (u + epsilon); u + epsilon reuses
+        # |g|'s memory.
         denominators = scratch_or_new(torch.add, magnitudes, u, [group["epsilon"]] * len(u))
-        torch._foreach_mul_(denominators, 1 - beta_1_power)
-        torch._foreach_addcdiv_(params, m, denominators, value=-lr)
+        torch._foreach_addcdiv_(params, m, denominators, value=-lr / (1 - beta_1_power))

@@ -4,6 +4,7 @@ from typing import Any, Dict
 
 import torch
 
+from ._foreach import ema_
 from ._validation import check_number, unit_interval
 from .base import Group, Optimizer, States, Tensors
 
@@ -58,17 +59,15 @@ class Lion(Optimizer):
                 lr: float, iteration: int, owned: bool) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         m = [s["momentum"] for s in states]
+        # c = beta_1 * m + (1 - beta_1) * g, as torch's lerp (one kernel).
         if owned:
             # The gradient copy already is this step's parameter-sized
             # temporary: the directions go tensor by tensor.
             for w, m_i, g in zip(params, m, grads):
-                w.add_(torch.mul(m_i, beta_1).add_(g, alpha=1 - beta_1).sign_(), alpha=-lr)
+                w.add_(torch.lerp(m_i, g, 1 - beta_1).sign_(), alpha=-lr)
         else:
-            # sign(beta_1 * m + (1 - beta_1) * g): the step's one temporary.
-            directions = torch._foreach_mul(m, beta_1)
-            torch._foreach_add_(directions, grads, alpha=1 - beta_1)
+            directions = torch._foreach_lerp(m, grads, 1 - beta_1)
             torch._foreach_sign_(directions)
             torch._foreach_add_(params, directions, alpha=-lr)
             del directions
-        torch._foreach_mul_(m, beta_2)
-        torch._foreach_add_(m, grads, alpha=1 - beta_2)
+        ema_(m, grads, beta_2)

@@ -4,7 +4,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ._foreach import divide_each_, ema_square_
+from ._foreach import divide_each_, ema_, ema_square_
 from ._validation import boolean, non_negative, unit_interval
 from .base import Group, Optimizer, States, Tensors
 
@@ -90,8 +90,7 @@ class RMSprop(Optimizer):
         averages = None
         if group["centered"]:
             averages = [s["average_gradient"] for s in states]
-            torch._foreach_mul_(averages, rho)
-            torch._foreach_add_(averages, grads, alpha=1 - rho)
+            ema_(averages, grads, rho)
         buffers = [s["momentum"] for s in states] if momentum > 0 else None
         if owned:
             # g / d goes into the gradient copy, one tensor's d at a time.
