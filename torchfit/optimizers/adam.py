@@ -13,7 +13,9 @@ from .base import Group, States, Tensors
 __all__ = ["Adam"]
 
 
-def adam_step_size(lr: float, beta_1: float, beta_2: float, step: int, dtype: Optional[torch.dtype]) -> float:
+def _step_size(
+    lr: float, beta_1: float, beta_2: float, step: int, dtype: Optional[torch.dtype]
+) -> float:
     """Keras's ``alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``, the
     scalars evaluated in the variables' dtype as Keras does."""
     beta_1_power = _cast_scalar(beta_1, dtype) ** step
@@ -84,7 +86,7 @@ class Adam(AdamFamily):
     def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
                 lr: float, iteration: int, owned: bool) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
-        alpha = adam_step_size(lr, beta_1, beta_2, iteration + 1, self._scalar_dtype(params))
+        alpha = _step_size(lr, beta_1, beta_2, iteration + 1, self._scalar_dtype(params))
         m = [s["momentum"] for s in states]
         v = [s["velocity"] for s in states]
         ema_(m, grads, beta_1)
