@@ -48,17 +48,18 @@ def two_groups(model):
 
 # ------------------------------------------------- the optimizer step fails
 def failing_in_last_group(cls):
-    """``cls`` whose update rule computes every group, then fails on the last
-    one once armed: a rule that wrote anything in place would show."""
+    """``cls`` whose step checks pass for every group but the last once armed
+    (the update rules write in place, after all checks): a step that wrote
+    anything before checking every group would show."""
 
     class Failing(cls):
         armed = False
 
-        def _compute_update(self, group, params, grads, states, lr, iteration):
-            result = super()._compute_update(group, params, grads, states, lr, iteration)
+        def _runtime_lr(self, group_index, group):
+            lr = super()._runtime_lr(group_index, group)
             if Failing.armed and group is self.param_groups[-1]:
-                raise Injected("update rule failed")
-            return result
+                raise Injected("check of the last group failed")
+            return lr
 
     Failing.__name__ = cls.__name__
     return Failing
@@ -98,16 +99,15 @@ def test_a_failing_stage_of_the_shared_optimizer_step_changes_nothing(stage):
     state = {"armed": False}
 
     class Adam(topt.Adam):
-        def _clip_gradients(self, grads):
+        def _clip_gradients(self, grads, owned):
             if state["armed"] and stage in ("clip", "accumulation"):
                 raise Injected("clip failed")
-            return super()._clip_gradients(grads)
+            return super()._clip_gradients(grads, owned)
 
-        def _compute_ema(self, commits, iteration):
-            result = super()._compute_ema(commits, iteration)
+        def _ema_params(self):
             if state["armed"] and stage == "ema":
                 raise Injected("ema failed")
-            return result
+            return super()._ema_params()
 
         def _use_weight_decay(self, *args):
             if state["armed"] and stage == "weight_decay":
@@ -331,9 +331,9 @@ def test_ctrl_c_inside_the_optimizer_step_changes_nothing_and_ends_cleanly(tmp_p
     cls = failing_in_last_group(topt.Adam)
 
     class Interrupting(cls):
-        def _compute_update(self, *args, **kwargs):
+        def _runtime_lr(self, *args, **kwargs):
             try:
-                return super()._compute_update(*args, **kwargs)
+                return super()._runtime_lr(*args, **kwargs)
             except Injected:
                 raise KeyboardInterrupt from None
 

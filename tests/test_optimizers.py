@@ -7,6 +7,7 @@ random gradients (Keras: ``apply_gradients``; torchfit: ``.grad`` +
 """
 
 import copy
+import inspect
 import io
 import math
 import pickle
@@ -444,26 +445,28 @@ def test_bad_gradient_on_a_later_param_leaves_earlier_ones_untouched():
     _assert_unchanged(opt, params, snapshot)
 
 
-def test_error_inside_update_rule_leaves_params_untouched(monkeypatch):
+def test_error_inside_a_pure_update_rule_leaves_params_untouched():
+    """A ``_compute_update`` (pure) rule is computed for every group before
+    anything is written, weight decay included; built-in rules write in place
+    and are covered by tests/test_optimizers_inplace.py."""
+
+    class Failing(optimizers.Optimizer):
+        armed = False
+
+        def _compute_update(self, group, params, grads, states, lr, iteration):
+            if Failing.armed and group is self.param_groups[-1]:
+                raise RuntimeError("boom")
+            return [p - lr * g for p, g in zip(params, grads)], [{} for _ in params]
+
     params = _make_params(_data(seed=1, steps=0)[0])
-    opt = optimizers.Lamb(params, weight_decay=0.1)
+    opt = Failing([{"params": params[:2]}, {"params": params[2:]}], weight_decay=0.1, use_ema=True)
     for p in params:
         p.grad = torch.ones_like(p)
     opt.step()
     snapshot = _snapshot(opt, params)
-    calls = {"n": 0}
-    real = torch.sqrt
-
-    def flaky_sqrt(x):
-        calls["n"] += 1
-        if calls["n"] > 4:
-            raise RuntimeError("boom")
-        return real(x)
-
-    monkeypatch.setattr(torch, "sqrt", flaky_sqrt)
+    Failing.armed = True
     with pytest.raises(RuntimeError, match="boom"):
         opt.step()
-    monkeypatch.undo()
     _assert_unchanged(opt, params, snapshot)
 
 
@@ -626,9 +629,35 @@ def test_argument_validation(name, kwargs, error, fragments):
         assert fragment in str(info.value), (fragment, str(info.value))
 
 
-def test_float_passed_as_params_gives_hint():
+def test_float_passed_to_bind_gives_hint():
     with pytest.raises(TypeError, match="learning_rate=0.1"):
-        optimizers.SGD(0.1)
+        optimizers.SGD().bind(0.1)
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.ALL_OBJECTS_DICT))
+def test_keras_positional_form(name):
+    """``X(1e-3)``/``X(schedule)`` take the first positional argument as
+    ``learning_rate``, the next ones in Keras's order; torch's form and
+    ``params=`` keep working."""
+    cls = optimizers.ALL_OBJECTS_DICT[name]
+    keras_cls = getattr(keras.optimizers, cls.__name__)
+    second = list(inspect.signature(keras_cls).parameters)[1]
+    value = optimizers.get(name).get_config()[second]
+    value = not value if isinstance(value, bool) else (0.5 if value is None else value * 0.5)
+    opt = cls(0.05, value)
+    assert not opt.is_bound
+    assert opt.learning_rate == pytest.approx(0.05)
+    assert opt.get_config()[second] == value
+    schedule = optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    assert cls(schedule)._lr_schedule is schedule
+    assert cls(lambda: 0.2).learning_rate == pytest.approx(0.2)
+    p = torch.nn.Parameter(torch.zeros(3))
+    for opt in (cls([p], 0.05), cls(params=[p], learning_rate=0.05), cls(0.05, params=[p])):
+        assert opt.is_bound and opt.learning_rate == pytest.approx(0.05)
+    with pytest.raises(TypeError, match="learning_rate"):
+        cls(0.05, learning_rate=0.1)
+    with pytest.raises(TypeError, match="positional"):
+        cls(*([0.05] * 12))
 
 
 def test_learning_rate_setter_validation():

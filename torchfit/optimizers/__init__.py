@@ -13,24 +13,25 @@ on :class:`Optimizer`.
 """
 
 import difflib
+from typing import Any, Dict, Optional
 
 import torch
 
-from torchfit.optimizers.adadelta import Adadelta
-from torchfit.optimizers.adafactor import Adafactor
-from torchfit.optimizers.adagrad import Adagrad
-from torchfit.optimizers.adam import Adam
-from torchfit.optimizers.adamax import Adamax
-from torchfit.optimizers.adamw import AdamW
-from torchfit.optimizers.base import Optimizer
-from torchfit.optimizers.ftrl import Ftrl
-from torchfit.optimizers.lamb import Lamb
-from torchfit.optimizers.lion import Lion
-from torchfit.optimizers.nadam import Nadam
-from torchfit.optimizers.rmsprop import RMSprop
-from torchfit.optimizers.sgd import SGD
-from torchfit.optimizers import schedules
-from torchfit.optimizers.schedules import LearningRateSchedule
+from .adadelta import Adadelta
+from .adafactor import Adafactor
+from .adagrad import Adagrad
+from .adam import Adam
+from .adamax import Adamax
+from .adamw import AdamW
+from .base import Optimizer
+from .ftrl import Ftrl
+from .lamb import Lamb
+from .lion import Lion
+from .nadam import Nadam
+from .rmsprop import RMSprop
+from .sgd import SGD
+from . import schedules
+from .schedules import LearningRateSchedule
 
 from ..precision import LossScaleOptimizer  # Keras lists it with the optimizers
 
@@ -76,7 +77,7 @@ ALL_OBJECTS_DICT = {
 }
 
 
-def _unknown_name(name):
+def _unknown_name(name: str) -> ValueError:
     valid = sorted(ALL_OBJECTS_DICT)
     close = difflib.get_close_matches(name.lower(), valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -87,7 +88,7 @@ def _unknown_name(name):
     )
 
 
-def serialize(optimizer):
+def serialize(optimizer: Optimizer) -> Dict[str, Any]:
     """Return ``{"class_name": ..., "config": optimizer.get_config()}``."""
     return {
         "class_name": type(optimizer).__name__,
@@ -95,7 +96,9 @@ def serialize(optimizer):
     }
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(
+    config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None
+) -> Optimizer:
     """Rebuild an unbound optimizer from :func:`serialize`'s output.
 
     Also accepts a Keras ``keras.optimizers.serialize`` dict for the
@@ -118,7 +121,7 @@ def deserialize(config, custom_objects=None):
     return cls.from_config(dict(config.get("config") or {}), custom_objects)
 
 
-def get(identifier, params=None):
+def get(identifier: Any, params: Any = None) -> torch.optim.Optimizer:
     """Return an optimizer for ``identifier``, as ``keras.optimizers.get``.
 
     Args:

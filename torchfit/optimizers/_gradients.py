@@ -2,97 +2,154 @@
 by ``loss_scale_factor``, accumulation over ``gradient_accumulation_steps``
 micro-steps, and clipping (``clipnorm``, ``global_clipnorm``, ``clipvalue``).
 
-Everything here is out of place: ``.grad`` and the optimizer state are only
-written by :func:`commit_accumulators`, once the whole step has been computed.
+``.grad`` is never written. A function that has to change the gradients
+makes one copy of them (one parameter-sized temporary) and works on that
+copy in place from then on; it returns ``(grads, owned)`` where ``owned``
+says whether ``grads`` is such a copy, which the update rule may then reuse
+as its scratch space.
 """
 
 import numbers
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
+
+from ._foreach import is_plain
 
 # State key of a parameter's gradient accumulator.
 ACCUMULATOR_KEY = "gradient_accumulator"
 
+Tensors = List[torch.Tensor]
 
-def scale_loss(optimizer, loss):
-    if optimizer.loss_scale_factor is None:
+
+def scale_loss(owner: str, loss_scale_factor: Optional[float], loss: Any) -> Any:
+    """``loss * loss_scale_factor`` (``loss`` unchanged without a factor)."""
+    if loss_scale_factor is None:
         return loss
-    if isinstance(loss, bool) or not (
-        isinstance(loss, (torch.Tensor, numbers.Real))
-    ):
+    if isinstance(loss, bool) or not isinstance(loss, (torch.Tensor, numbers.Real)):
         raise TypeError(
-            f"{type(optimizer).__name__}.scale_loss: argument `loss` must be a "
-            f"tensor or a real number; received loss={loss!r} of type "
-            f"{type(loss).__name__}."
+            f"{owner}.scale_loss: argument `loss` must be a tensor or a real "
+            f"number; received loss={loss!r} of type {type(loss).__name__}."
         )
-    return loss * optimizer.loss_scale_factor
+    return loss * loss_scale_factor
 
 
-def unscale_and_accumulate(optimizer, flat_params, flat_grads, is_update):
-    """Return ``(grads, new_accumulators)``.
-
-    ``grads`` are divided by ``loss_scale_factor``; with gradient
-    accumulation they are added to the accumulators, and on the N-th
-    micro-step (``is_update``) replaced by the mean of the accumulated ones.
-    ``new_accumulators`` is the sum to store on the other micro-steps, else
-    ``None``.
-    """
-    if optimizer.loss_scale_factor is not None:
-        flat_grads = torch._foreach_div(flat_grads, optimizer.loss_scale_factor)
-    accumulation = optimizer.gradient_accumulation_steps
-    new_accumulators = None
-    if accumulation:
-        previous = [
-            optimizer.state[p][ACCUMULATOR_KEY]
-            if ACCUMULATOR_KEY in optimizer.state.get(p, ())
-            else torch.zeros_like(p)
-            for p in flat_params
-        ]
-        summed = torch._foreach_add(flat_grads, previous)
-        if is_update:
-            flat_grads = torch._foreach_div(summed, accumulation)
-        else:
-            new_accumulators = summed
-    return flat_grads, new_accumulators
+def _own(grads: Tensors, owned: bool) -> Tensors:
+    """``grads`` if they are already a private copy, else a copy of them."""
+    return grads if owned else torch._foreach_mul(grads, 1.0)
 
 
-def commit_accumulators(optimizer, flat_params, new_accumulators):
-    """Store ``new_accumulators``, or zero every accumulator after an update."""
-    if not optimizer.gradient_accumulation_steps:
-        return
-    if new_accumulators is not None:
-        for p, value in zip(flat_params, new_accumulators):
-            optimizer.state[p][ACCUMULATOR_KEY] = value
+def unscale(
+    grads: Tensors, loss_scale_factor: Optional[float], owned: bool
+) -> Tuple[Tensors, bool]:
+    """Divide the gradients by ``loss_scale_factor`` (a copy; ``.grad`` stays)."""
+    if loss_scale_factor is None:
+        return grads, owned
+    if owned:
+        torch._foreach_div_(grads, loss_scale_factor)
+        return grads, True
+    return torch._foreach_div(grads, loss_scale_factor), True
+
+
+def accumulated_mean(
+    grads: Tensors, accumulators: Tensors, steps: int, owned: bool
+) -> Tuple[Tensors, bool]:
+    """``(grads + accumulators) / steps``, Keras's gradient of the N-th
+    micro-step, as one new tensor per gradient (the accumulators are
+    zeroed by the caller once the update is written)."""
+    if owned:
+        torch._foreach_add_(grads, accumulators)
     else:
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                state = optimizer.state.get(p)
-                if state and ACCUMULATOR_KEY in state:
-                    state[ACCUMULATOR_KEY].zero_()
+        grads = torch._foreach_add(grads, accumulators)
+    torch._foreach_div_(grads, steps)
+    return grads, True
 
 
-def clip_gradients(optimizer, grads):
+def _same_kind(grads: Tensors) -> bool:
+    """Whether a foreach op with one scalar tensor can serve all ``grads``."""
+    first = grads[0]
+    return is_plain(grads) and all(
+        g.dtype == first.dtype and g.device == first.device for g in grads
+    )
+
+
+def _norms(grads: Tensors) -> Tensors:
+    """The L2 norm of every gradient, as 0-dim tensors."""
+    if is_plain(grads):
+        return list(torch._foreach_norm(grads))
+    return [torch.linalg.vector_norm(g) for g in grads]
+
+
+def clip_by_norm(grads: Tensors, clipnorm: float, owned: bool) -> Tuple[Tensors, bool]:
+    """Keras's ``clipnorm``: ``g * clipnorm / max(||g||, clipnorm)`` per tensor."""
+    divisors = [torch.clamp_min(norm, clipnorm) for norm in _norms(grads)]
+    grads = _own(grads, owned)
+    torch._foreach_mul_(grads, clipnorm)
+    if _same_kind(grads):
+        torch._foreach_div_(grads, divisors)
+    else:
+        for g, divisor in zip(grads, divisors):
+            g.div_(divisor.to(g.device, g.dtype))
+    return grads, True
+
+
+def global_norm_scale(grads: Tensors, global_clipnorm: float) -> torch.Tensor:
+    """Keras's ``global_clipnorm`` factor ``clip * min(1 / norm, 1 / clip)``
+    over all gradients together (NaN when the norm is not finite, as Keras)."""
+    norms = _norms(grads)
+    dtype = norms[0].dtype
+    for norm in norms[1:]:
+        dtype = torch.promote_types(dtype, norm.dtype)
+    device = norms[0].device
+    total = torch.linalg.vector_norm(
+        torch.stack([n.to(device=device, dtype=dtype) for n in norms])
+    )
+    limit = torch.full_like(total, 1.0 / global_clipnorm)
+    return global_clipnorm * torch.minimum(1.0 / total, limit) + (total - total)
+
+
+def scale(grads: Tensors, factor: torch.Tensor, owned: bool) -> Tuple[Tensors, bool]:
+    """``grads * factor`` (a 0-dim tensor), as a copy unless ``owned``."""
+    if _same_kind(grads):
+        factor = factor.to(device=grads[0].device, dtype=grads[0].dtype)
+        if owned:
+            torch._foreach_mul_(grads, factor)
+            return grads, True
+        return list(torch._foreach_mul(grads, factor)), True
+    grads = _own(grads, owned)
+    for g in grads:
+        g.mul_(factor.to(device=g.device, dtype=g.dtype))
+    return grads, True
+
+
+def clip_by_value(grads: Tensors, clipvalue: float, owned: bool) -> Tuple[Tensors, bool]:
+    """Keras's ``clipvalue``: clamp every element to ``[-clipvalue, clipvalue]``."""
+    if owned:
+        torch._foreach_clamp_min_(grads, -clipvalue)
+    else:
+        grads = list(torch._foreach_clamp_min(grads, -clipvalue))
+    torch._foreach_clamp_max_(grads, clipvalue)
+    return grads, True
+
+
+def clip(
+    grads: Tensors,
+    owned: bool,
+    clipnorm: Optional[float],
+    global_clipnorm: Optional[float],
+    clipvalue: Optional[float],
+) -> Tuple[Tensors, bool]:
     """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue."""
-    if optimizer.clipnorm:
-        clipped = []
-        for g in grads:
-            norm = torch.sqrt(torch.sum(g * g))
-            limit = torch.full_like(norm, optimizer.clipnorm)
-            clipped.append((g * optimizer.clipnorm) / torch.maximum(norm, limit))
-        return clipped
-    if optimizer.global_clipnorm:
-        squares = [torch.sum(g * g) for g in grads]
-        dtype = squares[0].dtype
-        for s in squares[1:]:
-            dtype = torch.promote_types(dtype, s.dtype)
-        device = squares[0].device
-        total = torch.stack([s.to(device=device, dtype=dtype) for s in squares])
-        norm = torch.sqrt(torch.sum(total))
-        clip = optimizer.global_clipnorm
-        limit = torch.full_like(norm, 1.0 / clip)
-        # A non-finite norm makes the scale NaN, as in Keras.
-        scale = clip * torch.minimum(1.0 / norm, limit) + (norm - norm)
-        return [g * scale.to(device=g.device, dtype=g.dtype) for g in grads]
-    if optimizer.clipvalue:
-        return [torch.clamp(g, -optimizer.clipvalue, optimizer.clipvalue) for g in grads]
-    return grads
+    if clipnorm:
+        return clip_by_norm(grads, clipnorm, owned)
+    if global_clipnorm:
+        return scale(grads, global_norm_scale(grads, global_clipnorm), owned)
+    if clipvalue:
+        return clip_by_value(grads, clipvalue, owned)
+    return grads, owned
+
+
+def zero_(tensors: Sequence[torch.Tensor]) -> None:
+    """Zero every tensor in place (the accumulators after an update)."""
+    if tensors:
+        torch._foreach_zero_(list(tensors))

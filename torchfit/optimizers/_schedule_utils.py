@@ -4,12 +4,14 @@ value checked, and its (de)serialisation in an optimizer's config."""
 import inspect
 import math
 
-from torchfit import name_gate
-from torchfit.optimizers._validation import _to_float
-from torchfit.optimizers.schedules import ALL_OBJECTS_DICT as SCHEDULES
+from typing import Any, Callable, Dict, Optional
+
+from .. import name_gate
+from ._validation import _to_float
+from .schedules import ALL_OBJECTS_DICT as SCHEDULES
 
 
-def _schedule_takes_iterations(owner, schedule):
+def _schedule_takes_iterations(owner: str, schedule: Callable[..., Any]) -> bool:
     """Whether ``schedule`` is called as ``schedule(iterations)``.
 
     Keras calls a plain callable learning rate with no argument and a
@@ -36,7 +38,9 @@ def _schedule_takes_iterations(owner, schedule):
         ) from None
 
 
-def evaluate_schedule(owner, schedule, takes_iterations, iterations):
+def evaluate_schedule(
+    owner: str, schedule: Callable[..., Any], takes_iterations: bool, iterations: int
+) -> float:
     """The learning rate ``schedule`` gives at ``iterations``, checked to be a
     finite float >= 0."""
     if takes_iterations:
@@ -60,7 +64,7 @@ def evaluate_schedule(owner, schedule, takes_iterations, iterations):
     return lr
 
 
-def _serialize_schedule(schedule):
+def _serialize_schedule(schedule: Any) -> Any:
     cls = type(schedule)
     if hasattr(schedule, "get_config") and hasattr(cls, "from_config"):
         try:
@@ -75,7 +79,9 @@ def _serialize_schedule(schedule):
     return schedule
 
 
-def _deserialize_schedule(config, custom_objects=None):
+def _deserialize_schedule(
+    config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None
+) -> Any:
     """A schedule from its ``{"module", "class_name", "config"}`` dict.
 
     The class comes from ``custom_objects`` or torchfit's schedule registry

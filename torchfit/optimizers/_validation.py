@@ -10,20 +10,24 @@ import math
 import numbers
 import re
 import warnings
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 _NAME_COUNTS = collections.defaultdict(int)
 
+#: ``validator(owner, name, value) -> value``, as listed in ``Optimizer._checks``.
+Validator = Callable[[str, str, Any], Any]
 
-def _snake_case(name):
+
+def _snake_case(name: str) -> str:
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _auto_name(class_name):
+def _auto_name(class_name: str) -> str:
     """Return a unique default name such as ``"adam"``, ``"adam_1"``..."""
     prefix = _snake_case(class_name)
     count = _NAME_COUNTS[prefix]
@@ -36,7 +40,9 @@ def _auto_name(class_name):
 # --------------------------------------------------------------------------
 
 
-def _describe_range(low, high, low_open, high_open):
+def _describe_range(
+    low: Optional[float], high: Optional[float], low_open: bool, high_open: bool
+) -> str:
     if low is not None and high is not None:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
@@ -48,17 +54,34 @@ def _describe_range(low, high, low_open, high_open):
     return "a finite float"
 
 
+class _Expected:
+    """What :func:`check_number` expects, formatted only for an error message
+    (it runs on every step for values torch schedulers may write)."""
+
+    __slots__ = ("low", "high", "low_open", "high_open", "allow_none")
+
+    def __init__(self, low: Optional[float], high: Optional[float], low_open: bool,
+                 high_open: bool, allow_none: bool) -> None:
+        self.low, self.high = low, high
+        self.low_open, self.high_open, self.allow_none = low_open, high_open, allow_none
+
+    def __str__(self) -> str:
+        text = _describe_range(self.low, self.high, self.low_open, self.high_open)
+        return text + " or None" if self.allow_none else text
+
+
+
 def check_number(
-    owner,
-    name,
-    value,
+    owner: str,
+    name: str,
+    value: Any,
     *,
-    low=None,
-    high=None,
-    low_open=False,
-    high_open=False,
-    allow_none=False,
-):
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+) -> Optional[float]:
     """Validate a real-valued argument and return it as a Python float.
 
     Raises ``TypeError`` when ``value`` is not a real number (booleans and
@@ -66,11 +89,9 @@ def check_number(
     outside the given range. Both messages name the argument, say what was
     expected and show the value received.
     """
-    expected = _describe_range(low, high, low_open, high_open)
-    if allow_none:
-        expected += " or None"
     if value is None and allow_none:
         return None
+    expected = _Expected(low, high, low_open, high_open, allow_none)  # formatted on error
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         if not value.dtype.is_complex:
             value = value.item()
@@ -93,7 +114,7 @@ def check_number(
     return number
 
 
-def check_bool(owner, name, value):
+def check_bool(owner: str, name: str, value: Any) -> bool:
     """Validate a boolean flag (``True``/``False``) and return it."""
     if isinstance(value, bool):
         return value
@@ -105,10 +126,10 @@ def check_bool(owner, name, value):
     )
 
 
-def unit_interval(low_open=False, high_open=True):
+def unit_interval(low_open: bool = False, high_open: bool = True) -> Validator:
     """Validator factory for coefficients such as betas, rho and momentum."""
 
-    def check(owner, name, value):
+    def check(owner: str, name: str, value: Any) -> float:
         return check_number(
             owner,
             name,
@@ -122,19 +143,19 @@ def unit_interval(low_open=False, high_open=True):
     return check
 
 
-def non_negative(owner, name, value):
+def non_negative(owner: str, name: str, value: Any) -> float:
     return check_number(owner, name, value, low=0.0)
 
 
-def positive(owner, name, value):
+def positive(owner: str, name: str, value: Any) -> float:
     return check_number(owner, name, value, low=0.0, low_open=True)
 
 
-def any_float(owner, name, value):
+def any_float(owner: str, name: str, value: Any) -> float:
     return check_number(owner, name, value)
 
 
-def boolean(owner, name, value):
+def boolean(owner: str, name: str, value: Any) -> bool:
     return check_bool(owner, name, value)
 
 
@@ -167,7 +188,7 @@ _COMMON_ARGUMENTS = (
 # --------------------------------------------------------------------------
 
 
-def _check_learning_rate(owner, value):
+def _check_learning_rate(owner: str, value: Any) -> Tuple[Optional[float], Any]:
     """Return ``(float_or_None, schedule_or_None)`` for a learning rate."""
     if callable(value) and not isinstance(value, torch.Tensor):
         return None, value
@@ -184,7 +205,7 @@ def _check_learning_rate(owner, value):
         ) from None
 
 
-def pop_keras_only_arguments(hyper):
+def pop_keras_only_arguments(hyper: Dict[str, Any]) -> Dict[str, Any]:
     """``hyper`` without Keras 2's ``decay`` (ignored with a warning, as Keras 3)."""
     hyper = dict(hyper)
     if hyper.pop("decay", None) is not None:
@@ -196,13 +217,13 @@ def pop_keras_only_arguments(hyper):
 
 
 def check_common_arguments(
-    owner,
-    use_ema,
-    ema_momentum,
-    ema_overwrite_frequency,
-    loss_scale_factor,
-    gradient_accumulation_steps,
-):
+    owner: str,
+    use_ema: Any,
+    ema_momentum: Any,
+    ema_overwrite_frequency: Any,
+    loss_scale_factor: Any,
+    gradient_accumulation_steps: Any,
+) -> Tuple[bool, float, Optional[int], Optional[float], Optional[int]]:
     """Validate Keras's EMA / loss-scale / accumulation arguments."""
     use_ema = check_bool(owner, "use_ema", use_ema)
     ema_momentum = check_number(owner, "ema_momentum", ema_momentum, low=0.0, high=1.0)
@@ -243,7 +264,9 @@ def check_common_arguments(
     )
 
 
-def check_hyperparameter_names(owner, hyperparameters, hyper):
+def check_hyperparameter_names(
+    owner: str, hyperparameters: Optional[Sequence[str]], hyper: Dict[str, Any]
+) -> None:
     """Raise ``TypeError`` for keywords that are not among ``hyperparameters``
     (``None`` accepts any)."""
     if hyperparameters is None:
@@ -257,7 +280,9 @@ def check_hyperparameter_names(owner, hyperparameters, hyper):
         )
 
 
-def check_clipping(owner, clipnorm, clipvalue, global_clipnorm):
+def check_clipping(
+    owner: str, clipnorm: Any, clipvalue: Any, global_clipnorm: Any
+) -> Dict[str, Optional[float]]:
     """Return ``{"clipnorm": ..., "clipvalue": ..., "global_clipnorm": ...}``
     (floats > 0 or ``None``, at most one of them set)."""
     clip = {}
@@ -279,7 +304,7 @@ def check_clipping(owner, clipnorm, clipvalue, global_clipnorm):
     return clip
 
 
-def check_name(owner, name):
+def check_name(owner: str, name: Any) -> str:
     """Return ``name``, or a unique default (``"adam"``, ``"adam_1"``...) for ``None``."""
     if name is None:
         return _auto_name(owner)
@@ -296,13 +321,13 @@ def check_name(owner, name):
 # --------------------------------------------------------------------------
 
 
-def _to_float(value):
+def _to_float(value: Any) -> float:
     if isinstance(value, torch.Tensor):
         return float(value.detach().reshape(()).item())
     return float(value)
 
 
-def _cast_scalar(value, dtype):
+def _cast_scalar(value: float, dtype: Optional[torch.dtype]) -> float:
     """Round a Python float to ``dtype`` (as Keras casts hyper-parameters)."""
     if dtype is None or dtype == torch.float64:
         return float(value)

@@ -1,10 +1,12 @@
 r"""Adadelta, as in Keras 3 (the learning rate scales the delta)."""
 
+from typing import Any, Dict
+
 import torch
 
-from torchfit.optimizers._foreach import moving_average
-from torchfit.optimizers._validation import non_negative, unit_interval
-from torchfit.optimizers.base import Optimizer
+from ._foreach import ema_square_, sqrt_of_plus
+from ._validation import non_negative, unit_interval
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Adadelta"]
 
@@ -24,7 +26,8 @@ class Adadelta(Optimizer):
         learning_rate (float or callable): default 0.001.
         rho (float): decay rate, in ``[0, 1)``, default 0.95.
         epsilon (float): >= 0, default 1e-7.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -33,43 +36,30 @@ class Adadelta(Optimizer):
 
     def __init__(
         self,
-        params=None,
-        learning_rate=0.001,
-        rho=0.95,
-        epsilon=1e-7,
-        *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
+        params: Any = None,
+        learning_rate: Any = 0.001,
+        rho: float = 0.95,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params, learning_rate=learning_rate, rho=rho, epsilon=epsilon, **kwargs)
 
-    def _init_state(self, param, group):
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         return {
             "accumulated_grad": torch.zeros_like(param),
             "accumulated_delta_var": torch.zeros_like(param),
         }
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         rho, epsilon = group["rho"], group["epsilon"]
-
-        def rms(tensors):
-            return torch._foreach_sqrt(torch._foreach_add(tensors, epsilon))
-
-        accumulated_grads = moving_average(
-            [s["accumulated_grad"] for s in states], torch._foreach_mul(grads, grads), rho
-        )
-        old_deltas = [s["accumulated_delta_var"] for s in states]
-        deltas = torch._foreach_div(
-            torch._foreach_mul(rms(old_deltas), grads), rms(accumulated_grads)
-        )
-        torch._foreach_neg_(deltas)
-        accumulated_deltas = moving_average(old_deltas, torch._foreach_mul(deltas, deltas), rho)
-        new_states = [
-            {"accumulated_grad": a, "accumulated_delta_var": b}
-            for a, b in zip(accumulated_grads, accumulated_deltas)
-        ]
-        return torch._foreach_add(params, deltas, alpha=lr), new_states
+        accumulated_grads = [s["accumulated_grad"] for s in states]
+        accumulated_deltas = [s["accumulated_delta_var"] for s in states]
+        ema_square_(accumulated_grads, grads, rho)
+        # |delta| = rms(E[dx^2]) * g / rms(E[g^2]): the denominators are the
+        # step's one temporary and receive the deltas, tensor by tensor.
+        deltas = sqrt_of_plus(accumulated_grads, epsilon)
+        for old, g, delta in zip(accumulated_deltas, grads, deltas):
+            delta.copy_(torch.add(old, epsilon).sqrt_().mul_(g).div_(delta))
+        ema_square_(accumulated_deltas, deltas, rho)
+        torch._foreach_add_(params, deltas, alpha=-lr)

@@ -2,16 +2,19 @@ r"""Adafactor (factored second moments), as in Keras 3."""
 
 import math
 
+from typing import Any, Dict
+
 import torch
 
-from torchfit.optimizers._validation import any_float, boolean, non_negative, positive
-from torchfit.optimizers.base import Optimizer
+from ._validation import any_float, boolean, non_negative, positive
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Adafactor"]
 
 
-def _rms(x):
-    return torch.sqrt(torch.mean(x * x))
+def _rms(x: torch.Tensor) -> torch.Tensor:
+    """Root mean square of ``x``, without an ``x * x`` temporary."""
+    return torch.linalg.vector_norm(x) / math.sqrt(max(x.numel(), 1))
 
 
 class Adafactor(Optimizer):
@@ -44,7 +47,8 @@ class Adafactor(Optimizer):
         epsilon_2 (float): >= 0, default 1e-3.
         clip_threshold (float): > 0, default 1.0.
         relative_step (bool): default True.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -65,31 +69,28 @@ class Adafactor(Optimizer):
 
     def __init__(
         self,
-        params=None,
-        learning_rate=0.001,
-        beta_2_decay=-0.8,
-        epsilon_1=1e-30,
-        epsilon_2=1e-3,
-        clip_threshold=1.0,
-        relative_step=True,
-        *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
+        params: Any = None,
+        learning_rate: Any = 0.001,
+        beta_2_decay: float = -0.8,
+        epsilon_1: float = 1e-30,
+        epsilon_2: float = 1e-3,
+        clip_threshold: float = 1.0,
+        relative_step: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params, learning_rate=learning_rate, beta_2_decay=beta_2_decay,
+                         epsilon_1=epsilon_1, epsilon_2=epsilon_2, clip_threshold=clip_threshold,
+                         relative_step=relative_step, **kwargs)
 
-    def _init_state(self, param, group):
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         state = {"velocity": torch.zeros_like(param)}
         if param.dim() >= 2:
             state["row"] = param.new_zeros(param.shape[:-1])
             state["column"] = param.new_zeros(param.shape[:-2] + param.shape[-1:])
         return state
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         step = iteration + 1
         if self._lr_schedule is None and group["relative_step"]:
             lr = min(lr, 1.0 / math.sqrt(step))
@@ -97,26 +98,23 @@ class Adafactor(Optimizer):
         beta_2_t = 1.0 - step ** group["beta_2_decay"]
         epsilon_1, epsilon_2 = group["epsilon_1"], group["epsilon_2"]
         clip_threshold = group["clip_threshold"]
-        new_params, new_states = [], []
+        # Tensor by tensor: one temporary of one tensor's size at a time.
         for w, g, state in zip(params, grads, states):
             alpha = torch.clamp(_rms(w), min=epsilon_2) * rho_t
-            squared = g * g + epsilon_1
-            new_state = {}
+            squared = torch.mul(g, g).add_(epsilon_1)
+            v = state["velocity"]
             if w.dim() >= 2:
-                row = beta_2_t * state["row"] + (1 - beta_2_t) * squared.mean(dim=-1)
-                column = beta_2_t * state["column"] + (1 - beta_2_t) * squared.mean(
-                    dim=-2
+                row, column = state["row"], state["column"]
+                row.mul_(beta_2_t).add_(squared.mean(dim=-1), alpha=1 - beta_2_t)
+                column.mul_(beta_2_t).add_(squared.mean(dim=-2), alpha=1 - beta_2_t)
+                torch.mul(
+                    (row / row.mean(dim=-1, keepdim=True)).unsqueeze(-1),
+                    column.unsqueeze(-2),
+                    out=v,
                 )
-                v = (row / row.mean(dim=-1, keepdim=True)).unsqueeze(
-                    -1
-                ) * column.unsqueeze(-2)
-                new_state["row"] = row
-                new_state["column"] = column
             else:
-                v = beta_2_t * state["velocity"] + (1 - beta_2_t) * squared
-            new_state["velocity"] = v
-            u = g / torch.sqrt(v)
-            u_hat = u / torch.clamp(_rms(u) / clip_threshold, min=1.0)
-            new_params.append(w - alpha * u_hat)
-            new_states.append(new_state)
-        return new_params, new_states
+                v.mul_(beta_2_t).add_(squared, alpha=1 - beta_2_t)
+            u = torch.div(g, torch.sqrt(v, out=squared), out=squared)
+            u.div_(torch.clamp(_rms(u) / clip_threshold, min=1.0))
+            w.sub_(u.mul_(alpha))
+            del squared, u  # before the next tensor's

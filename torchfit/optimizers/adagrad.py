@@ -1,9 +1,12 @@
 r"""Adagrad with Keras 3's accumulator initialisation and epsilon placement."""
 
+from typing import Any, Dict
+
 import torch
 
-from torchfit.optimizers._validation import non_negative
-from torchfit.optimizers.base import Optimizer
+from ._foreach import divide_each_, sqrt_of_plus
+from ._validation import non_negative
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Adagrad"]
 
@@ -23,7 +26,8 @@ class Adagrad(Optimizer):
         learning_rate (float or callable): default 0.001.
         initial_accumulator_value (float): >= 0, default 0.1.
         epsilon (float): >= 0, default 1e-7.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -32,32 +36,28 @@ class Adagrad(Optimizer):
 
     def __init__(
         self,
-        params=None,
-        learning_rate=0.001,
-        initial_accumulator_value=0.1,
-        epsilon=1e-7,
-        *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
+        params: Any = None,
+        learning_rate: Any = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params, learning_rate=learning_rate,
+                         initial_accumulator_value=initial_accumulator_value, epsilon=epsilon, **kwargs)
 
-    def _init_state(self, param, group):
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         return {
             "accumulator": torch.full_like(param, group["initial_accumulator_value"])
         }
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
-        accumulators = torch._foreach_add(
-            [s["accumulator"] for s in states], torch._foreach_mul(grads, grads)
-        )
-        denominators = torch._foreach_sqrt(
-            torch._foreach_add(accumulators, group["epsilon"])
-        )
-        steps = torch._foreach_div(torch._foreach_mul(grads, lr), denominators)
-        new_states = [{"accumulator": a} for a in accumulators]
-        return torch._foreach_sub(params, steps), new_states
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
+        epsilon = group["epsilon"]
+        accumulators = [s["accumulator"] for s in states]
+        torch._foreach_addcmul_(accumulators, grads, grads)
+        if owned:
+            divide_each_(grads, lambda i: torch.add(accumulators[i], epsilon).sqrt_())
+            torch._foreach_add_(params, grads, alpha=-lr)
+        else:
+            denominators = sqrt_of_plus(accumulators, epsilon)
+            torch._foreach_addcdiv_(params, grads, denominators, value=-lr)

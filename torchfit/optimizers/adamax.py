@@ -1,15 +1,18 @@
 r"""Adamax (Adam with the infinity norm), as in Keras 3."""
 
+from typing import Any, Dict
+
 import torch
 
-from torchfit.optimizers._foreach import moving_average
-from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar
-from torchfit.optimizers.base import Optimizer
+from ._adam_family import AdamFamily
+from ._foreach import ema_, scratch_or_new
+from ._validation import _cast_scalar
+from .base import Group, States, Tensors
 
 __all__ = ["Adamax"]
 
 
-class Adamax(Optimizer):
+class Adamax(AdamFamily):
     r"""Adamax, as ``keras.optimizers.Adamax``.
 
     With ``t = iterations + 1``::
@@ -24,44 +27,31 @@ class Adamax(Optimizer):
         beta_1 (float): in ``[0, 1)``, default 0.9.
         beta_2 (float): in ``[0, 1)``, default 0.999.
         epsilon (float): >= 0, default 1e-7.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
-    hyperparameters = ("beta_1", "beta_2", "epsilon")
-    _checks = dict(ADAM_CHECKS)
 
-    def __init__(
-        self,
-        params=None,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
-
-    def _init_state(self, param, group):
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         return {"momentum": torch.zeros_like(param), "norm": torch.zeros_like(param)}
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         dtype = self._scalar_dtype(params)
         beta_1_power = _cast_scalar(beta_1, dtype) ** (iteration + 1)
-
-        m = moving_average([s["momentum"] for s in states], grads, beta_1)
-        u = torch._foreach_mul([s["norm"] for s in states], beta_2)
-        torch._foreach_maximum_(u, torch._foreach_abs(grads))
-
-        denominators = torch._foreach_add(u, group["epsilon"])
-        torch._foreach_mul_(denominators, 1 - beta_1_power)
-        steps = torch._foreach_div(torch._foreach_mul(m, lr), denominators)
-        new_states = [{"momentum": a, "norm": b} for a, b in zip(m, u)]
-        return torch._foreach_sub(params, steps), new_states
+        m = [s["momentum"] for s in states]
+        u = [s["norm"] for s in states]
+        ema_(m, grads, beta_1)
+        torch._foreach_mul_(u, beta_2)
+        if owned:
+            torch._foreach_abs_(grads)
+            magnitudes = grads
+        else:
+            magnitudes = torch._foreach_abs(grads)
+        torch._foreach_maximum_(u, magnitudes)
+        # w -= lr / (1 - beta_1**t) * m / (u + epsilon); u + epsilon reuses
+        # |g|'s memory.
+        denominators = scratch_or_new(torch.add, magnitudes, u, [group["epsilon"]] * len(u))
+        torch._foreach_addcdiv_(params, m, denominators, value=-lr / (1 - beta_1_power))

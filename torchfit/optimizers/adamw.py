@@ -1,6 +1,8 @@
 r"""AdamW: Adam with decoupled weight decay on by default (Keras 3)."""
 
-from torchfit.optimizers.adam import Adam
+from typing import Any
+
+from .adam import Adam
 
 __all__ = ["AdamW"]
 
@@ -11,7 +13,7 @@ class AdamW(Adam):
     Identical to :class:`Adam` except that ``weight_decay`` defaults to 0.004
     and may not be ``None``. As everywhere in torchfit (and Keras) the decay
     is decoupled: before the Adam update each parameter with a gradient is
-    multiplied by ``1 - weight_decay * lr``.
+    multiplied by ``1 - weight_decay * lr`` (in place).
 
     Args:
         params: parameters to optimize, or ``None`` for an unbound optimizer.
@@ -24,23 +26,19 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        params=None,
-        learning_rate=0.001,
-        weight_decay=0.004,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-        *,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
+        params: Any = None,
+        learning_rate: Any = 0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        **kwargs: Any,
+    ) -> None:
         if weight_decay is None:
             raise ValueError(
                 "AdamW: argument `weight_decay` must be a float >= 0; "
                 "received weight_decay=None."
             )
-        super().__init__(params, **self._forward_arguments(locals()))
+        super().__init__(params, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, weight_decay=weight_decay, **kwargs)

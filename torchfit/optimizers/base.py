@@ -15,6 +15,11 @@ On top of that it speaks Keras 3's optimizer vocabulary:
      every parameter that has a gradient,
   3. the optimizer's own update rule.
 
+* Keras's positional form: ``Adam(1e-3)`` or ``Adam(schedule)`` takes the
+  first positional argument as ``learning_rate`` (a number or a schedule is
+  never a parameter list); ``Adam(model.parameters(), 1e-3)`` and
+  ``params=`` keep torch's form.
+
 * An *unbound* state: constructed without parameters, the optimizer only
   holds its configuration. :meth:`Optimizer.build` (alias
   :meth:`Optimizer.bind`) attaches parameters later, which is when
@@ -41,31 +46,53 @@ Hyper-parameters (``lr``, ``weight_decay`` and the rule-specific ones such as
 ``momentum``) live in the param groups, exactly as in :mod:`torch.optim`, so
 they can differ between groups; the corresponding attributes
 (``opt.momentum``) read the first group and writing them updates every group.
+The Adam family's groups also hold torch's ``betas`` next to Keras's
+``beta_1``/``beta_2``, kept in sync, so that torch's ``OneCycleLR`` and
+``CyclicLR`` cycle the momentum the update actually uses.
+
+**How a step writes.** Parameters and optimizer state are updated in place
+with ``torch._foreach_*`` kernels, holding at most one parameter-sized
+temporary, as torch's foreach optimizers do. A step still never leaves
+weights or state half-updated: everything that can fail (learning rates and
+schedules, gradient shapes, dtypes and sparsity, hyper-parameters set by
+torch schedulers, missing state) is checked before the first in-place write,
+and a ``KeyboardInterrupt`` (Ctrl-C) that arrives during the writes is
+raised once they are complete.
 
 Writing a new optimizer means subclassing :class:`Optimizer`, listing the
 rule's hyper-parameters in ``hyperparameters``, giving validators in
-``_checks`` and implementing ``_init_state`` and ``_compute_update``. The
-latter must be *pure*: it receives the current tensors and returns new
-ones, and the base class writes everything back only once every parameter's
-update has been computed, so an exception raised mid-step leaves parameters
-and optimizer state untouched.
+``_checks`` and implementing ``_init_state`` and either
+
+* ``_update`` (in place, what the built-in optimizers do): it receives the
+  parameters (already decayed), their gradients and state dicts and writes
+  them; it must not raise on valid inputs; or
+* ``_compute_update`` (pure): it returns new parameters and state values,
+  which the base class computes for every group before writing any, so any
+  exception it raises leaves everything untouched (at the cost of a full
+  copy of the parameters).
 
 This module holds the class; its machinery lives next to it:
 ``_validation`` (argument checks, the validators used in ``_checks``),
 ``_schedule_utils`` (calling and (de)serialising learning-rate schedules),
-``_gradients`` (loss-scale unscaling, gradient accumulation, clipping) and
-``_ema`` (moving averages of the weights).
+``_gradients`` (loss-scale unscaling, gradient accumulation, clipping),
+``_ema`` (moving averages of the weights) and ``_foreach`` (the in-place
+building blocks of the update rules).
 """
 
+import _signal
 import collections
+import functools
+import inspect
 import math
 import numbers
 import re
+import threading
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-from torchfit.optimizers import _ema, _foreach, _gradients
-from torchfit.optimizers._schedule_utils import (
+from . import _ema, _foreach, _gradients
+from ._schedule_utils import (
     _deserialize_schedule,
     _schedule_takes_iterations,
     _serialize_schedule,
@@ -74,7 +101,7 @@ from torchfit.optimizers._schedule_utils import (
 
 # The validators are importable from here too (``_checks`` of optimizers
 # written against this module); ``_cast_scalar`` serves the update rules.
-from torchfit.optimizers._validation import (  # noqa: F401
+from ._validation import (  # noqa: F401
     _cast_scalar,
     _check_learning_rate,
     _to_float,
@@ -94,6 +121,12 @@ from torchfit.optimizers._validation import (  # noqa: F401
 
 __all__ = ["Optimizer"]
 
+Tensors = List[torch.Tensor]
+#: A param group, and the state dicts of its parameters.
+Group = Dict[str, Any]
+States = List[Dict[str, Any]]
+#: ``[[(index in group, param, grad), ...] per param group]``.
+Work = List[List[Tuple[int, torch.Tensor, torch.Tensor]]]
 
 # State keys the base class keeps next to each update rule's own state.
 _EMA_KEY = _ema.EMA_KEY
@@ -116,6 +149,102 @@ _HOOK_REGISTRIES = (
 )
 
 
+def _is_learning_rate(value: Any) -> bool:
+    """Whether a first positional argument is Keras's ``learning_rate`` (a
+    number or a schedule) rather than torch's ``params``."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return callable(value) and not isinstance(value, (torch.nn.Module, torch.Tensor))
+
+
+def _keras_positional(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap an optimizer ``__init__`` so that ``X(1e-3, ...)`` binds its
+    positional arguments in Keras's order (``learning_rate`` first)."""
+    if getattr(init, "_keras_positional", False):
+        return init
+    parameters = list(inspect.signature(init).parameters.values())[1:]
+    names = [
+        p.name
+        for p in parameters
+        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.name != "params"
+    ]
+    if "learning_rate" not in names:
+        names.insert(0, "learning_rate")
+
+    @functools.wraps(init)
+    def wrapper(self: "Optimizer", *args: Any, **kwargs: Any) -> None:
+        if args and _is_learning_rate(args[0]):
+            owner = type(self).__name__
+            if len(args) > len(names):
+                raise TypeError(
+                    f"{owner}: in Keras's positional form (learning_rate "
+                    f"first) at most {len(names)} positional arguments are "
+                    f"expected ({', '.join(names)}); received {len(args)}."
+                )
+            for name, value in zip(names, args):
+                if name in kwargs:
+                    raise TypeError(
+                        f"{owner}: argument `{name}` was given both "
+                        f"positionally (Keras's form) and by keyword; "
+                        f"received {name}={value!r} and {name}={kwargs[name]!r}."
+                    )
+                kwargs[name] = value
+            args = ()
+        init(self, *args, **kwargs)
+
+    wrapper._keras_positional = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+class _GroupStep(NamedTuple):
+    """One param group's share of a step (see ``Optimizer._group_steps``)."""
+
+    group: Group
+    params: Tensors
+    grads: Tensors
+    lr: float
+    decayed: Tensors
+    decay_factor: float
+
+
+class _Uninterrupted:
+    """Hold back Ctrl-C (SIGINT) while a step writes, re-raising it after.
+
+    Only possible in the main thread, and only when Python's default handler
+    is installed (a custom handler is left alone). Uses ``_signal`` directly:
+    ``signal.signal`` wraps every handler in an enum, which costs more than a
+    small model's whole step."""
+
+    __slots__ = ("received", "armed")
+
+    def __init__(self) -> None:
+        self.received = False
+        self.armed = False
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self.received = True
+
+    def __enter__(self) -> None:
+        self.armed = (
+            threading.get_ident() == _MAIN_THREAD_ID
+            and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
+        )
+        if self.armed:
+            _signal.signal(_signal.SIGINT, self._hold)
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        if not self.armed:
+            return
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+        if self.received and kind is None:
+            raise KeyboardInterrupt
+
+
+_MAIN_THREAD_ID = threading.main_thread().ident
+
+
 class Optimizer(torch.optim.Optimizer):
     r"""Base class of the Keras-style optimizers.
 
@@ -124,7 +253,9 @@ class Optimizer(torch.optim.Optimizer):
             :class:`torch.optim.Optimizer` (tensors, ``(name, tensor)`` pairs
             or param-group dicts), or a :class:`torch.nn.Module` whose
             ``parameters()`` are taken. ``None`` (default) creates an unbound
-            optimizer; call :meth:`build`/:meth:`bind` later.
+            optimizer; call :meth:`build`/:meth:`bind` later. A number or a
+            schedule in this place is taken as ``learning_rate`` (Keras's
+            positional form).
         learning_rate (float or callable): a float > 0, or a schedule called
             as ``learning_rate(iterations)`` before every step.
         weight_decay (float, optional): decoupled weight decay; each step
@@ -158,30 +289,39 @@ class Optimizer(torch.optim.Optimizer):
 
     #: Names of the rule-specific hyper-parameters accepted in ``**hyper``.
     #: ``None`` accepts any keyword (useful for quick custom subclasses).
-    hyperparameters = None
+    hyperparameters: Optional[Tuple[str, ...]] = None
     #: ``{name: validator(owner, name, value) -> value}``.
-    _checks = {}
+    _checks: Dict[str, Callable[[str, str, Any], Any]] = {}
     #: Extra per-group counters ``{key: initial value}`` shared by all groups
     #: and advanced once per step by ``_next_group_values``.
-    _group_counters = {}
+    _group_counters: Dict[str, Any] = {}
+    #: Whether param groups also carry torch's ``betas`` (Adam family), kept
+    #: in sync with ``beta_1``/``beta_2``.
+    _torch_betas: bool = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _keras_positional(cls.__dict__["__init__"])
+
+    @_keras_positional
     def __init__(
         self,
-        params=None,
+        params: Any = None,
         *,
-        learning_rate=0.001,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **hyper,
-    ):
+        learning_rate: Any = 0.001,
+        weight_decay: Optional[float] = None,
+        clipnorm: Optional[float] = None,
+        clipvalue: Optional[float] = None,
+        global_clipnorm: Optional[float] = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: Optional[int] = None,
+        loss_scale_factor: Optional[float] = None,
+        gradient_accumulation_steps: Optional[int] = None,
+        name: Optional[str] = None,
+        **hyper: Any,
+    ) -> None:
         owner = type(self).__name__
         hyper = pop_keras_only_arguments(hyper)
         common = check_common_arguments(
@@ -220,9 +360,13 @@ class Optimizer(torch.optim.Optimizer):
         self._unbound_iterations = 0
         self._exclude_ids = set()
         self._exclude_pattern = None
+        # ``betas`` last seen in sync with ``beta_1``/``beta_2``, per group.
+        self._synced_betas: Dict[int, Tuple[float, float]] = {}
         # Hyper-parameters become param-group defaults, as in torch.optim.
         # (A schedule's first value is filled in when the optimizer is bound.)
         self.defaults = {"lr": lr, "weight_decay": weight_decay, **hyper}
+        if self._torch_betas:
+            self.defaults["betas"] = (hyper["beta_1"], hyper["beta_2"])
         self._group_keys = ("weight_decay",) + tuple(hyper)
         for registry in _HOOK_REGISTRIES:
             setattr(self, registry, collections.OrderedDict())
@@ -234,25 +378,7 @@ class Optimizer(torch.optim.Optimizer):
     # Construction helpers
     # ------------------------------------------------------------------
 
-    @staticmethod
-    def _forward_arguments(arguments):
-        """Keyword arguments for ``Optimizer.__init__`` from a subclass
-        constructor's ``locals()``.
-
-        Subclasses spell out their signature (Keras's argument names, order
-        and defaults, as users read them) and pass everything on with
-        ``super().__init__(params, **self._forward_arguments(locals()))``,
-        called before any other local variable is defined.
-        """
-        forwarded = {
-            key: value
-            for key, value in arguments.items()
-            if key not in ("self", "__class__", "params", "kwargs")
-        }
-        forwarded.update(arguments.get("kwargs", {}))
-        return forwarded
-
-    def _check_hyper(self, key, value):
+    def _check_hyper(self, key: str, value: Any) -> Any:
         check = self._checks.get(key)
         if check is None:
             return value
@@ -263,11 +389,11 @@ class Optimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------
 
     @property
-    def is_bound(self):
+    def is_bound(self) -> bool:
         """Whether the optimizer has parameters (``build``/``bind`` was run)."""
         return "param_groups" in self.__dict__
 
-    def build(self, params):
+    def build(self, params: Any) -> "Optimizer":
         """Attach ``params`` to an unbound optimizer and return ``self``.
 
         ``params`` is anything :class:`torch.optim.Optimizer` accepts (an
@@ -320,7 +446,7 @@ class Optimizer(torch.optim.Optimizer):
     #: Keras calls it ``build``; ``bind`` reads better next to torch code.
     bind = build
 
-    def _require_bound(self, what):
+    def _require_bound(self, what: str) -> None:
         if not self.is_bound:
             raise RuntimeError(
                 f"{type(self).__name__} '{self.name}' is not bound to any "
@@ -328,7 +454,7 @@ class Optimizer(torch.optim.Optimizer):
                 "`.bind(params)` (alias `.build(params)`) first."
             )
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # Only called when normal attribute lookup fails.
         state = self.__dict__
         if name in ("param_groups", "state") and "defaults" in state:
@@ -339,22 +465,27 @@ class Optimizer(torch.optim.Optimizer):
             )
         if name in state.get("_group_keys", ()):
             if "param_groups" in state and state["param_groups"]:
+                self._sync_torch_names()
                 return state["param_groups"][0][name]
             return state["defaults"][name]
         raise AttributeError(
             f"'{type(self).__name__}' object has no attribute '{name}'"
         )
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if name in self.__dict__.get("_group_keys", ()):
             value = self._check_group_value(name, value)
+            self._sync_torch_names()
             self.defaults[name] = value
             for group in self.__dict__.get("param_groups", ()):
                 group[name] = value
+            if self._torch_betas:
+                self.defaults["betas"] = (self.defaults["beta_1"], self.defaults["beta_2"])
+                self._sync_torch_names()
             return
         super().__setattr__(name, value)
 
-    def _check_group_value(self, key, value):
+    def _check_group_value(self, key: str, value: Any) -> Any:
         owner = type(self).__name__
         if key == "lr":
             lr, _ = _check_learning_rate(owner, value)
@@ -368,11 +499,12 @@ class Optimizer(torch.optim.Optimizer):
             return check_number(owner, key, value, low=0.0, allow_none=True)
         return self._check_hyper(key, value)
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
         """Add a param group, as :meth:`torch.optim.Optimizer.add_param_group`.
 
         Group-specific hyper-parameters are validated; a Keras-style
-        ``"learning_rate"`` key is accepted as an alias of ``"lr"``. The new
+        ``"learning_rate"`` key is accepted as an alias of ``"lr"``, and for
+        the Adam family torch's ``"betas"`` as ``(beta_1, beta_2)``. The new
         group shares the optimizer's current ``iterations``.
         """
         self._require_bound("add a param group")
@@ -388,9 +520,16 @@ class Optimizer(torch.optim.Optimizer):
                     f"learning_rate={param_group['learning_rate']!r}."
                 )
             param_group["lr"] = param_group.pop("learning_rate")
+        if self._torch_betas:
+            self._betas_of_new_group(param_group)
         for key in ("lr",) + tuple(self._group_keys):
             if key in param_group:
                 param_group[key] = self._check_group_value(key, param_group[key])
+        if self._torch_betas:
+            param_group["betas"] = (
+                param_group.get("beta_1", self.defaults["beta_1"]),
+                param_group.get("beta_2", self.defaults["beta_2"]),
+            )
         for key in _COUNTER_KEYS + tuple(self._group_counters):
             if self.param_groups:
                 param_group[key] = self.param_groups[0][key]
@@ -399,10 +538,61 @@ class Optimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
 
     # ------------------------------------------------------------------
+    # torch's names of Keras hyper-parameters
+    # ------------------------------------------------------------------
+
+    def _checked_betas(self, value: Any) -> Tuple[float, float]:
+        """torch's ``betas`` pair, each entry validated as Keras's beta."""
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise TypeError(
+                f"{type(self).__name__}: `betas` must be a pair (beta_1, "
+                f"beta_2); received betas={value!r}."
+            )
+        return (
+            self._check_hyper("beta_1", value[0]),
+            self._check_hyper("beta_2", value[1]),
+        )
+
+    def _betas_of_new_group(self, param_group: Dict[str, Any]) -> None:
+        """Move a new group's torch ``betas`` into ``beta_1``/``beta_2``."""
+        if "betas" not in param_group:
+            return
+        beta_1, beta_2 = self._checked_betas(param_group.pop("betas"))
+        for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if key in param_group and param_group[key] != value:
+                raise ValueError(
+                    f"A param group may set `betas` or `{key}`, not both with "
+                    f"different values; received betas[{key[-1]}]={value!r}, "
+                    f"{key}={param_group[key]!r}."
+                )
+            param_group[key] = value
+
+    def _sync_torch_names(self) -> None:
+        """Bring ``betas`` and ``beta_1``/``beta_2`` of every group together.
+
+        The side that changed since the last sync wins: torch schedulers
+        (``OneCycleLR``, ``CyclicLR``) write ``betas``, Keras code writes
+        ``beta_1``. A value a scheduler wrote is validated here, before any
+        tensor is touched.
+        """
+        if not self._torch_betas or not self.is_bound:
+            return
+        synced = self.__dict__.setdefault("_synced_betas", {})
+        for group in self.param_groups:
+            keras_pair = (group["beta_1"], group["beta_2"])
+            torch_pair = tuple(group.get("betas", keras_pair))
+            last = synced.get(id(group), keras_pair)
+            if torch_pair != last:
+                keras_pair = self._checked_betas(torch_pair)
+                group["beta_1"], group["beta_2"] = keras_pair
+            group["betas"] = keras_pair
+            synced[id(group)] = keras_pair
+
+    # ------------------------------------------------------------------
     # Learning rate and iterations
     # ------------------------------------------------------------------
 
-    def _evaluate_schedule(self, iterations):
+    def _evaluate_schedule(self, iterations: int) -> float:
         return evaluate_schedule(
             type(self).__name__,
             self._lr_schedule,
@@ -411,7 +601,7 @@ class Optimizer(torch.optim.Optimizer):
         )
 
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> float:
         """The learning rate used by the next step.
 
         Bound: ``param_groups[0]["lr"]`` (so it follows torch LR schedulers).
@@ -429,7 +619,7 @@ class Optimizer(torch.optim.Optimizer):
         return self.defaults["lr"]
 
     @learning_rate.setter
-    def learning_rate(self, value):
+    def learning_rate(self, value: Any) -> None:
         owner = type(self).__name__
         lr, schedule = _check_learning_rate(owner, value)
         if schedule is not None:
@@ -449,7 +639,7 @@ class Optimizer(torch.optim.Optimizer):
             group["lr"] = lr
 
     @property
-    def _micro_iterations(self):
+    def _micro_iterations(self) -> int:
         """Calls that reached the update logic (Keras's ``_iterations``).
 
         Without gradient accumulation this equals :attr:`iterations`; with
@@ -461,7 +651,7 @@ class Optimizer(torch.optim.Optimizer):
         return self._unbound_iterations
 
     @property
-    def iterations(self):
+    def iterations(self) -> int:
         """Number of applied updates so far (an ``int``, settable).
 
         With ``gradient_accumulation_steps=N`` this is the number of micro-
@@ -475,7 +665,7 @@ class Optimizer(torch.optim.Optimizer):
         return count
 
     @iterations.setter
-    def iterations(self, value):
+    def iterations(self, value: int) -> None:
         if (
             isinstance(value, bool)
             or not isinstance(value, numbers.Integral)
@@ -494,7 +684,11 @@ class Optimizer(torch.optim.Optimizer):
     # Weight-decay exclusion (Keras API)
     # ------------------------------------------------------------------
 
-    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+    def exclude_from_weight_decay(
+        self,
+        var_list: Optional[Sequence[torch.Tensor]] = None,
+        var_names: Optional[Sequence[str]] = None,
+    ) -> None:
         """Exclude parameters from weight decay, as Keras does.
 
         Args:
@@ -509,7 +703,7 @@ class Optimizer(torch.optim.Optimizer):
         else:
             self._exclude_pattern = None
 
-    def _use_weight_decay(self, param, name):
+    def _use_weight_decay(self, param: torch.Tensor, name: Optional[str]) -> bool:
         if id(param) in self._exclude_ids:
             return False
         if self._exclude_pattern is not None and name is not None:
@@ -520,17 +714,17 @@ class Optimizer(torch.optim.Optimizer):
     # Loss scaling and moving averages (Keras API)
     # ------------------------------------------------------------------
 
-    def scale_loss(self, loss):
+    def scale_loss(self, loss: Any) -> Any:
         """Multiply ``loss`` by ``loss_scale_factor`` (unchanged if ``None``).
 
         Call it on the loss before ``backward()``; :meth:`step` divides the
         gradients by the same factor, so the update is that of the unscaled
         loss. torchfit's ``train_step`` does this for you.
         """
-        return _gradients.scale_loss(self, loss)
+        return _gradients.scale_loss(type(self).__name__, self.loss_scale_factor, loss)
 
     @torch.no_grad()
-    def swap_ema_weights(self):
+    def swap_ema_weights(self) -> None:
         """Exchange the weights with their moving averages, in place.
 
         Calling it twice restores the weights: swap in before evaluating or
@@ -538,29 +732,92 @@ class Optimizer(torch.optim.Optimizer):
         what Keras's ``SwapEMAWeights`` callback does). Weights that have
         not been updated yet have no average and are left as they are.
         """
-        _ema.swap_ema_weights(self)
+        self._require_ema("swap EMA weights")
+        params, averages = self._ema_pairs()
+        _ema.swap(params, averages)
 
     @torch.no_grad()
-    def copy_weights_to_ema(self):
+    def copy_weights_to_ema(self) -> None:
         """Set every moving average to the current weight value."""
-        _ema.copy_weights_to_ema(self)
+        self._require_ema("copy weights to the EMA")
+        params, averages = self._ema_pairs()
+        _foreach.copy_into(averages, params)
 
     @torch.no_grad()
-    def finalize_variable_values(self, var_list=None):
+    def finalize_variable_values(
+        self, var_list: Optional[Sequence[torch.Tensor]] = None
+    ) -> None:
         """With ``use_ema=True``, overwrite the weights with their averages.
 
         Keras calls this at the end of ``fit``. ``var_list`` (default: every
         bound parameter) must only hold parameters of this optimizer.
         Without EMA it does nothing.
         """
-        _ema.finalize_variable_values(self, var_list)
+        if not self.use_ema:
+            return
+        self._require_bound("finalize variable values")
+        params, averages = self._ema_pairs()
+        if var_list is not None:
+            known = dict(zip(map(id, params), averages))
+            params = self._checked_var_list(var_list)
+            params = [p for p in params if id(p) in known]
+            averages = [known[id(p)] for p in params]
+        _foreach.copy_into(params, averages)
+
+    def _require_ema(self, what: str) -> None:
+        if not self.use_ema:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' cannot {what}: it was "
+                "created with use_ema=False (expected use_ema=True)."
+            )
+        self._require_bound(what)
+
+    def _ema_params(self) -> Tensors:
+        """The bound floating-point parameters, which get moving averages."""
+        return [
+            p
+            for group in self.param_groups
+            for p in group["params"]
+            if p.is_floating_point()
+        ]
+
+    def _ema_pairs(self) -> Tuple[Tensors, Tensors]:
+        """``(params, averages)`` of the parameters that have an average yet."""
+        params, averages = [], []
+        for p in self._ema_params():
+            state = self.state.get(p)
+            if state and _EMA_KEY in state:
+                params.append(p)
+                averages.append(state[_EMA_KEY])
+        return params, averages
+
+    def _checked_var_list(self, var_list: Any) -> Tensors:
+        """``var_list`` of :meth:`finalize_variable_values`, validated."""
+        owner = type(self).__name__
+        if isinstance(var_list, torch.Tensor) or not hasattr(var_list, "__iter__"):
+            raise TypeError(
+                f"{owner}.finalize_variable_values: argument `var_list` must "
+                "be a list of parameters or None; received "
+                f"var_list={var_list!r} of type {type(var_list).__name__}."
+            )
+        var_list = list(var_list)
+        bound = {id(p) for p in self._ema_params()}
+        for p in var_list:
+            if not isinstance(p, torch.Tensor) or id(p) not in bound:
+                raise ValueError(
+                    f"{owner}.finalize_variable_values: every entry of "
+                    "`var_list` must be a floating-point parameter this "
+                    f"optimizer is bound to; received {type(p).__name__} of "
+                    f"shape {tuple(getattr(p, 'shape', ()))}."
+                )
+        return var_list
 
     # ------------------------------------------------------------------
     # Stepping
     # ------------------------------------------------------------------
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """Apply one update to every parameter that has a ``.grad``.
 
         Args:
@@ -568,7 +825,12 @@ class Optimizer(torch.optim.Optimizer):
                 the loss; it runs with gradients enabled before the update.
 
         A step in which no parameter has a gradient changes nothing and does
-        not count in ``iterations``.
+        not count in ``iterations``. ``.grad`` is never modified.
+
+        Parameters and state are written in place, after every check (learning
+        rates, gradients, values torch schedulers wrote): a step that raises
+        leaves them as they were, without keeping a copy of them; Ctrl-C during
+        the writes takes effect once they are complete.
         """
         self._require_bound("step")
         loss = None
@@ -578,7 +840,7 @@ class Optimizer(torch.optim.Optimizer):
         self._apply(self._collect_work(lambda p: p.grad))
         return loss
 
-    def apply_gradients(self, grads_and_vars):
+    def apply_gradients(self, grads_and_vars: Any) -> int:
         """Keras-style ``apply_gradients(zip(grads, params))``.
 
         Binds the optimizer to the given parameters if it is unbound. Returns
@@ -592,7 +854,7 @@ class Optimizer(torch.optim.Optimizer):
         return self.iterations
 
     @torch.no_grad()
-    def apply(self, grads, trainable_variables=None):
+    def apply(self, grads: Any, trainable_variables: Any = None) -> None:
         """Keras-style ``apply(grads, params)``: update with explicit grads.
 
         ``grads`` matches ``trainable_variables`` one to one (``None``
@@ -637,19 +899,20 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError("No gradients provided for any variable.")
         self._apply(self._collect_work(lambda p: lookup.get(id(p))))
 
-    def _collect_work(self, grad_of):
+    def _collect_work(self, grad_of: Callable[[torch.Tensor], Any]) -> Work:
         """``[[(index, param, grad), ...] per param group]`` for the params
         whose ``grad_of(param)`` is not ``None``."""
-        return [
-            [
-                (index, p, grad_of(p))
-                for index, p in enumerate(group["params"])
-                if grad_of(p) is not None
-            ]
-            for group in self.param_groups
-        ]
+        work = []
+        for group in self.param_groups:
+            items = []
+            for index, p in enumerate(group["params"]):
+                g = grad_of(p)
+                if g is not None:
+                    items.append((index, p, g))
+            work.append(items)
+        return work
 
-    def _runtime_lr(self, group_index, group):
+    def _runtime_lr(self, group_index: int, group: Dict[str, Any]) -> float:
         value = group["lr"]
         try:
             lr = _to_float(value)
@@ -663,33 +926,19 @@ class Optimizer(torch.optim.Optimizer):
             )
         return lr
 
-    def _apply(self, work):
-        """Validate, compute every update, then commit (see module doc).
-
-        The order within one call follows Keras's ``apply``: unscale the
-        gradients by ``loss_scale_factor``; with gradient accumulation, add
-        them to the accumulators and stop there unless this is the N-th
-        micro-step (then average the accumulated gradients); clip; decay;
-        update; update the moving averages (``use_ema``) and overwrite the
-        weights with them every ``ema_overwrite_frequency`` steps; count.
-        """
-        owner = type(self).__name__
-        if not any(work):
-            return
-        micro = self._micro_iterations
-        accumulation = self.gradient_accumulation_steps
-        iteration = micro // accumulation if accumulation else micro
-        is_update = not accumulation or (micro + 1) % accumulation == 0
-        if self._lr_schedule is not None:
-            scheduled = self._evaluate_schedule(micro)
+    def _check_scheduled_values(self) -> None:
+        """Validate the hyper-parameters torch schedulers write into param
+        groups (``momentum``; ``betas`` is checked when synced)."""
+        if "momentum" in self._group_keys:
             for group in self.param_groups:
-                group["lr"] = scheduled
+                group["momentum"] = self._check_hyper("momentum", group["momentum"])
 
-        # 1. Validate everything before touching any tensor.
-        lrs = []
-        flat_params, flat_grads = [], []
-        for group_index, (group, items) in enumerate(zip(self.param_groups, work)):
-            lrs.append(self._runtime_lr(group_index, group))
+    def _checked_gradients(self, work: Work) -> Tuple[Tensors, Tensors]:
+        """Flat ``(params, grads)`` of ``work``, each gradient checked against
+        its parameter and cast to its dtype."""
+        owner = type(self).__name__
+        params, grads = [], []
+        for items in work:
             for _, p, g in items:
                 if g.is_sparse:
                     raise RuntimeError(
@@ -706,105 +955,248 @@ class Optimizer(torch.optim.Optimizer):
                         f"{owner} can only optimize floating-point tensors; "
                         f"received a parameter of dtype {p.dtype}."
                     )
-                flat_params.append(p)
-                flat_grads.append(g if g.dtype == p.dtype else g.to(p.dtype))
+                params.append(p)
+                grads.append(g if g.dtype == p.dtype else g.to(p.dtype))
+        return params, grads
 
-        # 2-3. Unscale (``loss_scale_factor``) and accumulate, out of place.
-        flat_grads, new_accumulators = _gradients.unscale_and_accumulate(
-            self, flat_params, flat_grads, is_update
-        )
-
-        commits = []
-        group_updates = None
-        if is_update:
-            # 4. Clip (out of place: ``.grad`` is left as it is).
-            flat_grads = self._clip_gradients(flat_grads)
-
-            # 5. Weight decay and update rule, per group, out of place.
-            offset = 0
-            for group, items, lr in zip(self.param_groups, work, lrs):
-                if not items:
-                    continue
-                count = len(items)
-                params = flat_params[offset : offset + count]
-                grads = flat_grads[offset : offset + count]
-                offset += count
-                names = group.get("param_names")
-                states = [self._rule_state(p, group) for p in params]
-                inputs = list(params)
-                wd = group["weight_decay"]
-                if wd:
-                    decay_at = [
-                        i
-                        for i, (index, p, _) in enumerate(items)
-                        if self._use_weight_decay(p, names[index] if names else None)
-                    ]
-                    if decay_at:
-                        decayed = torch._foreach_mul(
-                            [params[i] for i in decay_at], 1.0 - wd * lr
-                        )
-                        for i, tensor in zip(decay_at, decayed):
-                            inputs[i] = tensor
-                new_params, new_states = self._compute_update(
-                    group, inputs, grads, states, lr, iteration
-                )
-                commits.append((params, list(new_params), new_states))
-            group_updates = [
-                self._next_group_values(group, iteration)
-                for group in self.param_groups
-            ]
-
-        # 6. Moving averages of all bound weights (Keras updates them on
-        # every call, accumulation micro-steps included).
-        ema = self._compute_ema(commits, iteration) if self.use_ema else None
-
-        # 7. Commit.
-        for params, new_params, new_states in commits:
-            _foreach.copy_into(params, new_params)
-            for p, new_state in zip(params, new_states):
-                self.state[p].update(new_state)
-        _gradients.commit_accumulators(self, flat_params, new_accumulators)
-        if ema is not None:
-            ema_params, averages, overwrite = ema
-            for p, average in zip(ema_params, averages):
-                self.state[p][_EMA_KEY] = average
-            if overwrite:
-                _foreach.copy_into(ema_params, averages)
-        if group_updates is not None:
-            for group, updates in zip(self.param_groups, group_updates):
-                group.update(updates)
-        for group in self.param_groups:
-            group["iterations"] = micro + 1
-        self._unbound_iterations = micro + 1
-
-    def _rule_state(self, param, group):
-        """The update rule's state of ``param``, initialized if missing."""
-        state = self.state.get(param)
-        if state:
-            rule = {k: v for k, v in state.items() if k not in _BASE_STATE_KEYS}
-            if rule:
-                return rule
+    def _missing_state(
+        self, param: torch.Tensor, group: Dict[str, Any], state: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        """State entries ``param`` needs before this step and lacks: by
+        default the whole initial state while the rule has none. Rules whose
+        state depends on a hyper-parameter a scheduler may change (SGD's
+        ``momentum``) override this."""
+        if any(key not in _BASE_STATE_KEYS for key in state):
+            return {}
         return self._init_state(param, group)
 
-    def _compute_ema(self, commits, iteration):
-        """Return ``(params, new_averages, overwrite)``; nothing is written
-        (see ``_ema.compute_ema``)."""
-        return _ema.compute_ema(self, commits, iteration)
+    def _new_state(self, work: Work, is_update: bool) -> Dict[torch.Tensor, Dict[str, Any]]:
+        """``{param: entries to add to its state}`` for this step (rule state,
+        gradient accumulators, moving averages); nothing is registered yet."""
+        new: Dict[torch.Tensor, Dict[str, Any]] = {}
+        accumulate = bool(self.gradient_accumulation_steps)
+        for group, items in zip(self.param_groups, work):
+            for _, p, _ in items:
+                state = self.state.get(p) or {}
+                entries = self._missing_state(p, group, state) if is_update else {}
+                if accumulate and _ACCUMULATOR_KEY not in state:
+                    entries = {**entries, _ACCUMULATOR_KEY: torch.zeros_like(p)}
+                if entries:
+                    new[p] = entries
+        if self.use_ema:
+            for p in self._ema_params():
+                if _EMA_KEY not in (self.state.get(p) or {}):
+                    # Before the update: the first step's average (momentum
+                    # 0) is then the updated weight, as in Keras.
+                    new.setdefault(p, {})[_EMA_KEY] = p.detach().clone()
+        return new
 
-    def _clip_gradients(self, grads):
+    def _group_steps(
+        self, work: Work, params: Tensors, grads: Tensors, lrs: List[float]
+    ) -> List["_GroupStep"]:
+        """What the update of each group with gradients works on: its slice
+        of the flat ``params``/``grads``, its learning rate, and the
+        parameters that receive weight decay with their factor
+        ``1 - weight_decay * lr``."""
+        steps, offset = [], 0
+        for group, items, lr in zip(self.param_groups, work, lrs):
+            count = len(items)
+            group_params = params[offset : offset + count]
+            group_grads = grads[offset : offset + count]
+            offset += count
+            if not items:
+                continue
+            wd = group["weight_decay"]
+            names = group.get("param_names")
+            decayed = []
+            if wd:
+                decayed = [
+                    p
+                    for index, p, _ in items
+                    if self._use_weight_decay(p, names[index] if names else None)
+                ]
+            factor = 1.0 - wd * lr if wd else 1.0
+            steps.append(_GroupStep(group, group_params, group_grads, lr, decayed, factor))
+        return steps
+
+    def _prepared_gradients(
+        self, params: Tensors, grads: Tensors, is_update: bool
+    ) -> Tuple[Tensors, bool]:
+        """Keras's gradient pipeline before the rule: unscale by
+        ``loss_scale_factor``; on the N-th accumulation micro-step, the mean
+        of the accumulated gradients; clip. Returns ``(grads, owned)``."""
+        grads, owned = _gradients.unscale(grads, self.loss_scale_factor, False)
+        if not is_update:
+            return grads, owned
+        steps = self.gradient_accumulation_steps
+        if steps:
+            accumulators = [
+                self.state[p][_ACCUMULATOR_KEY]
+                if _ACCUMULATOR_KEY in self.state.get(p, {})
+                else torch.zeros_like(p)
+                for p in params
+            ]
+            grads, owned = _gradients.accumulated_mean(grads, accumulators, steps, owned)
+        return self._clip_gradients(grads, owned)
+
+    def _clip_gradients(self, grads: Tensors, owned: bool) -> Tuple[Tensors, bool]:
         """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue."""
-        return _gradients.clip_gradients(self, grads)
+        return _gradients.clip(
+            grads, owned, self.clipnorm, self.global_clipnorm, self.clipvalue
+        )
+
+    def _apply(self, work: Work) -> None:
+        """Check, then write (see the module doc).
+
+        The order within one call follows Keras's ``apply``: unscale the
+        gradients by ``loss_scale_factor``; with gradient accumulation, add
+        them to the accumulators and stop there unless this is the N-th
+        micro-step (then average the accumulated gradients); clip; decay;
+        update; update the moving averages (``use_ema``) and overwrite the
+        weights with them every ``ema_overwrite_frequency`` steps; count.
+        Everything up to the gradients' pipeline allocates and checks; only
+        the last stage writes.
+        """
+        if not any(work):
+            return
+        micro = self._micro_iterations
+        accumulation = self.gradient_accumulation_steps
+        iteration = micro // accumulation if accumulation else micro
+        is_update = not accumulation or (micro + 1) % accumulation == 0
+        self._sync_torch_names()
+        if self._lr_schedule is not None:
+            scheduled = self._evaluate_schedule(micro)
+            for group in self.param_groups:
+                group["lr"] = scheduled
+
+        # 1. Checks, and the state this step creates (not registered yet).
+        lrs = [self._runtime_lr(i, group) for i, group in enumerate(self.param_groups)]
+        self._check_scheduled_values()
+        params, grads = self._checked_gradients(work)
+        new_state = self._new_state(work, is_update)
+
+        # 2. The gradients the rule sees (copies when they differ from .grad).
+        grads, owned = self._prepared_gradients(params, grads, is_update)
+        steps = self._group_steps(work, params, grads, lrs) if is_update else []
+        pure = None
+        if is_update and not self._updates_in_place:
+            pure = self._pure_updates(steps, new_state, iteration)
+
+        # 3. Writes.
+        with _Uninterrupted():
+            for p, entries in new_state.items():
+                self.state[p].update(entries)
+            if is_update:
+                self._write_updates(steps, owned, iteration, pure)
+            else:
+                accumulators = [self.state[p][_ACCUMULATOR_KEY] for p in params]
+                torch._foreach_add_(accumulators, grads)
+            if self.use_ema:
+                self._write_averages(iteration)
+            for group in self.param_groups:
+                group["iterations"] = micro + 1
+            self._unbound_iterations = micro + 1
+
+    @property
+    def _updates_in_place(self) -> bool:
+        """Whether the rule implements ``_update`` (else ``_compute_update``)."""
+        return type(self)._update is not Optimizer._update
+
+    def _write_updates(
+        self,
+        steps: List["_GroupStep"],
+        owned: bool,
+        iteration: int,
+        pure: Optional[List[Tuple[Tensors, States]]],
+    ) -> None:
+        """Decay and update every group in place (or commit ``pure``), then
+        reset the accumulators and advance the group counters."""
+        for index, step in enumerate(steps):
+            if pure is not None:
+                new_params, new_states = pure[index]
+                _foreach.copy_into(step.params, new_params)
+                for p, entries in zip(step.params, new_states):
+                    self.state[p].update(entries)
+                continue
+            if step.decayed:
+                torch._foreach_mul_(step.decayed, step.decay_factor)
+            states = [self.state[p] for p in step.params]
+            self._update(step.group, step.params, step.grads, states, step.lr, iteration, owned)
+        if self.gradient_accumulation_steps:
+            # Every accumulator restarts, also those of parameters without a
+            # gradient in this micro-step (as Keras).
+            _gradients.zero_(
+                [state[_ACCUMULATOR_KEY] for state in self.state.values() if _ACCUMULATOR_KEY in state]
+            )
+        updates = [self._next_group_values(group, iteration) for group in self.param_groups]
+        for group, values in zip(self.param_groups, updates):
+            group.update(values)
+
+    def _pure_updates(
+        self,
+        steps: List["_GroupStep"],
+        new_state: Dict[torch.Tensor, Dict[str, Any]],
+        iteration: int,
+    ) -> List[Tuple[Tensors, States]]:
+        """For a ``_compute_update`` rule: every group's new parameters and
+        state, computed from decayed copies before anything is written."""
+        results = []
+        for step in steps:
+            chosen = {id(p) for p in step.decayed}
+            inputs = [p * step.decay_factor if id(p) in chosen else p for p in step.params]
+            states = []
+            for p in step.params:
+                merged = {**self.state.get(p, {}), **new_state.get(p, {})}
+                states.append({k: v for k, v in merged.items() if k not in _BASE_STATE_KEYS})
+            new_params, new_states = self._compute_update(
+                step.group, inputs, step.grads, states, step.lr, iteration
+            )
+            results.append((list(new_params), list(new_states)))
+        return results
+
+    def _write_averages(self, iteration: int) -> None:
+        """Moving averages of all bound weights, in place (Keras updates them
+        on every call, accumulation micro-steps included), and the periodic
+        overwrite of the weights with them."""
+        params, averages = self._ema_pairs()
+        if not params:
+            return
+        _ema.update_(averages, params, self.ema_momentum if iteration != 0 else 0.0)
+        if _ema.overwrite_due(iteration, self.ema_overwrite_frequency):
+            _foreach.copy_into(params, averages)
 
     # ------------------------------------------------------------------
     # To be implemented by subclasses
     # ------------------------------------------------------------------
 
-    def _init_state(self, param, group):
+    def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
         """Return the initial state dict of ``param`` (tensors)."""
         return {}
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
-        """Return ``(new_params, new_states)`` for one param group.
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
+        """Update one param group in place.
+
+        ``params`` are the parameters (weight decay already applied),
+        ``grads`` their clipped gradients, ``states`` their state dicts (to
+        write in place), ``iteration`` the number of steps applied before
+        this one. When ``owned`` is true the gradients are a private copy the
+        rule may overwrite once it has read them for the last time (its one
+        temporary); otherwise they are ``.grad`` and must not be written.
+        Everything that can fail has been checked by the caller; this must
+        not raise on such inputs.
+
+        A subclass that does not override this implements the pure
+        :meth:`_compute_update` instead, which the base class calls before
+        any write (``_updates_in_place`` tells which), so this one is never
+        reached.
+        """
+        raise NotImplementedError
+
+    def _compute_update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                        lr: float, iteration: int) -> Tuple[Tensors, States]:
+        """Pure alternative to :meth:`_update`: return ``(new_params,
+        new_states)`` for one param group.
 
         ``params`` are the values after weight decay, ``grads`` the clipped
         gradients, ``states`` the current state dicts and ``iteration`` the
@@ -813,31 +1205,32 @@ class Optimizer(torch.optim.Optimizer):
         """
         raise NotImplementedError(
             f"{type(self).__name__} does not implement an update rule; "
-            "subclass torchfit.optimizers.Optimizer and define _compute_update."
+            "subclass torchfit.optimizers.Optimizer and define _update (in "
+            "place) or _compute_update (pure)."
         )
 
-    def _next_group_values(self, group, iteration):
+    def _next_group_values(self, group: Dict[str, Any], iteration: int) -> Dict[str, Any]:
         """Return ``{key: value}`` to store in ``group`` after a step."""
         return {}
 
     @staticmethod
-    def _scalar_dtype(params):
+    def _scalar_dtype(params: Sequence[torch.Tensor]) -> Optional[torch.dtype]:
         return params[0].dtype if params else None
 
     # ------------------------------------------------------------------
     # torch.optim.Optimizer plumbing
     # ------------------------------------------------------------------
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """As in torch; a no-op while the optimizer is unbound."""
         if self.is_bound:
             super().zero_grad(set_to_none=set_to_none)
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         self._require_bound("produce a state_dict")
         return super().state_dict()
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self._require_bound("load a state_dict")
         super().load_state_dict(state_dict)
         # State dicts from other optimizers may lack our group keys.
@@ -847,22 +1240,26 @@ class Optimizer(torch.optim.Optimizer):
                 group.setdefault(key, initial)
             for key in self._group_keys:
                 group.setdefault(key, self.defaults[key])
+            if self._torch_betas:
+                group.setdefault("betas", (group["beta_1"], group["beta_2"]))
+        self.__dict__["_synced_betas"] = {}
+        self._sync_torch_names()
         self._unbound_iterations = self._micro_iterations
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
         # torch re-creates its hook registries in __setstate__.
         for key in _HOOK_REGISTRIES:
             state.pop(key, None)
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Dict[str, Any]) -> None:
         had_flag = "differentiable" in state.get("defaults", {})
         super().__setstate__(state)
         if not had_flag:
             self.defaults.pop("differentiable", None)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.is_bound:
             return super().__repr__()
         items = ", ".join(
@@ -874,7 +1271,7 @@ class Optimizer(torch.optim.Optimizer):
     # Config
     # ------------------------------------------------------------------
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """Return the constructor arguments as a dict (Keras's layout).
 
         Values are the current ones (first param group when bound). A
@@ -904,7 +1301,9 @@ class Optimizer(torch.optim.Optimizer):
         return config
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(
+        cls, config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None
+    ) -> "Optimizer":
         """Create an (unbound) optimizer from :meth:`get_config`'s output.
 
         Keras configs load too, including their EMA, loss-scale and

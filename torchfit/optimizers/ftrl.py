@@ -1,14 +1,16 @@
 r"""FTRL-Proximal, as in Keras 3."""
 
+from typing import Any, Dict
+
 import torch
 
-from torchfit.optimizers._validation import check_number, non_negative
-from torchfit.optimizers.base import Optimizer
+from ._validation import check_number, non_negative
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Ftrl"]
 
 
-def _non_positive(owner, name, value):
+def _non_positive(owner: str, name: str, value: Any) -> float:
     return check_number(owner, name, value, high=0.0)
 
 
@@ -35,7 +37,8 @@ class Ftrl(Optimizer):
         l2_regularization_strength (float): >= 0, default 0.0.
         l2_shrinkage_regularization_strength (float): >= 0, default 0.0.
         beta (float): >= 0, default 0.0.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -58,47 +61,51 @@ class Ftrl(Optimizer):
 
     def __init__(
         self,
-        params=None,
-        learning_rate=0.001,
-        learning_rate_power=-0.5,
-        initial_accumulator_value=0.1,
-        l1_regularization_strength=0.0,
-        l2_regularization_strength=0.0,
-        l2_shrinkage_regularization_strength=0.0,
-        beta=0.0,
-        *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
+        params: Any = None,
+        learning_rate: Any = 0.001,
+        learning_rate_power: float = -0.5,
+        initial_accumulator_value: float = 0.1,
+        l1_regularization_strength: float = 0.0,
+        l2_regularization_strength: float = 0.0,
+        l2_shrinkage_regularization_strength: float = 0.0,
+        beta: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params, learning_rate=learning_rate,
+                         learning_rate_power=learning_rate_power,
+                         initial_accumulator_value=initial_accumulator_value,
+                         l1_regularization_strength=l1_regularization_strength,
+                         l2_regularization_strength=l2_regularization_strength,
+                         l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength, beta=beta,
+                         **kwargs)
 
-    def _init_state(self, param, group):
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         return {
             "accumulator": torch.full_like(param, group["initial_accumulator_value"]),
             "linear": torch.zeros_like(param),
         }
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         power = -group["learning_rate_power"]
         l1 = group["l1_regularization_strength"]
         l2 = group["l2_regularization_strength"] + group["beta"] / (2.0 * lr)
         shrinkage = group["l2_shrinkage_regularization_strength"]
-        new_params, new_states = [], []
+        # Tensor by tensor: two temporaries of one tensor's size at a time,
+        # one when the gradients are the step's own copy (then reused).
         for w, g, state in zip(params, grads, states):
             accumulator, linear = state["accumulator"], state["linear"]
-            grad_to_use = g + (2 * shrinkage) * w
-            new_accumulator = accumulator + g * g
-            new_accumulator_power = torch.pow(new_accumulator, power)
-            new_linear = linear + (
-                grad_to_use
-                - ((new_accumulator_power - torch.pow(accumulator, power)) / lr) * w
-            )
-            quadratic = new_accumulator_power / lr + 2 * l2
-            clipped = torch.clamp(new_linear, -l1, l1)
-            new_params.append((clipped - new_linear) / quadratic)
-            new_states.append({"accumulator": new_accumulator, "linear": new_linear})
-        return new_params, new_states
+            old_power = torch.pow(accumulator, power)
+            accumulator.addcmul_(g, g)
+            # linear += g + 2 * shrinkage * w - (n_new**p - n**p) / lr * w
+            linear.add_(g)
+            if shrinkage:
+                linear.add_(w, alpha=2 * shrinkage)
+            new_power = torch.pow(accumulator, power, out=g) if owned else torch.pow(accumulator, power)
+            # (n_new**p - n**p), written as -n**p + n_new**p: the same float, no
+            # aliased out= (which would allocate)
+            linear.sub_(old_power.neg_().add_(new_power).div_(lr).mul_(w))
+            quadratic = new_power.div_(lr).add_(2 * l2)
+            torch.clamp(linear, -l1, l1, out=old_power)
+            w.copy_(old_power.sub_(linear).div_(quadratic))
+            del old_power, new_power, quadratic  # before the next tensor's

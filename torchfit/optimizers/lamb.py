@@ -2,14 +2,15 @@ r"""LAMB (layer-wise adaptive moments), as in Keras 3."""
 
 import torch
 
-from torchfit.optimizers._foreach import zero_moments
-from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar
-from torchfit.optimizers.base import Optimizer
+from ._adam_family import AdamFamily
+from ._foreach import ema_, ema_square_, scratch_or_new
+from ._validation import _cast_scalar
+from .base import Group, States, Tensors
 
 __all__ = ["Lamb"]
 
 
-class Lamb(Optimizer):
+class Lamb(AdamFamily):
     r"""LAMB, as ``keras.optimizers.Lamb``.
 
     With ``t = iterations + 1``::
@@ -29,52 +30,35 @@ class Lamb(Optimizer):
         beta_1 (float): in ``[0, 1)``, default 0.9.
         beta_2 (float): in ``[0, 1)``, default 0.999.
         epsilon (float): >= 0, default 1e-7.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
-    hyperparameters = ("beta_1", "beta_2", "epsilon")
-    _checks = dict(ADAM_CHECKS)
 
-    def __init__(
-        self,
-        params=None,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
-
-    def _init_state(self, param, group):
-        return zero_moments(param)
-
-    def _compute_update(self, group, params, grads, states, lr, iteration):
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         beta_1, beta_2, epsilon = group["beta_1"], group["beta_2"], group["epsilon"]
         dtype = self._scalar_dtype(params)
         step = iteration + 1
-        beta_1_power = _cast_scalar(beta_1, dtype) ** step
-        beta_2_power = _cast_scalar(beta_2, dtype) ** step
-        new_params, new_states = [], []
-        for w, g, state in zip(params, grads, states):
-            m = state["momentum"] + (g - state["momentum"]) * (1 - beta_1)
-            v = state["velocity"] + (g * g - state["velocity"]) * (1 - beta_2)
-            update = (m / (1.0 - beta_1_power)) / (
-                torch.sqrt(v / (1.0 - beta_2_power)) + epsilon
-            )
-            w_norm = torch.sqrt(torch.sum(w * w))
-            u_norm = torch.sqrt(torch.sum(update * update))
+        bias_correction_1 = 1.0 - _cast_scalar(beta_1, dtype) ** step
+        bias_correction_2 = 1.0 - _cast_scalar(beta_2, dtype) ** step
+        m = [s["momentum"] for s in states]
+        v = [s["velocity"] for s in states]
+        ema_(m, grads, beta_1)
+        ema_square_(v, grads, beta_2)
+        # r = (m / c1) / (sqrt(v / c2) + epsilon), in the one temporary.
+        updates = scratch_or_new(torch.div, grads if owned else None, v, [bias_correction_2] * len(v))
+        torch._foreach_sqrt_(updates)
+        torch._foreach_add_(updates, epsilon)
+        for m_i, r_i in zip(m, updates):
+            r_i.reciprocal_().mul_(m_i)  # m / denominator, in place
+        torch._foreach_div_(updates, bias_correction_1)
+        w_norms = torch._foreach_norm(params)
+        u_norms = torch._foreach_norm(updates)
+        for w, r, w_norm, u_norm in zip(params, updates, w_norms, u_norms):
             ones = torch.ones_like(w_norm)
             ratio = torch.where(
                 w_norm > 0, torch.where(u_norm > 0, w_norm / u_norm, ones), ones
             )
-            new_params.append(w - ratio * lr * update)
-            new_states.append({"momentum": m, "velocity": v})
-        return new_params, new_states
+            w.sub_(r.mul_(ratio * lr))

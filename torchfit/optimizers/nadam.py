@@ -1,17 +1,20 @@
 r"""Nadam (Adam with Nesterov momentum) with Keras 3's momentum cache."""
 
+from typing import Any, Dict, Optional
+
 import torch
 
-from torchfit.optimizers._foreach import moving_average, zero_moments
-from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar
-from torchfit.optimizers.base import Optimizer
+from ._adam_family import AdamFamily
+from ._foreach import divide_each_, ema_, ema_square_
+from ._validation import _cast_scalar
+from .base import Group, States, Tensors
 
 __all__ = ["Nadam"]
 
 _MOMENTUM_DECAY = 0.96
 
 
-class Nadam(Optimizer):
+class Nadam(AdamFamily):
     r"""Nadam, as ``keras.optimizers.Nadam``.
 
     Keras (following Dozat) uses a warming-up momentum schedule
@@ -35,45 +38,25 @@ class Nadam(Optimizer):
         beta_1 (float): in ``[0, 1)``, default 0.9.
         beta_2 (float): in ``[0, 1)``, default 0.999.
         epsilon (float): >= 0, default 1e-7.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
-    hyperparameters = ("beta_1", "beta_2", "epsilon")
-    _checks = dict(ADAM_CHECKS)
     _group_counters = {"u_product": 1.0}
 
-    def __init__(
-        self,
-        params=None,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
-
-    def _init_state(self, param, group):
-        return zero_moments(param)
-
     @staticmethod
-    def _mu(beta_1, step, dtype):
+    def _mu(beta_1: float, step: int, dtype: Optional[torch.dtype]) -> float:
         decay = _cast_scalar(_MOMENTUM_DECAY, dtype)
         return _cast_scalar(beta_1, dtype) * (1.0 - 0.5 * decay**step)
 
-    def _next_group_values(self, group, iteration):
+    def _next_group_values(self, group: Dict[str, Any], iteration: int) -> Dict[str, Any]:
         dtype = self._scalar_dtype(group["params"])
         mu_t = self._mu(group["beta_1"], iteration + 1, dtype)
         return {"u_product": _cast_scalar(group["u_product"] * mu_t, dtype)}
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
         dtype = self._scalar_dtype(params)
         step = iteration + 1
@@ -81,19 +64,25 @@ class Nadam(Optimizer):
         mu_next = self._mu(beta_1, step + 1, dtype)
         product_t = _cast_scalar(group["u_product"] * mu_t, dtype)
         product_next = product_t * mu_next
-        beta_2_power = _cast_scalar(beta_2, dtype) ** step
-
-        m = moving_average([s["momentum"] for s in states], grads, beta_1)
-        v = moving_average(
-            [s["velocity"] for s in states], torch._foreach_mul(grads, grads), beta_2
-        )
-
-        m_hat = torch._foreach_div(torch._foreach_mul(m, mu_next), 1 - product_next)
-        torch._foreach_add_(
-            m_hat, torch._foreach_div(torch._foreach_mul(grads, 1 - mu_t), 1 - product_t)
-        )
-        denominators = torch._foreach_sqrt(torch._foreach_div(v, 1 - beta_2_power))
-        torch._foreach_add_(denominators, group["epsilon"])
-        steps = torch._foreach_div(torch._foreach_mul(m_hat, lr), denominators)
-        new_states = [{"momentum": a, "velocity": b} for a, b in zip(m, v)]
-        return torch._foreach_sub(params, steps), new_states
+        bias_correction_2 = 1 - _cast_scalar(beta_2, dtype) ** step
+        # m_hat = a * m + b * g
+        a = mu_next / (1 - product_next)
+        b = (1 - mu_t) / (1 - product_t)
+        m = [s["momentum"] for s in states]
+        v = [s["velocity"] for s in states]
+        ema_(m, grads, beta_1)
+        ema_square_(v, grads, beta_2)
+        epsilon = group["epsilon"]
+        if owned:
+            torch._foreach_mul_(grads, b)
+            torch._foreach_add_(grads, m, alpha=a)
+            divide_each_(
+                grads, lambda i: torch.div(v[i], bias_correction_2).sqrt_().add_(epsilon)
+            )
+            torch._foreach_add_(params, grads, alpha=-lr)
+            return
+        denominators = torch._foreach_div(v, bias_correction_2)
+        torch._foreach_sqrt_(denominators)
+        torch._foreach_add_(denominators, epsilon)
+        torch._foreach_addcdiv_(params, m, denominators, value=-lr * a)
+        torch._foreach_addcdiv_(params, grads, denominators, value=-lr * b)

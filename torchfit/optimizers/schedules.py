@@ -25,6 +25,7 @@ Two bridges to :mod:`torch.optim.lr_scheduler`:
 
 import math
 import numbers
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
@@ -48,7 +49,8 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 
-def _real(owner, name, value, *, low=None, low_open=False, allow_none=False):
+def _real(owner: str, name: str, value: Any, *, low: Optional[float] = None,
+          low_open: bool = False, allow_none: bool = False) -> Any:
     """Return ``value`` unchanged after checking it is a finite real number."""
     if value is None and allow_none:
         return None
@@ -79,7 +81,7 @@ def _real(owner, name, value, *, low=None, low_open=False, allow_none=False):
     return value
 
 
-def _flag(owner, name, value):
+def _flag(owner: str, name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     raise TypeError(
@@ -88,7 +90,7 @@ def _flag(owner, name, value):
     )
 
 
-def _name(owner, value):
+def _name(owner: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     raise TypeError(
@@ -97,7 +99,7 @@ def _name(owner, value):
     )
 
 
-def _float_dtype(value):
+def _float_dtype(value: Any) -> torch.dtype:
     """The dtype Keras computes in: float32 for Python numbers."""
     if isinstance(value, torch.Tensor) and value.is_floating_point():
         return value.dtype
@@ -106,13 +108,13 @@ def _float_dtype(value):
     return torch.float32
 
 
-def _as_tensor(value, dtype):
+def _as_tensor(value: Any, dtype: torch.dtype) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().to(device="cpu", dtype=dtype).reshape(())
     return torch.tensor(float(value), dtype=dtype)
 
 
-def _step_tensor(owner, step):
+def _step_tensor(owner: str, step: Any) -> torch.Tensor:
     """``step`` (an int, a float or a 0-d tensor) as a CPU tensor."""
     if isinstance(step, torch.Tensor):
         if step.numel() != 1 or step.dtype == torch.bool or step.is_complex():
@@ -149,20 +151,20 @@ class LearningRateSchedule:
     from that dict.
     """
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> torch.Tensor:
         raise NotImplementedError(
             f"Learning-rate schedule {type(self).__name__!r} must override "
             "`__call__(self, step)`."
         )
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         raise NotImplementedError(
             f"Learning-rate schedule {type(self).__name__!r} must override "
             "`get_config()` to be serializable."
         )
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "LearningRateSchedule":
         """Create a schedule from the dict :meth:`get_config` returned."""
         if not isinstance(config, dict):
             raise TypeError(
@@ -172,7 +174,7 @@ class LearningRateSchedule:
             )
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         try:
             items = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         except NotImplementedError:
@@ -183,8 +185,8 @@ class LearningRateSchedule:
 class _DecayBase(LearningRateSchedule):
     """Shared validation of ``initial_learning_rate``/``decay_steps``."""
 
-    def _init_common(self, initial_learning_rate, decay_steps, name,
-                     steps_name="decay_steps"):
+    def _init_common(self, initial_learning_rate: Any, decay_steps: Any, name: Any,
+                     steps_name: str = "decay_steps") -> str:
         owner = type(self).__name__
         _real(owner, "initial_learning_rate", initial_learning_rate, low=0.0)
         _real(owner, steps_name, decay_steps, low=0.0, low_open=True)
@@ -197,13 +199,14 @@ class _StaircaseDecay(_DecayBase):
     """Shared by the decays driven by ``step / decay_steps`` (floored with
     ``staircase``) and ``decay_rate``."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+    def __init__(self, initial_learning_rate: Any, decay_steps: Any, decay_rate: Any,
+                 staircase: bool, name: Any) -> None:
         owner = self._init_common(initial_learning_rate, decay_steps, name)
         self.decay_steps = decay_steps
         self.decay_rate = _real(owner, "decay_rate", decay_rate)
         self.staircase = _flag(owner, "staircase", staircase)
 
-    def _progress(self, step, dtype):
+    def _progress(self, step: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``step / decay_steps`` in ``dtype``, floored with ``staircase``."""
         p = _step_tensor(type(self).__name__, step).to(dtype) / _as_tensor(
             self.decay_steps, dtype
@@ -212,7 +215,7 @@ class _StaircaseDecay(_DecayBase):
             p = torch.floor(p)
         return p
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             "initial_learning_rate": self.initial_learning_rate,
             "decay_steps": self.decay_steps,
@@ -241,11 +244,11 @@ class ExponentialDecay(_StaircaseDecay):
         name (str): default ``"ExponentialDecay"``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
-                 staircase=False, name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay") -> None:
         super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> torch.Tensor:
         dtype = _float_dtype(self.initial_learning_rate)
         lr = _as_tensor(self.initial_learning_rate, dtype)
         p = self._progress(step, dtype)
@@ -265,7 +268,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         name (str): default ``"PiecewiseConstant"``.
     """
 
-    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float],
+                 name: str = "PiecewiseConstant") -> None:
         owner = type(self).__name__
         for arg, seq in (("boundaries", boundaries), ("values", values)):
             if isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__"):
@@ -294,7 +298,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         self.values = values
         self.name = _name(owner, name)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> torch.Tensor:
         step = _step_tensor(type(self).__name__, step)
         dtype = _float_dtype(self.values[0])
         if step.is_floating_point():
@@ -309,7 +313,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             result = result + ((step > low) & (step <= high)).to(dtype) * value
         return result
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
@@ -329,16 +333,16 @@ class PolynomialDecay(_DecayBase):
         name (str): default ``"PolynomialDecay"``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps,
-                 end_learning_rate=0.0001, power=1.0, cycle=False,
-                 name="PolynomialDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: float,
+                 end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False,
+                 name: str = "PolynomialDecay") -> None:
         owner = self._init_common(initial_learning_rate, decay_steps, name)
         self.decay_steps = decay_steps
         self.end_learning_rate = _real(owner, "end_learning_rate", end_learning_rate, low=0.0)
         self.power = _real(owner, "power", power)
         self.cycle = _flag(owner, "cycle", cycle)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> torch.Tensor:
         dtype = _float_dtype(self.initial_learning_rate)
         lr = _as_tensor(self.initial_learning_rate, dtype)
         end = _as_tensor(self.end_learning_rate, dtype)
@@ -357,7 +361,7 @@ class PolynomialDecay(_DecayBase):
         p = step / decay_steps
         return (lr - end) * torch.pow(1 - p, power) + end
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             "initial_learning_rate": self.initial_learning_rate,
             "decay_steps": self.decay_steps,
@@ -381,11 +385,11 @@ class InverseTimeDecay(_StaircaseDecay):
         name (str): default ``"InverseTimeDecay"``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
-                 staircase=False, name="InverseTimeDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False, name: str = "InverseTimeDecay") -> None:
         super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> torch.Tensor:
         dtype = _float_dtype(self.initial_learning_rate)
         lr = _as_tensor(self.initial_learning_rate, dtype)
         p = self._progress(step, dtype)
@@ -415,8 +419,9 @@ class CosineDecay(_DecayBase):
         warmup_steps (float): >= 0, default 0.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0,
-                 name="CosineDecay", warmup_target=None, warmup_steps=0):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0,
+                 name: str = "CosineDecay", warmup_target: Optional[float] = None,
+                 warmup_steps: float = 0) -> None:
         owner = self._init_common(initial_learning_rate, decay_steps, name)
         self.decay_steps = decay_steps
         self.alpha = _real(owner, "alpha", alpha)
@@ -424,14 +429,15 @@ class CosineDecay(_DecayBase):
                                    low=0.0, allow_none=True)
         self.warmup_steps = _real(owner, "warmup_steps", warmup_steps, low=0.0)
 
-    def _decay(self, step, decay_steps, decay_from, dtype):
+    def _decay(self, step: torch.Tensor, decay_steps: Any, decay_from: Any,
+               dtype: torch.dtype) -> torch.Tensor:
         fraction = step / decay_steps
         pi = torch.tensor(math.pi, dtype=dtype)
         cosine = 0.5 * (1.0 + torch.cos(pi * fraction))
         decayed = (1 - self.alpha) * cosine + self.alpha
         return decay_from * decayed
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> torch.Tensor:
         dtype = _float_dtype(self.initial_learning_rate)
         lr = _as_tensor(self.initial_learning_rate, dtype)
         decay_steps = _as_tensor(self.decay_steps, dtype)
@@ -446,7 +452,7 @@ class CosineDecay(_DecayBase):
             return (target - lr) * (step / warmup_steps) + lr
         return self._decay(step - warmup_steps, decay_steps, target, dtype)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             "initial_learning_rate": self.initial_learning_rate,
             "decay_steps": self.decay_steps,
@@ -474,8 +480,8 @@ class CosineDecayRestarts(_DecayBase):
         name (str): default ``"SGDRDecay"``.
     """
 
-    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0,
-                 m_mul=1.0, alpha=0.0, name="SGDRDecay"):
+    def __init__(self, initial_learning_rate: float, first_decay_steps: float, t_mul: float = 2.0,
+                 m_mul: float = 1.0, alpha: float = 0.0, name: str = "SGDRDecay") -> None:
         owner = self._init_common(initial_learning_rate, first_decay_steps,
                                   name, steps_name="first_decay_steps")
         self.first_decay_steps = first_decay_steps
@@ -484,14 +490,14 @@ class CosineDecayRestarts(_DecayBase):
         self.alpha = _real(owner, "alpha", alpha)
 
     @property
-    def t_mul(self):
+    def t_mul(self) -> float:
         return self._t_mul
 
     @property
-    def m_mul(self):
+    def m_mul(self) -> float:
         return self._m_mul
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> torch.Tensor:
         dtype = _float_dtype(self.initial_learning_rate)
         lr = _as_tensor(self.initial_learning_rate, dtype)
         first = _as_tensor(self.first_decay_steps, dtype)
@@ -513,7 +519,7 @@ class CosineDecayRestarts(_DecayBase):
         cosine = 0.5 * factor * (1.0 + torch.cos(pi * fraction))
         return lr * ((1 - alpha) * cosine + alpha)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             "initial_learning_rate": self.initial_learning_rate,
             "first_decay_steps": self.first_decay_steps,
@@ -547,7 +553,7 @@ class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
         last_epoch (int): index of the last step taken, -1 to start afresh.
     """
 
-    def __init__(self, optimizer, schedule, last_epoch=-1):
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Any, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
                 "ScheduleLR: argument `optimizer` must be a torch.optim."
@@ -569,13 +575,13 @@ class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
         self.schedule = schedule
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> List[float]:
         value = self.schedule(max(self.last_epoch, 0))
         if isinstance(value, torch.Tensor):
             value = float(value.detach().reshape(()).item())
         return [float(value) for _ in self.optimizer.param_groups]
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         state = super().state_dict()
         # The schedule is configuration, rebuilt by the caller.
         state.pop("schedule", None)
@@ -597,7 +603,7 @@ ALL_OBJECTS = (
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in ALL_OBJECTS}
 
 
-def serialize(learning_rate_schedule):
+def serialize(learning_rate_schedule: LearningRateSchedule) -> Dict[str, Any]:
     """``{"module", "class_name", "config"}`` for a schedule (Keras's layout)."""
     if not isinstance(learning_rate_schedule, LearningRateSchedule):
         raise TypeError(
@@ -615,7 +621,8 @@ def serialize(learning_rate_schedule):
     }
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config: Dict[str, Any],
+                custom_objects: Optional[Dict[str, Any]] = None) -> LearningRateSchedule:
     """Rebuild a schedule from :func:`serialize`'s output.
 
     Keras's ``keras.optimizers.schedules.serialize`` dicts load as the
@@ -640,7 +647,7 @@ def deserialize(config, custom_objects=None):
     return cls.from_config(dict(config.get("config") or {}))
 
 
-def get(identifier):
+def get(identifier: Any) -> Any:
     """A schedule from an instance (returned as is) or a config dict."""
     if isinstance(identifier, LearningRateSchedule):
         return identifier

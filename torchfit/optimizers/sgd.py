@@ -1,9 +1,11 @@
 r"""Stochastic gradient descent with Keras 3's momentum formulation."""
 
+from typing import Any, Dict
+
 import torch
 
-from torchfit.optimizers._validation import boolean, unit_interval
-from torchfit.optimizers.base import Optimizer
+from ._validation import boolean, unit_interval
+from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["SGD"]
 
@@ -22,12 +24,17 @@ class SGD(Optimizer):
         w <- w + m                           (nesterov=False)
         w <- w + momentum * m - lr * g       (nesterov=True)
 
+    Everything is updated in place, without a temporary. The velocity is
+    created the first time ``momentum`` is non-zero, so a torch scheduler
+    that cycles ``param_groups[i]["momentum"]`` (``OneCycleLR``) drives it.
+
     Args:
         params: parameters to optimize, or ``None`` for an unbound optimizer.
         learning_rate (float or callable): default 0.01.
         momentum (float): in ``[0, 1)``, default 0.0.
         nesterov (bool): use Nesterov momentum, default False.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
+        **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
@@ -36,38 +43,34 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params=None,
-        learning_rate=0.01,
-        momentum=0.0,
-        nesterov=False,
-        *,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(params, **self._forward_arguments(locals()))
+        params: Any = None,
+        learning_rate: Any = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params, learning_rate=learning_rate, momentum=momentum,
+                         nesterov=nesterov, **kwargs)
 
-    def _init_state(self, param, group):
+    def _init_state(self, param: torch.Tensor, group: Group) -> Dict[str, Any]:
         if group["momentum"] != 0:
             return {"momentum": torch.zeros_like(param)}
         return {}
 
-    def _compute_update(self, group, params, grads, states, lr, iteration):
+    def _missing_state(self, param: torch.Tensor, group: Group, state: Dict[str, Any]) -> Dict[str, Any]:
+        return {} if "momentum" in state else self._init_state(param, group)
+
+    def _update(self, group: Group, params: Tensors, grads: Tensors, states: States,
+                lr: float, iteration: int, owned: bool) -> None:
         momentum = group["momentum"]
         if momentum == 0:
-            return torch._foreach_add(params, grads, alpha=-lr), [{} for _ in params]
-        buffers = [
-            state["momentum"] if "momentum" in state else torch.zeros_like(p)
-            for p, state in zip(params, states)
-        ]
-        buffers = torch._foreach_mul(buffers, momentum)
+            torch._foreach_add_(params, grads, alpha=-lr)
+            return
+        buffers = [s["momentum"] for s in states]
+        torch._foreach_mul_(buffers, momentum)
         torch._foreach_add_(buffers, grads, alpha=-lr)
         if group["nesterov"]:
-            new_params = torch._foreach_add(params, grads, alpha=-lr)
-            torch._foreach_add_(new_params, buffers, alpha=momentum)
+            torch._foreach_add_(params, grads, alpha=-lr)
+            torch._foreach_add_(params, buffers, alpha=momentum)
         else:
-            new_params = torch._foreach_add(params, buffers)
-        return new_params, [{"momentum": b} for b in buffers]
+            torch._foreach_add_(params, buffers)
