@@ -166,11 +166,12 @@ def batch_size_of(x: Any) -> int:
     return int(leaf.shape[0]) if isinstance(leaf, torch.Tensor) and leaf.ndim else 1
 
 
-def recheck_targets(model: Any) -> None:
-    """New data may not fit losses built on earlier data: check its first batch."""
+def recheck_targets(model: Any, argument: str = "y") -> None:
+    """New data may not fit losses built on earlier data: check its first batch
+    (``argument`` names the data in messages)."""
     compile_loss = getattr(model.__dict__.get("_torchfit"), "compile_loss", None)
     if compile_loss is not None and compile_loss.built:
-        compile_loss.check_next_targets = True
+        compile_loss.check_next_targets = argument
 
 
 def close_progress_bars(callbacks: CallbackList) -> None:
@@ -314,7 +315,7 @@ class Loop:
                     epoch_logs = dict(sorted(resume.logs.items()))
                 if val_iterator is not None and should_validate(epoch, validation_freq):
                     val_iterator.reset()
-                    val_logs = self.evaluate_iterator(val_iterator, callbacks)
+                    val_logs = self.evaluate_iterator(val_iterator, callbacks, "validation_data")
                     epoch_logs = dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
@@ -341,12 +342,13 @@ class Loop:
         return callbacks.history
 
     # ---------------------------------------------------------------- evaluate
-    def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList) -> Dict[str, Any]:
+    def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList,
+                          argument: str = "y") -> Dict[str, Any]:
         model = self.model
         test_fn = self.dist.step_function(model.make_test_function(), "test")
         with training_mode(model, False):
             model.stop_evaluating = False
-            recheck_targets(model)
+            recheck_targets(model, argument)
             model.reset_metrics()
             callbacks.on_test_begin()
             with grad_free(model, "test"):

@@ -531,7 +531,7 @@ class KerasStyleModule:
                 f"{type(x).__name__}."
             )
         device, dtype = model_device_and_dtype(self)
-        batch = move_to(adapter.arrays, device, dtype)
+        batch = move_to(adapter.whole_batch(), device, dtype)
         if self._torchfit.input_nan_policy is not None:
             check.check_finite_batch(batch, self._torchfit.input_nan_policy, 0)
         return pack_x_y_sample_weight(*batch)
