@@ -23,7 +23,7 @@ from .callbacks import CallbackList, History, ProgbarLogger
 from .logs import LazyLogs, tensor_to_numpy, to_python
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
-from .validation import check_finite_batch
+from .validation import check_finite_batch, integer_input_error
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
                    split_for_validation)
 
@@ -144,7 +144,8 @@ class ResumePoint:
 
 
 def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
-    """Run one step; an out-of-memory error says which batch size caused it."""
+    """Run one step; an out-of-memory error says which batch size caused it, and a
+    dtype failure on an integer ``x`` says that only floating inputs are cast."""
     try:
         return step_fn(batch)
     except torch.OutOfMemoryError as error:
@@ -154,6 +155,11 @@ def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
             "`batch_size`, use a 'mixed_bfloat16'/'mixed_float16' dtype policy, or free "
             "cached memory (torch.cuda.empty_cache())."
         ) from error
+    except (RuntimeError, ValueError, NotImplementedError) as error:
+        explained = integer_input_error(error, batch[0] if isinstance(batch, tuple) else batch)
+        if explained is None:
+            raise
+        raise explained from error
 
 
 def batch_size_of(x: Any) -> int:

@@ -84,6 +84,11 @@ def rows_of(leaf: Leaf, start: int, stop: int) -> torch.Tensor:
     return torch.from_numpy(np.array(leaf[start:stop], order="C"))
 
 
+def as_tensors(structure: Any) -> Any:
+    """Every leaf of ``structure`` as a whole tensor (NumPy leaves read in place are copied)."""
+    return tree.map_structure(lambda t: None if t is None else rows_of(t, 0, len(t)), structure)
+
+
 def gather_rows(leaf: Leaf, index: torch.Tensor) -> torch.Tensor:
     """The rows at ``index`` (in that order) as a new tensor."""
     if isinstance(leaf, torch.Tensor):
@@ -238,8 +243,7 @@ class ArrayDataAdapter(DataAdapter):
 
     def whole_batch(self) -> Batch:
         """Every sample as one batch of tensors (for the ``*_on_batch`` methods)."""
-        return tree.map_structure(
-            lambda t: None if t is None else rows_of(t, 0, self._num_samples), self.arrays)
+        return as_tensors(self.arrays)
 
     def _permutation(self) -> Optional[torch.Tensor]:
         """This epoch's sample order, or ``None`` for the stored order."""
