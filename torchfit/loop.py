@@ -26,6 +26,7 @@ from .utils.training_mode import training_mode
 from .validation import check_finite_batch, integer_input_error
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
                    split_for_validation)
+from .data.epoch_iterator import warn_ran_out_of_data
 
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
@@ -314,6 +315,13 @@ class Loop:
                                  self._stop_flag("stop_training"))
                 if epoch == initial_epoch and resume is None:
                     self._check_not_empty(x, "x")
+                elif self.steps_run == steps_before and not resumed:
+                    # The input ran dry in an earlier epoch: stop as Keras does,
+                    # before an epoch without logs reaches History or callbacks
+                    # (with steps_per_epoch the iterator has warned already).
+                    if not steps_per_epoch:
+                        warn_ran_out_of_data(stacklevel=4)
+                    break
                 # A resumed epoch whose steps had all run: its metrics were restored.
                 restored = resumed and self.steps_run == steps_before
                 epoch_logs = self._epoch_logs(logs, use_results=restored)

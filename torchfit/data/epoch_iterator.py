@@ -9,6 +9,17 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from .adapter import Batch, DataAdapter
 
 
+def warn_ran_out_of_data(stacklevel: int = 2) -> None:
+    """Keras's warning for an input that runs dry before ``steps_per_epoch * epochs`` batches."""
+    warnings.warn(
+        "Your input ran out of data; interrupting training. Make sure that your dataset "
+        "or generator can generate at least `steps_per_epoch * epochs` batches. You may "
+        "need to use the `.repeat()` function when building your dataset.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
 class EpochIterator:
     """Yields ``(first_step, last_step, batches)`` groups of ``steps_per_execution``.
 
@@ -98,12 +109,7 @@ class EpochIterator:
         self._steps_seen = 0
 
     def _warn_exhausted(self) -> None:
-        warnings.warn(
-            "Your input ran out of data; interrupting the epoch. Make sure "
-            "that your dataset or generator can generate at least "
-            "`steps_per_epoch * epochs` batches.",
-            stacklevel=4,
-        )
+        warn_ran_out_of_data(stacklevel=7)  # the user's fit() call
 
     def _position(self, limit: Optional[int]) -> int:
         """Consume the batches a resumed run already applied; return the epoch's step."""
