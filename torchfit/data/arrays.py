@@ -90,10 +90,22 @@ def as_tensors(structure: Any) -> Any:
 
 
 def gather_rows(leaf: Leaf, index: torch.Tensor) -> torch.Tensor:
-    """The rows at ``index`` (in that order) as a new tensor."""
+    """The rows at ``index`` (in that order) as a new tensor.
+
+    CPU data is gathered with ``np.take``: on a group of rows it runs at memory
+    speed, where ``Tensor.index_select`` with a short index into a long tensor
+    is many times slower.
+    """
     if isinstance(leaf, torch.Tensor):
-        return leaf.index_select(0, index)
+        if leaf.device.type != "cpu" or leaf.dtype in _NOT_NUMPY:
+            return leaf.index_select(0, index.to(leaf.device))
+        leaf = leaf.numpy()
     return torch.from_numpy(np.take(leaf, index.numpy(), axis=0))
+
+
+#: Tensor dtypes NumPy has no equivalent for.
+_NOT_NUMPY = {torch.bfloat16, getattr(torch, "float8_e4m3fn", torch.bfloat16),
+              getattr(torch, "float8_e5m2", torch.bfloat16)}
 
 
 def group_rows(leaves: List[Any], batch_size: int) -> int:
