@@ -159,7 +159,8 @@ def test_split_batches_equal_slices(monkeypatch, n, batch_size, split, shuffle):
     batches = list(adapter.get_iterator())
     torch.manual_seed(1)
     order = adapter._permutation()  # the epoch's sample order, drawn as get_iterator draws it
-    arrays = adapter.arrays if order is None else tree.map_structure(lambda t: t[order], adapter.arrays)
+    arrays = adapter.arrays if order is None else tree.map_structure(
+        lambda t: None if t is None else t[order], adapter.arrays)
     assert len(batches) == adapter.num_batches == -(-n // batch_size)
     for index, (bx, by, bw) in enumerate(batches):
         rows = slice(index * batch_size, (index + 1) * batch_size)
