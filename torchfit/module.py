@@ -22,7 +22,7 @@ from .compilation import check_jit_compile, compile_step
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
 from .data import get_adapter, get_validation_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .distributed import ROUTES, all_processes_agree
-from .data.arrays import ArrayDataAdapter, as_tensors, convert_structure, is_array_structure, rows_of
+from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_structure, rows_of
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .logs import LazyLogs, to_python
 from .utils.inference import grad_free
@@ -668,7 +668,7 @@ def _first_samples(x: Any) -> Any:
     """The first two samples of array-like ``x`` (for a shape probe), else None."""
     if not is_array_structure(x):
         return None
-    return tree.map_structure(lambda t: None if t is None else rows_of(t, 0, 2), convert_structure(x, "x"))
+    return tree.map_structure(lambda t: None if t is None else rows_of(t, 0, 2), convert_leaves(x, "x"))
 
 
 # Re-exported here too (``torchfit.module.keras_style``); defined in keras_style.py.

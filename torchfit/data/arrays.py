@@ -53,7 +53,7 @@ def _check_dense(value: torch.Tensor, argument: str) -> torch.Tensor:
     return value.detach() if value.requires_grad else value
 
 
-def to_tensor(value: Any, argument: str) -> Optional[Leaf]:
+def to_leaf(value: Any, argument: str) -> Optional[Leaf]:
     """One leaf as a CPU tensor sharing memory with NumPy where possible.
 
     A NumPy array that cannot be shared as it is (read-only, e.g. memory-mapped
@@ -74,6 +74,12 @@ def to_tensor(value: Any, argument: str) -> Optional[Leaf]:
     if not array.flags.writeable or not array.flags.c_contiguous:
         return array
     return torch.from_numpy(array)
+
+
+def to_tensor(value: Any, argument: str) -> Optional[torch.Tensor]:
+    """One leaf as a whole CPU tensor (see :func:`to_leaf`; arrays it keeps in place are copied once)."""
+    leaf = to_leaf(value, argument)
+    return leaf if leaf is None or isinstance(leaf, torch.Tensor) else rows_of(leaf, 0, len(leaf))
 
 
 def rows_of(leaf: Leaf, start: int, stop: int) -> torch.Tensor:
@@ -118,7 +124,13 @@ def group_rows(leaves: List[Any], batch_size: int) -> int:
 
 
 def convert_structure(value: Any, argument: str) -> Any:
+    """Every leaf as a whole CPU tensor (:func:`to_tensor`)."""
     return tree.map_structure(lambda leaf: to_tensor(leaf, argument), value)
+
+
+def convert_leaves(value: Any, argument: str) -> Any:
+    """Every leaf as a tensor or an array read in place (:func:`to_leaf`): no copies."""
+    return tree.map_structure(lambda leaf: to_leaf(leaf, argument), value)
 
 
 def check_string_keys(value: Any, argument: str) -> None:
@@ -219,9 +231,9 @@ class ArrayDataAdapter(DataAdapter):
     ) -> None:
         names = {**DEFAULT_NAMES, **(names or {})}
         check_string_keys(x, names["x"])
-        self._x = convert_structure(x, names["x"])
-        self._y = convert_structure(y, names["y"])
-        self._sw = convert_structure(broadcast_sample_weight(y, sample_weight), names["sample_weight"])
+        self._x = convert_leaves(x, names["x"])
+        self._y = convert_leaves(y, names["y"])
+        self._sw = convert_leaves(broadcast_sample_weight(y, sample_weight), names["sample_weight"])
         self._num_samples = check_lengths(
             {names["x"]: self._x, names["y"]: self._y, names["sample_weight"]: self._sw})
         if self._num_samples == 0:
