@@ -378,7 +378,7 @@ class CompileLoss:
         if self.built:
             names, losses = self.output_names, self._losses
         else:
-            names, losses, _ = self._resolve(y_true, y_pred)
+            names, losses, _ = self._resolve(y_true, y_pred, argument)
         self._check_data(losses, names, y_true, y_pred, sample_weight, argument)
 
     @staticmethod
@@ -399,8 +399,10 @@ class CompileLoss:
             check_targets(loss, yt, yp, name, argument)
             check_sample_weight(loss, sw, yp, name, weights_argument)
 
-    def _resolve(self, y_true: Any, y_pred: Any) -> Tuple[List[str], List[Any], List[Any]]:
-        """Output names, resolved losses and weights for outputs like ``y_pred``."""
+    def _resolve(self, y_true: Any, y_pred: Any,
+                 argument: str = "y") -> Tuple[List[str], List[Any], List[Any]]:
+        """Output names, resolved losses and weights for outputs like ``y_pred``
+        (``argument`` names the targets in messages)."""
         if not tree.is_nested(y_pred):
             names = [""]
             user = self._user_loss
@@ -416,7 +418,7 @@ class CompileLoss:
                 flatten_like_outputs(self._user_loss_weights, names, "loss_weights")
                 if self._user_loss_weights is not None else [None] * len(names)
             )
-        flat_true = flatten_targets(y_true, names)
+        flat_true = flatten_targets(y_true, names, argument)
         flat_pred = flatten_outputs(y_pred, names)
         resolved = [resolve_loss(loss, yt, yp) for loss, yt, yp in zip(losses, flat_true, flat_pred)]
         if len(names) > 1:
