@@ -246,6 +246,10 @@ class EpochLogs(torchfit.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.logs = []
+        self.begun = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begun.append(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         self.logs.append((epoch, dict(logs or {})))
@@ -260,6 +264,7 @@ def five_batches():
     (five_batches, None, [0]),
     (lambda: iter(list(five_batches())), None, [0]),
     (five_batches, 3, [0, 1]),  # 3 steps, then 2 (the generator runs out), then none
+    (lambda: (b for _ in range(2) for b in five_batches()), 5, [0, 1]),  # used up exactly
 ])
 def test_an_input_that_runs_dry_stops_training_with_keras_warning(make, steps_per_epoch, epochs_run):
     model = trained_model()
@@ -270,8 +275,25 @@ def test_an_input_that_runs_dry_stops_training_with_keras_warning(make, steps_pe
     assert history.epoch == epochs_run
     assert {key: len(values) for key, values in history.history.items()} == {
         "loss": len(epochs_run), "val_loss": len(epochs_run)}
-    assert [epoch for epoch, _ in record.logs] == epochs_run
+    assert [epoch for epoch, _ in record.logs] == epochs_run == record.begun
     assert all("loss" in logs and "val_loss" in logs for _, logs in record.logs)
+
+
+def test_validation_data_that_runs_dry_stops_training_before_the_next_epoch():
+    model = trained_model()
+    record = EpochLogs()
+    validation = iter([(X[:5], Y[:5]), (X[5:], Y[5:])])
+    with pytest.warns(UserWarning, match="Your input ran out of data; interrupting training"):
+        history = model.fit(X, Y, epochs=3, verbose=0, validation_data=validation, callbacks=[record])
+    assert history.epoch == [0] == record.begun
+    assert {key: len(values) for key, values in history.history.items()} == {"loss": 1, "val_loss": 1}
+
+
+def test_validation_that_is_not_due_does_not_stop_training():
+    model = trained_model()
+    validation = iter([(X[:5], Y[:5])])
+    history = model.fit(X, Y, epochs=3, verbose=0, validation_data=validation, validation_freq=[1])
+    assert history.epoch == [0, 1, 2] and len(history.history["val_loss"]) == 1
 
 
 def test_an_input_that_lasts_trains_every_epoch_without_warning():

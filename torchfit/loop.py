@@ -304,6 +304,12 @@ class Loop:
         was_training = model.training
         try:
             for epoch in range(initial_epoch, epochs):
+                validate = val_iterator is not None and should_validate(epoch, validation_freq)
+                if epoch > initial_epoch and (iterator.ran_dry() or (validate and val_iterator.ran_dry())):
+                    # A generator used up: stop as Keras does, before an epoch
+                    # without logs reaches History or any callback.
+                    warn_ran_out_of_data(stacklevel=4)
+                    break
                 model.reset_metrics()
                 resumed = resume is not None and epoch == initial_epoch  # the epoch a resume continues
                 redrawn = resumed and resume.pass_epoch is not None
@@ -316,8 +322,8 @@ class Loop:
                 if epoch == initial_epoch and resume is None:
                     self._check_not_empty(x, "x")
                 elif self.steps_run == steps_before and not resumed:
-                    # The input ran dry in an earlier epoch: stop as Keras does,
-                    # before an epoch without logs reaches History or callbacks
+                    # An input that could not tell ahead (e.g. a DataLoader over a
+                    # one-shot stream) ran dry: stop too, before on_epoch_end
                     # (with steps_per_epoch the iterator has warned already).
                     if not steps_per_epoch:
                         warn_ran_out_of_data(stacklevel=4)
@@ -327,7 +333,7 @@ class Loop:
                 epoch_logs = self._epoch_logs(logs, use_results=restored)
                 if restored and resume.logs:
                     epoch_logs = dict(sorted(resume.logs.items()))
-                if val_iterator is not None and should_validate(epoch, validation_freq):
+                if validate:
                     val_iterator.reset()
                     val_logs = self.evaluate_iterator(val_iterator, callbacks, "validation_data")
                     epoch_logs = dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))

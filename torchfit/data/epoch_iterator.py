@@ -103,6 +103,11 @@ class EpochIterator:
         """Steps per epoch as shown to callbacks (``params["steps"]``)."""
         return self.steps_per_epoch or self._num_batches
 
+    def ran_dry(self) -> bool:
+        """Whether the next epoch would get no batch at all: the input can be read
+        only once and is used up (see ``DataAdapter.exhausted``; it may read ahead)."""
+        return self.adapter.exhausted()
+
     def reset(self) -> None:
         """Start over from the beginning of the data (used by evaluation)."""
         self._iterator = None

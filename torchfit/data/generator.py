@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import itertools
 from typing import Any, Iterator, Optional
 
 from .adapter import Batch, DataAdapter, to_tensors, unpack_x_y_sample_weight
@@ -43,7 +42,8 @@ class GeneratorDataAdapter(DataAdapter):
         unpacked = self._unpack(first)  # malformed batches fail here, at the door
         check_string_keys(unpacked[0], argument)
         self._structure = batch_structure(unpacked)
-        self._generator: Iterator[Any] = itertools.chain([first], generator)
+        self._generator: Iterator[Any] = generator
+        self._ahead: Any = first  # a batch read ahead (the first, or by ``exhausted``), or _EMPTY/None
 
     @property
     def num_batches(self) -> Optional[int]:
@@ -70,9 +70,21 @@ class GeneratorDataAdapter(DataAdapter):
         self._index += 1
         return unpacked
 
+    def exhausted(self) -> bool:
+        if self._ahead is None:
+            self._ahead = next(self._generator, _EMPTY)
+        return self._ahead is _EMPTY
+
+    def _next(self) -> Any:
+        batch, self._ahead = self._ahead, None
+        return next(self._generator, _EMPTY) if batch is None else batch
+
     def get_iterator(self) -> Iterator[Batch]:
-        for batch in self._generator:
+        # Every pass reads the one shared generator, through the read-ahead slot.
+        batch = self._next()
+        while batch is not _EMPTY:
             yield to_tensors(self._checked(batch))
+            batch = self._next()
 
 
 def _structure(value: Any) -> Any:
