@@ -54,7 +54,8 @@ def _check_dense(value: torch.Tensor, argument: str) -> torch.Tensor:
 
 
 def to_leaf(value: Any, argument: str) -> Optional[Leaf]:
-    """One leaf as a CPU tensor sharing memory with NumPy where possible.
+    """One leaf as a tensor (a NumPy array's memory shared where possible), or as
+    the NumPy array itself.
 
     A NumPy array that cannot be shared as it is (read-only, e.g. memory-mapped
     with ``mmap_mode="r"``, or not C-contiguous, e.g. Fortran-ordered) stays a
@@ -103,15 +104,13 @@ def gather_rows(leaf: Leaf, index: torch.Tensor) -> torch.Tensor:
     is many times slower.
     """
     if isinstance(leaf, torch.Tensor):
-        if leaf.device.type != "cpu" or leaf.dtype in _NOT_NUMPY:
+        if leaf.device.type != "cpu":
             return leaf.index_select(0, index.to(leaf.device))
-        leaf = leaf.numpy()
+        try:
+            leaf = leaf.numpy()
+        except (TypeError, RuntimeError):  # dtypes NumPy lacks (bfloat16, float8), conj views
+            return leaf.index_select(0, index)
     return torch.from_numpy(np.take(leaf, index.numpy(), axis=0))
-
-
-#: Tensor dtypes NumPy has no equivalent for.
-_NOT_NUMPY = {torch.bfloat16, getattr(torch, "float8_e4m3fn", torch.bfloat16),
-              getattr(torch, "float8_e5m2", torch.bfloat16)}
 
 
 def group_rows(leaves: List[Any], batch_size: int) -> int:
