@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import torchfit
+from torchfit import tree
 from torchfit.data import arrays as arrays_module
 from torchfit.data import unpack_x_y_sample_weight
 from torchfit.data.arrays import ArrayDataAdapter
@@ -157,7 +158,9 @@ def test_split_batches_equal_slices(monkeypatch, n, batch_size, split, shuffle):
     torch.manual_seed(1)
     batches = list(adapter.get_iterator())
     torch.manual_seed(1)
-    arrays = adapter._epoch_arrays()
+    order = adapter._permutation()  # the epoch's sample order, drawn as get_iterator draws it
+    arrays = adapter.arrays if order is None else tree.map_structure(
+        lambda t: None if t is None else t[order], adapter.arrays)
     assert len(batches) == adapter.num_batches == -(-n // batch_size)
     for index, (bx, by, bw) in enumerate(batches):
         rows = slice(index * batch_size, (index + 1) * batch_size)

@@ -10,6 +10,7 @@ outputs (before any weight changes).
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -87,6 +88,21 @@ class TorchLossAdapter:
         return (values * weight).sum() / values.numel()
 
 
+def instantiate_loss_class(identifier: Any) -> Any:
+    """A loss given as a class (``loss=nn.CrossEntropyLoss``) is instantiated with
+    no arguments, as Keras's ``losses.get`` does; one that needs arguments is refused."""
+    if not inspect.isclass(identifier):
+        return identifier
+    try:
+        return identifier()
+    except TypeError as error:
+        raise TypeError(
+            f"Argument `loss` must be a loss instance, name or function. Received the class "
+            f"{identifier.__name__}, which cannot be instantiated without arguments ({error}); "
+            f"pass an instance, e.g. loss={identifier.__name__}(...)."
+        ) from None
+
+
 def resolve_loss(identifier: Any, y_true: Any, y_pred: Any) -> Any:
     """One user loss entry → a callable ``(y_true, y_pred, sample_weight)``."""
     if identifier is None:
@@ -130,16 +146,27 @@ def loss_kind(loss: Any) -> str:
     return fn.__name__
 
 
-def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> None:
-    """Catch targets that cannot fit the loss before anything is trained."""
+def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str, argument: str = "y") -> None:
+    """Catch targets that cannot fit the loss before anything is trained.
+
+    ``argument`` names the data in messages (``validation_data`` for validation).
+    """
+    if isinstance(y_true, torch.Tensor) and y_true.is_complex() and (
+            isinstance(loss, TorchLossAdapter) or loss_kind(loss)):
+        where = f" for output '{output}'" if output else ""
+        raise TypeError(
+            f"Argument `{argument}`{where} must hold real numbers (integer, float or bool "
+            f"targets). Received complex targets of dtype {y_true.dtype}; losses would "
+            "silently drop the imaginary part."
+        )
     if isinstance(loss, TorchLossAdapter) or not isinstance(y_true, torch.Tensor):
         if isinstance(loss, TorchLossAdapter) and isinstance(y_true, torch.Tensor):
-            _check_torch_class_targets(loss.module, y_true, y_pred, output)
+            _check_torch_class_targets(loss.module, y_true, y_pred, output, argument)
         return
     where = f" for output '{output}'" if output else ""
     if y_true.shape[:1] != y_pred.shape[:1]:
         raise ValueError(
-            f"Argument `y`{where} must have one target per sample: expected "
+            f"Argument `{argument}`{where} must have one target per sample: expected "
             f"{y_pred.shape[0]} samples like the model output {tuple(y_pred.shape)}, "
             f"received targets of shape {tuple(y_true.shape)}."
         )
@@ -151,14 +178,14 @@ def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> 
         ok = tuple(y_true.shape) in (labels_shape, labels_shape + (1,))
         if not ok:
             raise ValueError(
-                f"Argument `y`{where} does not fit loss '{kind}': expected integer "
+                f"Argument `{argument}`{where} does not fit loss '{kind}': expected integer "
                 f"class indices of shape {labels_shape} for outputs of shape "
                 f"{tuple(y_pred.shape)}, received shape {tuple(y_true.shape)}. "
                 "For one-hot targets use 'categorical_crossentropy'."
             )
         if y_true.numel() and (bool((y_true < 0).any()) or bool((y_true >= y_pred.shape[-1]).any())):
             raise ValueError(
-                f"Argument `y`{where} holds class indices outside [0, "
+                f"Argument `{argument}`{where} holds class indices outside [0, "
                 f"{y_pred.shape[-1] - 1}] for an output with {y_pred.shape[-1]} classes. "
                 f"Received labels from {int(y_true.min())} to {int(y_true.max())}."
             )
@@ -171,7 +198,7 @@ def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> 
             if "categorical" in kind and y_true.ndim < y_pred.ndim else ""
         )
         raise ValueError(
-            f"Argument `y`{where} does not fit loss '{kind}': expected targets shaped "
+            f"Argument `{argument}`{where} does not fit loss '{kind}': expected targets shaped "
             f"like the model output {tuple(y_pred.shape)}, received shape "
             f"{tuple(y_true.shape)}.{hint}"
         )
@@ -182,7 +209,8 @@ def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str) -> 
 PER_SAMPLE_LOSSES = (SAME_SHAPE_LOSSES - {"dice", "tversky"}) | {"sparse_categorical_crossentropy"}
 
 
-def check_sample_weight(loss: Any, sample_weight: Any, y_pred: Any, output: str) -> None:
+def check_sample_weight(loss: Any, sample_weight: Any, y_pred: Any, output: str,
+                        argument: str = "sample_weight") -> None:
     """Sample weights that cannot weight the per-sample losses (e.g. (N, 2) for a
     (N, C) output) fail here, clearly, instead of inside the loss."""
     if (not isinstance(sample_weight, torch.Tensor) or not isinstance(y_pred, torch.Tensor)
@@ -196,14 +224,15 @@ def check_sample_weight(loss: Any, sample_weight: Any, y_pred: Any, output: str)
     except RuntimeError:
         where = f" for output '{output}'" if output else ""
         raise ValueError(
-            f"Argument `sample_weight`{where} does not fit loss '{loss_kind(loss)}': expected "
+            f"Argument `{argument}`{where} does not fit loss '{loss_kind(loss)}': expected "
             f"one weight per sample, shape ({y_pred.shape[0]},), or per loss value, shape "
             f"{tuple(values.shape)}, for outputs of shape {tuple(y_pred.shape)}; received "
             f"shape {tuple(sample_weight.shape)}."
         ) from None
 
 
-def _check_torch_class_targets(module: Any, y_true: torch.Tensor, y_pred: Any, output: str) -> None:
+def _check_torch_class_targets(module: Any, y_true: torch.Tensor, y_pred: Any, output: str,
+                               argument: str = "y") -> None:
     """Class indices for ``nn.CrossEntropyLoss``/``nn.NLLLoss`` (classes on dim 1)
     must exist in the output, else torch fails later with a bare IndexError."""
     if (not isinstance(module, (nn.CrossEntropyLoss, nn.NLLLoss)) or y_true.is_floating_point()
@@ -214,7 +243,7 @@ def _check_torch_class_targets(module: Any, y_true: torch.Tensor, y_pred: Any, o
     if labels.numel() and (bool((labels < 0).any()) or bool((labels >= classes).any())):
         where = f" for output '{output}'" if output else ""
         raise ValueError(
-            f"Argument `y`{where} holds class indices outside [0, {classes - 1}] for "
+            f"Argument `{argument}`{where} holds class indices outside [0, {classes - 1}] for "
             f"{type(module).__name__} on an output with {classes} classes. Received labels "
             f"from {int(labels.min())} to {int(labels.max())}."
         )
@@ -257,11 +286,35 @@ def flatten_outputs(y_pred: Any, names: Sequence[str]) -> List[Any]:
     return tree.flatten(y_pred)
 
 
+#: The key of a single-output model's entry in a per-output dict (``loss``,
+#: ``loss_weights``, ``y``).
+SINGLE_OUTPUT_KEY = "output"
+
+
+def _check_single_output_dict(value: dict, name: str, argument: str) -> None:
+    """A dict for a single-output model must be keyed by that output; weights never are."""
+    key = name or SINGLE_OUTPUT_KEY
+    if argument.endswith("sample_weight"):
+        raise ValueError(
+            f"Argument `{argument}` must be one array for a single-output model (a dict "
+            f"gives the weights of each output of a multi-output model). Received a dict "
+            f"with keys {sorted(map(str, value))}."
+        )
+    if list(value) != [key]:
+        raise ValueError(
+            f"Argument `{argument}` is a dict with keys {sorted(map(str, value))}, which do not "
+            f"match the model's single output: expected a single array, or a dict with the "
+            f"one key {key!r}."
+        )
+
+
 def flatten_targets(value: Any, names: Sequence[str], argument: str = "y") -> List[Any]:
     """Targets (or per-output sample weights) in output-name order."""
     if value is None:
         return [None] * len(names)
     if len(names) == 1:
+        if isinstance(value, dict):
+            _check_single_output_dict(value, names[0], argument)
         flat = tree.flatten(value) if tree.is_nested(value) else [value]
         if len(flat) != 1:
             raise ValueError(
@@ -272,18 +325,33 @@ def flatten_targets(value: Any, names: Sequence[str], argument: str = "y") -> Li
     return flatten_like_outputs(value, names, argument)
 
 
-def per_output_weights(sample_weight: Any, names: Sequence[str]) -> List[Any]:
+def per_output_weights(sample_weight: Any, names: Sequence[str],
+                       argument: str = "sample_weight") -> List[Any]:
     """One sample-weight array for every output, or one per output."""
     if sample_weight is not None and tree.is_nested(sample_weight):
-        return flatten_targets(sample_weight, names, "sample_weight")
+        return flatten_targets(sample_weight, names, argument)
     return [sample_weight] * len(names)
+
+
+def check_per_output_weights(weights: Any, names: Sequence[str], losses: Sequence[Any]) -> None:
+    """A ``loss_weights`` dict must weight every output that has a loss (Keras
+    looks each one up and fails on a missing key)."""
+    if not isinstance(weights, dict):
+        return
+    missing = [name for name, loss in zip(names, losses) if loss is not None and name not in weights]
+    if missing:
+        raise ValueError(
+            f"Argument `loss_weights` must have a weight for every output with a loss: "
+            f"expected keys {list(names)}, received keys {sorted(map(str, weights))} "
+            f"(missing {missing})."
+        )
 
 
 class CompileLoss:
     """The compiled loss: per-output losses, weights and per-output loss trackers."""
 
     def __init__(self, loss: Any, loss_weights: Any = None, model: Any = None) -> None:
-        self._user_loss = loss
+        self._user_loss = tree.map_structure(instantiate_loss_class, loss)
         self._user_loss_weights = loss_weights
         self._model = model
         self.built = False
@@ -291,31 +359,55 @@ class CompileLoss:
         self._losses: List[Any] = []
         self._weights: List[Optional[float]] = []
         self.metrics: List[Any] = []
-        # Set by the loop when a fit/evaluation starts: the targets of its first
-        # batch are checked again (new data may not fit the built losses).
-        self.check_next_targets = False
+        # Set by the loop when a fit/evaluation starts, to the name of the data
+        # (``"y"``, ``"validation_data"``): the targets of its first batch are
+        # checked again (new data may not fit the built losses).
+        self.check_next_targets: Any = None
 
     @eager_only
-    def recheck_targets(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    def recheck_targets(self, y_true: Any, y_pred: Any, sample_weight: Any = None,
+                        argument: str = "y") -> None:
         """``check_targets`` on a batch of an already built loss (new data)."""
-        self.check_next_targets = False
-        flat_true = flatten_targets(y_true, self.output_names)
-        flat_pred = flatten_outputs(y_pred, self.output_names)
-        flat_sw = per_output_weights(sample_weight, self.output_names)
-        for loss, yt, yp, sw, name in zip(self._losses, flat_true, flat_pred, flat_sw,
-                                          self.output_names):
-            if loss is not None and yt is not None:
-                check_targets(loss, yt, yp, name)
-                check_sample_weight(loss, sw, yp, name)
+        self.check_next_targets = None
+        self._check_data(self._losses, self.output_names, y_true, y_pred, sample_weight, argument)
 
     @eager_only
-    def build(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        # Runs once, eagerly (its shape checks read values; never traced).
+    def check_data(self, y_true: Any, y_pred: Any, sample_weight: Any, argument: str) -> None:
+        """Check targets and weights named ``argument`` against the losses, building
+        nothing (e.g. validation data before training starts)."""
+        if self.built:
+            names, losses = self.output_names, self._losses
+        else:
+            names, losses, _ = self._resolve(y_true, y_pred, argument)
+        self._check_data(losses, names, y_true, y_pred, sample_weight, argument)
+
+    @staticmethod
+    def _check_data(losses: Sequence[Any], names: Sequence[str], y_true: Any, y_pred: Any,
+                    sample_weight: Any, argument: str) -> None:
+        weights_argument = "sample_weight" if argument == "y" else argument
+        flat_true = flatten_targets(y_true, names, argument)
+        flat_pred = flatten_outputs(y_pred, names)
+        flat_sw = per_output_weights(sample_weight, names, weights_argument)
+        for loss, yt, yp, sw, name in zip(losses, flat_true, flat_pred, flat_sw, names):
+            if loss is None:
+                continue
+            if yt is None:
+                raise ValueError(
+                    f"Argument `{argument}` is required: a loss is set for output "
+                    f"'{name or SINGLE_OUTPUT_KEY}' but no targets were given. Received None."
+                )
+            check_targets(loss, yt, yp, name, argument)
+            check_sample_weight(loss, sw, yp, name, weights_argument)
+
+    def _resolve(self, y_true: Any, y_pred: Any,
+                 argument: str = "y") -> Tuple[List[str], List[Any], List[Any]]:
+        """Output names, resolved losses and weights for outputs like ``y_pred``
+        (``argument`` names the targets in messages)."""
         if not tree.is_nested(y_pred):
             names = [""]
             user = self._user_loss
             if tree.is_nested(user):
-                user = flatten_like_outputs(user, ["output"], "loss")[0]
+                user = flatten_like_outputs(user, [SINGLE_OUTPUT_KEY], "loss")[0]
             losses = [user]
             weights = self._single_weight()
         else:
@@ -326,22 +418,20 @@ class CompileLoss:
                 flatten_like_outputs(self._user_loss_weights, names, "loss_weights")
                 if self._user_loss_weights is not None else [None] * len(names)
             )
-        flat_true = flatten_targets(y_true, names)
+        flat_true = flatten_targets(y_true, names, argument)
         flat_pred = flatten_outputs(y_pred, names)
-        flat_sw = per_output_weights(sample_weight, names)
+        resolved = [resolve_loss(loss, yt, yp) for loss, yt, yp in zip(losses, flat_true, flat_pred)]
+        if len(names) > 1:
+            check_per_output_weights(self._user_loss_weights, names, resolved)
+        return names, resolved, weights
+
+    @eager_only
+    def build(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        # Runs once, eagerly (its shape checks read values; never traced).
+        names, losses, weights = self._resolve(y_true, y_pred)
+        self._check_data(losses, names, y_true, y_pred, sample_weight, "y")
         self.output_names = names
-        self._losses = []
-        for loss, yt, yp, sw, name in zip(losses, flat_true, flat_pred, flat_sw, names):
-            resolved = resolve_loss(loss, yt, yp)
-            if resolved is not None:
-                if yt is None:
-                    raise ValueError(
-                        f"Argument `y` is required: a loss is set for output "
-                        f"'{name or 'output'}' but no targets were given. Received y=None."
-                    )
-                check_targets(resolved, yt, yp, name)
-                check_sample_weight(resolved, sw, yp, name)
-            self._losses.append(resolved)
+        self._losses = losses
         self._weights = [None if w is None else float(w) for w in weights]
         active = [n for n, l in zip(names, self._losses) if l is not None]
         if len(active) > 1:
@@ -352,6 +442,12 @@ class CompileLoss:
         w = self._user_loss_weights
         if w is None:
             return [None]
+        if isinstance(w, dict) and list(w) != [SINGLE_OUTPUT_KEY]:
+            raise ValueError(
+                f"Argument `loss_weights` is a dict with keys {sorted(map(str, w))}, which do not "
+                f"match the model's single output: expected a float, or a dict with the one "
+                f"key {SINGLE_OUTPUT_KEY!r}."
+            )
         flat = tree.flatten(w) if tree.is_nested(w) else [w]
         if len(flat) != 1:
             raise ValueError(
@@ -364,14 +460,16 @@ class CompileLoss:
         if not self.built:
             self.build(y_true, y_pred, sample_weight)
         elif self.check_next_targets and y_true is not None:
-            self.recheck_targets(y_true, y_pred, sample_weight)
+            argument = self.check_next_targets
+            self.recheck_targets(y_true, y_pred, sample_weight, argument if isinstance(argument, str) else "y")
         if y_true is None and any(loss is not None for loss in self._losses):
             raise ValueError(
                 "Argument `y` is required: a loss is set for the model's output(s) "
                 f"{[n or 'output' for n, l in zip(self.output_names, self._losses) if l is not None]} "
                 "but this batch has no targets. Received y=None."
             )
-        if isinstance(y_pred, torch.Tensor) and self._losses[0] is not None and not tree.is_nested(y_true):
+        if (isinstance(y_pred, torch.Tensor) and self._losses[0] is not None and not tree.is_nested(y_true)
+                and not isinstance(sample_weight, dict)):
             return self._single_output(y_true, y_pred, sample_weight)
         names = self.output_names
         flat_true = flatten_targets(y_true, names)

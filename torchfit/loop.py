@@ -23,9 +23,10 @@ from .callbacks import CallbackList, History, ProgbarLogger
 from .logs import LazyLogs, tensor_to_numpy, to_python
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
-from .validation import check_finite_batch
+from .validation import check_finite_batch, integer_input_error
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
                    split_for_validation)
+from .data.epoch_iterator import warn_ran_out_of_data
 
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
@@ -144,7 +145,8 @@ class ResumePoint:
 
 
 def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
-    """Run one step; an out-of-memory error says which batch size caused it."""
+    """Run one step; an out-of-memory error says which batch size caused it, and a
+    dtype failure on an integer ``x`` says that only floating inputs are cast."""
     try:
         return step_fn(batch)
     except torch.OutOfMemoryError as error:
@@ -154,6 +156,11 @@ def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
             "`batch_size`, use a 'mixed_bfloat16'/'mixed_float16' dtype policy, or free "
             "cached memory (torch.cuda.empty_cache())."
         ) from error
+    except (RuntimeError, ValueError, NotImplementedError) as error:
+        explained = integer_input_error(error, batch[0] if isinstance(batch, tuple) else batch)
+        if explained is None:
+            raise
+        raise explained from error
 
 
 def batch_size_of(x: Any) -> int:
@@ -166,11 +173,12 @@ def batch_size_of(x: Any) -> int:
     return int(leaf.shape[0]) if isinstance(leaf, torch.Tensor) and leaf.ndim else 1
 
 
-def recheck_targets(model: Any) -> None:
-    """New data may not fit losses built on earlier data: check its first batch."""
+def recheck_targets(model: Any, argument: str = "y") -> None:
+    """New data may not fit losses built on earlier data: check its first batch
+    (``argument`` names the data in messages)."""
     compile_loss = getattr(model.__dict__.get("_torchfit"), "compile_loss", None)
     if compile_loss is not None and compile_loss.built:
-        compile_loss.check_next_targets = True
+        compile_loss.check_next_targets = argument
 
 
 def close_progress_bars(callbacks: CallbackList) -> None:
@@ -296,6 +304,12 @@ class Loop:
         was_training = model.training
         try:
             for epoch in range(initial_epoch, epochs):
+                validate = val_iterator is not None and should_validate(epoch, validation_freq)
+                if epoch > initial_epoch and (iterator.ran_dry() or (validate and val_iterator.ran_dry())):
+                    # A generator used up: stop as Keras does, before an epoch
+                    # without logs reaches History or any callback.
+                    warn_ran_out_of_data(stacklevel=4)
+                    break
                 model.reset_metrics()
                 resumed = resume is not None and epoch == initial_epoch  # the epoch a resume continues
                 redrawn = resumed and resume.pass_epoch is not None
@@ -307,14 +321,21 @@ class Loop:
                                  self._stop_flag("stop_training"))
                 if epoch == initial_epoch and resume is None:
                     self._check_not_empty(x, "x")
+                elif self.steps_run == steps_before and not resumed:
+                    # An input that could not tell ahead (e.g. a DataLoader over a
+                    # one-shot stream) ran dry: stop too, before on_epoch_end
+                    # (with steps_per_epoch the iterator has warned already).
+                    if not steps_per_epoch:
+                        warn_ran_out_of_data(stacklevel=4)
+                    break
                 # A resumed epoch whose steps had all run: its metrics were restored.
                 restored = resumed and self.steps_run == steps_before
                 epoch_logs = self._epoch_logs(logs, use_results=restored)
                 if restored and resume.logs:
                     epoch_logs = dict(sorted(resume.logs.items()))
-                if val_iterator is not None and should_validate(epoch, validation_freq):
+                if validate:
                     val_iterator.reset()
-                    val_logs = self.evaluate_iterator(val_iterator, callbacks)
+                    val_logs = self.evaluate_iterator(val_iterator, callbacks, "validation_data")
                     epoch_logs = dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
@@ -341,12 +362,13 @@ class Loop:
         return callbacks.history
 
     # ---------------------------------------------------------------- evaluate
-    def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList) -> Dict[str, Any]:
+    def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList,
+                          argument: str = "y") -> Dict[str, Any]:
         model = self.model
         test_fn = self.dist.step_function(model.make_test_function(), "test")
         with training_mode(model, False):
             model.stop_evaluating = False
-            recheck_targets(model)
+            recheck_targets(model, argument)
             model.reset_metrics()
             callbacks.on_test_begin()
             with grad_free(model, "test"):

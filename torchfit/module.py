@@ -20,14 +20,14 @@ from . import validation as check
 from . import precision
 from .compilation import check_jit_compile, compile_step
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
-from .data import get_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
+from .data import get_adapter, get_validation_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .distributed import ROUTES, all_processes_agree
-from .data.arrays import ArrayDataAdapter, convert_structure, is_array_structure
+from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_structure, rows_of
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .logs import LazyLogs, to_python
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
-from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to
+from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
 from . import losses as losses_module
 from . import metrics as metrics_module
 
@@ -473,6 +473,7 @@ class KerasStyleModule:
         check.check_int(validation_batch_size, "validation_batch_size", allow_none=True)
         validation_freq = check.check_validation_freq(validation_freq)
         self._check_validation_targets(validation_data)
+        self._check_validation_data_fits(validation_data)
         if class_weight is not None:
             self._check_class_weight_against_outputs(x, class_weight)
         return Loop(self).fit(
@@ -531,7 +532,7 @@ class KerasStyleModule:
                 f"{type(x).__name__}."
             )
         device, dtype = model_device_and_dtype(self)
-        batch = move_to(adapter.arrays, device, dtype)
+        batch = move_to(adapter.whole_batch(), device, dtype)
         if self._torchfit.input_nan_policy is not None:
             check.check_finite_batch(batch, self._torchfit.input_nan_policy, 0)
         return pack_x_y_sample_weight(*batch)
@@ -544,7 +545,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, class_weight)
         self.reset_metrics()
         with training_mode(self, True):
-            logs = self.make_train_function()(batch)
+            logs = run_step(self.make_train_function(), batch)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -556,7 +557,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
         with training_mode(self, False), grad_free(self, "test"):
-            logs = self.make_test_function()(batch)
+            logs = run_step(self.make_test_function(), batch)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -564,7 +565,7 @@ class KerasStyleModule:
         """Outputs for one batch, as NumPy."""
         batch = self._single_batch(x, None, None, method="predict_on_batch")
         with training_mode(self, False), grad_free(self, "predict"):
-            outputs = self.make_predict_function()(batch)
+            outputs = run_step(self.make_predict_function(), batch)
         return concat_outputs([outputs])
 
     # ---------------------------------------------------- saving / summary
@@ -615,15 +616,44 @@ class KerasStyleModule:
             f"{type(validation_data).__name__} of inputs only, without targets."
         )
 
+    def _check_validation_data_fits(self, validation_data: Any) -> None:
+        """In-memory ``validation_data`` targets that cannot fit the losses (class
+        indices out of range, wrong shapes, complex values) fail before the first
+        epoch trains, naming ``validation_data``, not after it."""
+        compile_loss = self._torchfit.compile_loss
+        if (compile_loss is None or type(self).test_step is not KerasStyleModule.test_step
+                or not isinstance(validation_data, (tuple, list))
+                or not all(is_array_structure(part) for part in validation_data[:2])):
+            return
+        adapter = get_validation_adapter(validation_data, None, None, None)
+        x_val, y_val, sw_val = adapter.arrays
+        try:
+            y_pred = self._probe_outputs(x_val)
+        except Exception:  # noqa: BLE001 - a model that cannot run a 2-sample probe:
+            return  # its first validation batch is still checked, as for other inputs
+        rows = adapter.num_samples
+        if y_pred is None or not all(isinstance(t, torch.Tensor) and t.ndim and t.shape[0] >= 1
+                                     for t in tree.flatten(y_pred)):
+            return
+        # One row of predictions stands for every sample: the checks read shapes
+        # and the targets' values, never the predictions' values.
+        y_pred = tree.map_structure(lambda t: t[:1].expand(rows, *t.shape[1:]), y_pred)
+        compile_loss.check_data(as_tensors(y_val), y_pred, as_tensors(sw_val), "validation_data")
+
+    def _probe_outputs(self, x: Any) -> Any:
+        """The model's outputs for the first two samples of array-like ``x`` (a
+        shape probe in eval mode, without gradients), or ``None``."""
+        probe = _first_samples(x)
+        if probe is None:
+            return None
+        device, dtype = model_device_and_dtype(self)
+        with training_mode(self, False), torch.no_grad():
+            return call_model(self, move_to(probe, device, dtype))
+
     def _check_class_weight_against_outputs(self, x: Any, class_weight: Dict[int, float]) -> None:
         """Reject class indices the output cannot produce, before training starts."""
         validate_class_weight(class_weight)
-        probe = _first_samples(x)
-        if probe is None:
-            return
-        device, dtype = model_device_and_dtype(self)
-        with training_mode(self, False), torch.no_grad():
-            out = call_model(self, move_to(probe, device, dtype))
+        out = self._probe_outputs(x)
         if isinstance(out, torch.Tensor) and out.ndim >= 1:
             check_class_weight_keys(class_weight, int(out.shape[-1]) if out.ndim > 1 else 1)
 
@@ -641,7 +671,7 @@ def _first_samples(x: Any) -> Any:
     """The first two samples of array-like ``x`` (for a shape probe), else None."""
     if not is_array_structure(x):
         return None
-    return tree.map_structure(lambda t: None if t is None else t[:2], convert_structure(x, "x"))
+    return tree.map_structure(lambda t: None if t is None else rows_of(t, 0, 2), convert_leaves(x, "x"))
 
 
 # Re-exported here too (``torchfit.module.keras_style``); defined in keras_style.py.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import warnings
 from typing import Any, Optional
 
@@ -170,3 +171,29 @@ def check_identifiers(spec: Any, argument: str, getter: Any, aliases: tuple) -> 
                 f"Argument `{argument}` must contain names, objects or functions. "
                 f"Received an entry of type {type(leaf).__name__}."
             )
+
+
+#: Messages of torch's dtype-mismatch failures (matmul, convolution, RNNs, norms).
+_DTYPE_MISMATCH = re.compile(r"dtype|datatype|scalar type|type \(|not implemented for '(Long|Int|Short|Char|Byte|Bool)'")
+
+
+def integer_input_error(error: BaseException, x: Any) -> Optional[TypeError]:
+    """The error to raise instead of ``error`` when a step failed on a dtype
+    mismatch and ``x`` holds integer or bool tensors: only floating-point inputs
+    are cast to the model's dtype, so an integer ``x`` reaches a float layer as
+    it is. ``None`` when that is not what happened."""
+    if not isinstance(error, (RuntimeError, ValueError, NotImplementedError)):
+        return None
+    if str(error).startswith("Argument `") or not _DTYPE_MISMATCH.search(str(error)):
+        return None  # torchfit's own messages already name their argument
+    integer = [leaf.dtype for leaf in tree.flatten(x) if isinstance(leaf, torch.Tensor)
+               and not leaf.is_floating_point() and not leaf.is_complex()]
+    if not integer:
+        return None
+    return TypeError(
+        f"Argument `x` holds integer/bool inputs ({', '.join(sorted(set(map(str, integer))))}) "
+        "and the model failed on their dtype. torchfit casts only floating-point inputs to "
+        "the model's dtype; integer and bool inputs are passed as they are (e.g. token ids "
+        "for an embedding). Expected floating-point `x` for this model (e.g. "
+        f"x.astype('float32')); received integers. The model raised: {error}"
+    )

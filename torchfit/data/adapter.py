@@ -57,6 +57,11 @@ class DataAdapter:
         made otherwise. The loop then checks placement once, not per batch."""
         return None
 
+    def exhausted(self) -> bool:
+        """Whether an input that can be read only once (a generator) has no batch
+        left; it may read one batch ahead to know. Re-iterable inputs: ``False``."""
+        return False
+
     def on_epoch_begin(self) -> None:
         """Called before each epoch's first batch is drawn."""
 
@@ -81,6 +86,9 @@ class WrappedAdapter(DataAdapter):
     @property
     def batch_size(self) -> Optional[int]:
         return self.inner.batch_size
+
+    def exhausted(self) -> bool:
+        return self.inner.exhausted()
 
     def on_epoch_begin(self) -> None:
         self.inner.on_epoch_begin()

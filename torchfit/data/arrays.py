@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import math
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 import numpy as np
 import torch
@@ -34,23 +33,116 @@ def is_array_structure(value: Any) -> bool:
     )
 
 
-def to_tensor(value: Any, argument: str) -> Optional[torch.Tensor]:
-    """One leaf as a CPU tensor, sharing memory with NumPy where possible."""
-    if value is None or isinstance(value, torch.Tensor):
-        return value
-    array = np.asarray(value)
+#: Upper bound on the bytes of one group of rows copied out of an array at a
+#: time (a shuffled epoch's gather, or rows of an array read in place): memory
+#: stays bounded by the group, not by the data.
+GROUP_BYTES = 16 * 2**20
+
+Leaf = Union[torch.Tensor, np.ndarray]
+
+
+def _check_dense(value: torch.Tensor, argument: str) -> torch.Tensor:
+    if value.layout != torch.strided:
+        raise TypeError(
+            f"Argument `{argument}` must hold dense tensors (torch.strided layout). Received a "
+            f"tensor of layout {value.layout} with shape {tuple(value.shape)}; convert it "
+            "with `.to_dense()` first (batches are cut by rows from dense storage)."
+        )
+    # Batches are slices: gathering them must not build a graph across steps
+    # (nor accumulate .grad into the caller's tensor), as Keras's are data.
+    return value.detach() if value.requires_grad else value
+
+
+def to_leaf(value: Any, argument: str) -> Optional[Leaf]:
+    """One leaf as a tensor (a NumPy array's memory shared where possible), or as
+    the NumPy array itself.
+
+    A NumPy array that cannot be shared as it is (read-only, e.g. memory-mapped
+    with ``mmap_mode="r"``, or not C-contiguous, e.g. Fortran-ordered) stays a
+    NumPy array: batches are then copied out of it group by group
+    (:func:`rows_of`), never the whole array at once.
+    """
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return _check_dense(value, argument)
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
     if array.dtype == object or array.dtype.kind in "USV":
         raise TypeError(
             f"Argument `{argument}` must contain numeric arrays or tensors. "
             f"Received an array of dtype {array.dtype}."
         )
     if not array.flags.writeable or not array.flags.c_contiguous:
-        array = np.ascontiguousarray(array).copy()
+        return array
     return torch.from_numpy(array)
 
 
+def to_tensor(value: Any, argument: str) -> Optional[torch.Tensor]:
+    """One leaf as a whole CPU tensor (see :func:`to_leaf`; arrays it keeps in place are copied once)."""
+    leaf = to_leaf(value, argument)
+    return leaf if leaf is None or isinstance(leaf, torch.Tensor) else rows_of(leaf, 0, len(leaf))
+
+
+def rows_of(leaf: Leaf, start: int, stop: int) -> torch.Tensor:
+    """Rows ``start:stop`` of a leaf as a tensor: a view of a tensor, a C-contiguous
+    writable copy of just those rows of a NumPy array kept in place."""
+    if isinstance(leaf, torch.Tensor):
+        return leaf[start:stop]
+    return torch.from_numpy(np.array(leaf[start:stop], order="C"))
+
+
+def as_tensors(structure: Any) -> Any:
+    """Every leaf of ``structure`` as a whole tensor (NumPy leaves read in place are copied)."""
+    return tree.map_structure(lambda t: None if t is None else rows_of(t, 0, len(t)), structure)
+
+
+def gather_rows(leaf: Leaf, index: torch.Tensor) -> torch.Tensor:
+    """The rows at ``index`` (in that order) as a new tensor.
+
+    CPU data is gathered with ``np.take``: on a group of rows it runs at memory
+    speed, where ``Tensor.index_select`` with a short index into a long tensor
+    is many times slower.
+    """
+    if isinstance(leaf, torch.Tensor):
+        if leaf.device.type != "cpu":
+            return leaf.index_select(0, index.to(leaf.device))
+        try:
+            leaf = leaf.numpy()
+        except (TypeError, RuntimeError):  # dtypes NumPy lacks (bfloat16, float8), conj views
+            return leaf.index_select(0, index)
+    return torch.from_numpy(np.take(leaf, index.numpy(), axis=0))
+
+
+def group_rows(leaves: List[Any], batch_size: int) -> int:
+    """Rows per group: whole batches, at most ``SPLIT_BATCHES`` of them and at
+    most ``GROUP_BYTES`` (at least one batch)."""
+    row_bytes = sum(leaf[:1].nbytes if isinstance(leaf, np.ndarray) else
+                    leaf[:1].numel() * leaf.element_size() for leaf in leaves if leaf is not None)
+    batches = min(SPLIT_BATCHES, GROUP_BYTES // max(1, row_bytes * batch_size))
+    return batch_size * max(1, batches)
+
+
 def convert_structure(value: Any, argument: str) -> Any:
+    """Every leaf as a whole CPU tensor (:func:`to_tensor`)."""
     return tree.map_structure(lambda leaf: to_tensor(leaf, argument), value)
+
+
+def convert_leaves(value: Any, argument: str) -> Any:
+    """Every leaf as a tensor or an array read in place (:func:`to_leaf`): no copies."""
+    return tree.map_structure(lambda leaf: to_leaf(leaf, argument), value)
+
+
+def check_string_keys(value: Any, argument: str) -> None:
+    """A dict ``x`` is passed as keyword arguments (``model(**x)``): its keys must be names."""
+    if not isinstance(value, dict):
+        return
+    bad = [key for key in value if not isinstance(key, str)]
+    if bad:
+        raise TypeError(
+            f"Argument `{argument}` is a dict, so its keys must be strings (they become the "
+            f"model's keyword arguments). Received keys {bad[:5]!r} of type "
+            f"{type(bad[0]).__name__}."
+        )
 
 
 def check_lengths(named: dict) -> int:
@@ -115,6 +207,11 @@ def check_sample_weight_shape(sample_weight: Any, y: Any, argument: str = "sampl
 class ArrayDataAdapter(DataAdapter):
     """Slices whole batches out of in-memory tensors (no per-sample indexing).
 
+    Arrays it cannot share as tensors (read-only or non-C-contiguous NumPy
+    arrays) are read in place, a bounded group of rows at a time; a shuffled
+    epoch gathers its rows group by group too (``GROUP_BYTES``), so no input is
+    ever copied whole.
+
     ``names`` maps ``"x"``, ``"y"`` and ``"sample_weight"`` to the argument
     names used in error messages (``validation_data`` reuses this adapter).
     """
@@ -132,9 +229,10 @@ class ArrayDataAdapter(DataAdapter):
         names: Optional[Dict[str, str]] = None,
     ) -> None:
         names = {**DEFAULT_NAMES, **(names or {})}
-        self._x = convert_structure(x, names["x"])
-        self._y = convert_structure(y, names["y"])
-        self._sw = convert_structure(broadcast_sample_weight(y, sample_weight), names["sample_weight"])
+        check_string_keys(x, names["x"])
+        self._x = convert_leaves(x, names["x"])
+        self._y = convert_leaves(y, names["y"])
+        self._sw = convert_leaves(broadcast_sample_weight(y, sample_weight), names["sample_weight"])
         self._num_samples = check_lengths(
             {names["x"]: self._x, names["y"]: self._y, names["sample_weight"]: self._sw})
         if self._num_samples == 0:
@@ -163,7 +261,12 @@ class ArrayDataAdapter(DataAdapter):
 
     @property
     def arrays(self) -> Batch:
+        """``(x, y, sample_weight)``: tensors, or NumPy arrays read in place (see :func:`rows_of`)."""
         return self._x, self._y, self._sw
+
+    def whole_batch(self) -> Batch:
+        """Every sample as one batch of tensors (for the ``*_on_batch`` methods)."""
+        return as_tensors(self.arrays)
 
     def _permutation(self) -> Optional[torch.Tensor]:
         """This epoch's sample order, or ``None`` for the stored order."""
@@ -177,29 +280,25 @@ class ArrayDataAdapter(DataAdapter):
             return (chunk + torch.rand(self._num_samples, dtype=torch.float64)).argsort()
         return torch.randperm(self._num_samples)
 
-    def _epoch_arrays(self) -> Batch:
-        permutation = self._permutation()
-        if permutation is None:
-            return self.arrays
-        # One gather per epoch, then batches are cheap contiguous views.
-        return tree.map_structure(
-            lambda t: None if t is None else t.index_select(0, permutation), self.arrays
-        )
-
     @property
     def sliced_from(self) -> Batch:
-        return self.arrays  # a shuffled epoch gathers them into same-typed copies
+        return self.arrays  # every batch is rows of these, as tensors of the same dtypes
 
     def get_iterator(self) -> Iterator[Batch]:
-        arrays = self._epoch_arrays()
+        permutation = self._permutation()  # drawn when the pass starts, as before
+        arrays = self.arrays
         size = self._batch_size
         leaves = tree.flatten(arrays)
         flat = all(not tree.is_nested(part) for part in arrays)
-        span = size * SPLIT_BATCHES
+        span = group_rows(leaves, size)
         for start in range(0, self._num_samples, span):
-            # Views of the flat leaves, SPLIT_BATCHES batches per C call
-            # (``split``), then the structure refilled: no copies.
-            columns = [itertools.repeat(None) if t is None else t[start:start + span].split(size)
+            # One group of rows per leaf (views, or a bounded copy: a shuffled
+            # gather or rows of an array read in place), cut into batches by
+            # one ``split`` call, then the structure refilled.
+            stop = min(start + span, self._num_samples)
+            index = None if permutation is None else permutation[start:stop]
+            columns = [[None] * math.ceil((stop - start) / size) if t is None
+                       else (rows_of(t, start, stop) if index is None else gather_rows(t, index)).split(size)
                        for t in leaves]
             for sliced in zip(*columns):
                 yield sliced if flat else tree.pack_sequence_as(arrays, list(sliced))

@@ -9,6 +9,17 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from .adapter import Batch, DataAdapter
 
 
+def warn_ran_out_of_data(stacklevel: int = 2) -> None:
+    """Keras's warning for an input that runs dry before ``steps_per_epoch * epochs`` batches."""
+    warnings.warn(
+        "Your input ran out of data; interrupting training. Make sure that your dataset "
+        "or generator can generate at least `steps_per_epoch * epochs` batches. You may "
+        "need to use the `.repeat()` function when building your dataset.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
 class EpochIterator:
     """Yields ``(first_step, last_step, batches)`` groups of ``steps_per_execution``.
 
@@ -92,18 +103,18 @@ class EpochIterator:
         """Steps per epoch as shown to callbacks (``params["steps"]``)."""
         return self.steps_per_epoch or self._num_batches
 
+    def ran_dry(self) -> bool:
+        """Whether the next epoch would get no batch at all: the input can be read
+        only once and is used up (see ``DataAdapter.exhausted``; it may read ahead)."""
+        return self.adapter.exhausted()
+
     def reset(self) -> None:
         """Start over from the beginning of the data (used by evaluation)."""
         self._iterator = None
         self._steps_seen = 0
 
     def _warn_exhausted(self) -> None:
-        warnings.warn(
-            "Your input ran out of data; interrupting the epoch. Make sure "
-            "that your dataset or generator can generate at least "
-            "`steps_per_epoch * epochs` batches.",
-            stacklevel=4,
-        )
+        warn_ran_out_of_data(stacklevel=7)  # the user's fit() call
 
     def _position(self, limit: Optional[int]) -> int:
         """Consume the batches a resumed run already applied; return the epoch's step."""

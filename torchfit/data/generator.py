@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import itertools
 from typing import Any, Iterator, Optional
 
 from .adapter import Batch, DataAdapter, to_tensors, unpack_x_y_sample_weight
+from .arrays import check_string_keys
 
 _EMPTY = object()
 
@@ -25,6 +25,9 @@ class GeneratorDataAdapter(DataAdapter):
     stopped (an infinite generator with ``steps_per_epoch`` is the usual form).
     The first batch is read when the adapter is made, so an empty generator or
     a malformed batch fails before training starts; it is replayed first.
+    Every later batch must keep the first one's structure (the same parts,
+    nesting and dict keys): a batch that is ``None`` or shaped otherwise fails
+    before it reaches the model.
     """
 
     def __init__(self, generator: Iterator[Any], argument: str = "x") -> None:
@@ -34,13 +37,74 @@ class GeneratorDataAdapter(DataAdapter):
                 f"Argument `{argument}` must yield at least one batch. Received a "
                 f"{type(generator).__name__} that is empty or already exhausted."
             )
-        unpack_x_y_sample_weight(first)  # malformed batches fail here, at the door
-        self._generator: Iterator[Any] = itertools.chain([first], generator)
+        self._argument = argument
+        self._index = 0  # batches read so far, for messages
+        unpacked = self._unpack(first)  # malformed batches fail here, at the door
+        check_string_keys(unpacked[0], argument)
+        self._structure = batch_structure(unpacked)
+        self._generator: Iterator[Any] = generator
+        self._ahead: Any = first  # a batch read ahead (the first, or by ``exhausted``), or _EMPTY/None
 
     @property
     def num_batches(self) -> Optional[int]:
         return None
 
+    def _unpack(self, batch: Any) -> Batch:
+        if batch is None:
+            raise ValueError(
+                f"Argument `{self._argument}` yielded None as batch {self._index}. Expected "
+                "every batch to be (x,), (x, y) or (x, y, sample_weight) (or x alone); "
+                "received None."
+            )
+        return unpack_x_y_sample_weight(batch)
+
+    def _checked(self, batch: Any) -> Batch:
+        unpacked = self._unpack(batch)
+        structure = batch_structure(unpacked)
+        if structure != self._structure:
+            raise ValueError(
+                f"Argument `{self._argument}` changed structure at batch {self._index}: "
+                f"expected every batch shaped like the first, {describe_batch(self._structure)}; "
+                f"received {describe_batch(structure)}. No step was run on this batch."
+            )
+        self._index += 1
+        return unpacked
+
+    def exhausted(self) -> bool:
+        if self._ahead is None:
+            self._ahead = next(self._generator, _EMPTY)
+        return self._ahead is _EMPTY
+
+    def _next(self) -> Any:
+        batch, self._ahead = self._ahead, None
+        return next(self._generator, _EMPTY) if batch is None else batch
+
     def get_iterator(self) -> Iterator[Batch]:
-        for batch in self._generator:
-            yield to_tensors(unpack_x_y_sample_weight(batch))
+        # Every pass reads the one shared generator, through the read-ahead slot.
+        batch = self._next()
+        while batch is not _EMPTY:
+            yield to_tensors(self._checked(batch))
+            batch = self._next()
+
+
+def _structure(value: Any) -> Any:
+    """The nesting of one part of a batch, leaves reduced to ``"array"`` (or None)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {key: _structure(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_structure(item) for item in value)
+    return "array"
+
+
+def batch_structure(batch: Batch) -> Any:
+    """What two batches of one input must share: the nesting of x, y and sample_weight."""
+    return tuple(_structure(part) for part in batch)
+
+
+def describe_batch(structure: Any) -> str:
+    """``(x=array, y=array)``: a batch structure for messages."""
+    parts = [f"{name}={part!r}".replace("'array'", "array")
+             for name, part in zip(("x", "y", "sample_weight"), structure) if part is not None]
+    return "(" + ", ".join(parts) + ")"

@@ -102,6 +102,7 @@ def _data_classes() -> Dict[str, type]:
 
 def _make_sharded_arrays(source: Any, plan: ShardPlan, shuffle: Any, seed: Callable[[], int]) -> Any:
     base = _data_classes()["DataAdapter"]
+    from ..data.arrays import gather_rows, rows_of  # leaves may be NumPy arrays read in place
 
     class ShardedArrays(base):  # type: ignore[misc, valid-type]
         """This process's share of in-memory arrays, batch by batch (views when unshuffled)."""
@@ -134,7 +135,7 @@ def _make_sharded_arrays(source: Any, plan: ShardPlan, shuffle: Any, seed: Calla
             pieces = [plan.piece(s) for s in range(plan.steps)]
             if order is not None:
                 index = torch.cat([order[lo:hi] for lo, hi, _ in pieces])
-                leaves = [None if t is None else t.index_select(0, index) for t in leaves]
+                leaves = [None if t is None else gather_rows(t, index) for t in leaves]
                 offset, spans = 0, []
                 for lo, hi, _ in pieces:
                     spans.append((offset, offset + hi - lo))
@@ -142,7 +143,7 @@ def _make_sharded_arrays(source: Any, plan: ShardPlan, shuffle: Any, seed: Calla
             else:
                 spans = [(lo, hi) for lo, hi, _ in pieces]
             for lo, hi in spans:
-                sliced = [None if t is None else t[lo:hi] for t in leaves]
+                sliced = [None if t is None else rows_of(t, lo, hi) for t in leaves]
                 yield tuple(sliced) if flat else tree.pack_sequence_as(arrays, sliced)
 
     return ShardedArrays()
