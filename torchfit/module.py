@@ -27,6 +27,7 @@ from .data.weights import check_class_weight_keys, validate_class_weight
 from .logs import LazyLogs, to_python
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
+from .torch_loss import check_torch_losses
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -227,6 +228,7 @@ class KerasStyleModule:
         check.check_bool(auto_scale_loss, "auto_scale_loss")
         check.check_loss_weights(loss_weights)
         check.check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
+        check_torch_losses(loss)
         check.check_identifiers(metrics, "metrics", metrics_module.get, ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
         check.check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get,
                            ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
