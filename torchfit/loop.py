@@ -25,7 +25,7 @@ from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .validation import check_finite_batch
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
-                   split_for_validation)
+                   split_for_validation, unpack_x_y_sample_weight)
 
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
@@ -143,8 +143,44 @@ class ResumePoint:
     logs: Optional[Dict[str, Any]] = None
 
 
-def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
-    """Run one step; an out-of-memory error says which batch size caused it."""
+def describe_inputs(x: Any) -> str:
+    """Shapes and dtypes of a batch's inputs, in their structure."""
+    if isinstance(x, torch.Tensor):
+        return f"shape {tuple(x.shape)} {str(x.dtype).replace('torch.', '')}"
+    if isinstance(x, Mapping):
+        return "{" + ", ".join(f"{k!r}: {describe_inputs(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, (list, tuple)):
+        return "(" + ", ".join(describe_inputs(v) for v in x) + ")"
+    return type(x).__name__
+
+
+def raised_in_forward(error: BaseException, model: Any) -> bool:
+    """Whether ``error`` came out of calling ``model`` (its traceback passes the
+    module call of ``model`` itself); read only once a step has failed."""
+    trace = error.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        if frame.f_code.co_name == "_wrapped_call_impl" and frame.f_locals.get("self") is model:
+            return True
+        trace = trace.tb_next
+    return False
+
+
+def note_forward_error(error: BaseException, model: Any, batch: Any, argument: str) -> None:
+    """Add a note naming the batch's inputs and their argument to an error the
+    model's forward raised (the exception type stays the same)."""
+    if raised_in_forward(error, model) and hasattr(error, "add_note"):
+        x, _, _ = unpack_x_y_sample_weight(batch)
+        error.add_note(
+            f"[torchfit] The model's forward raised on a batch from argument `{argument}` "
+            f"with inputs {describe_inputs(x)}."
+        )
+
+
+def run_step(step_fn: Callable[[Any], Any], batch: Any, model: Any = None,
+             argument: str = "x") -> Any:
+    """Run one step; an out-of-memory error says which batch size caused it, an
+    error of the model's forward names the batch's inputs and ``argument``."""
     try:
         return step_fn(batch)
     except torch.OutOfMemoryError as error:
@@ -154,6 +190,10 @@ def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
             "`batch_size`, use a 'mixed_bfloat16'/'mixed_float16' dtype policy, or free "
             "cached memory (torch.cuda.empty_cache())."
         ) from error
+    except Exception as error:
+        if model is not None:
+            note_forward_error(error, model, batch, argument)
+        raise
 
 
 def batch_size_of(x: Any) -> int:
@@ -201,7 +241,8 @@ class Loop:
         )
 
     def _run(self, step_fn: Callable[[Any], Any], iterator: EpochIterator,
-             hooks: Tuple[Optional[Callable], Optional[Callable]], stop: Callable[[], bool]) -> Any:
+             hooks: Tuple[Optional[Callable], Optional[Callable]], stop: Callable[[], bool],
+             argument: str = "x") -> Any:
         """One pass: batch callbacks once per ``steps_per_execution`` group.
 
         ``hooks`` are the ``(begin, end)`` batch callbacks, ``None`` where no
@@ -227,7 +268,7 @@ class Loop:
                     batch = move_to(batch, device, dtype)
                 if input_nan_policy is not None:
                     check_finite_batch(batch, input_nan_policy, first + index)
-                logs = run_step(step_fn, pack_x_y_sample_weight(*batch))
+                logs = run_step(step_fn, pack_x_y_sample_weight(*batch), self.model, argument)
             if batch_logs is not None:
                 logs = batch_logs(logs)  # metric states combined across processes
             if end is not None:
@@ -314,7 +355,7 @@ class Loop:
                     epoch_logs = dict(sorted(resume.logs.items()))
                 if val_iterator is not None and should_validate(epoch, validation_freq):
                     val_iterator.reset()
-                    val_logs = self.evaluate_iterator(val_iterator, callbacks)
+                    val_logs = self.evaluate_iterator(val_iterator, callbacks, "validation_data")
                     epoch_logs = dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
@@ -341,7 +382,8 @@ class Loop:
         return callbacks.history
 
     # ---------------------------------------------------------------- evaluate
-    def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList) -> Dict[str, Any]:
+    def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList,
+                          argument: str = "x") -> Dict[str, Any]:
         model = self.model
         test_fn = self.dist.step_function(model.make_test_function(), "test")
         with training_mode(model, False):
@@ -351,7 +393,7 @@ class Loop:
             callbacks.on_test_begin()
             with grad_free(model, "test"):
                 logs = self._run(test_fn, iterator, callbacks.batch_hooks("test"),
-                                 self._stop_flag("stop_evaluating"))
+                                 self._stop_flag("stop_evaluating"), argument)
         logs = self._epoch_logs(logs)
         callbacks.on_test_end(logs)
         return logs

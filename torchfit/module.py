@@ -28,7 +28,7 @@ from .logs import LazyLogs, to_python
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
-from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to
+from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
 from . import losses as losses_module
 from . import metrics as metrics_module
 
@@ -546,7 +546,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, class_weight)
         self.reset_metrics()
         with training_mode(self, True):
-            logs = self.make_train_function()(batch)
+            logs = run_step(self.make_train_function(), batch, self)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -558,7 +558,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
         with training_mode(self, False), grad_free(self, "test"):
-            logs = self.make_test_function()(batch)
+            logs = run_step(self.make_test_function(), batch, self)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -566,7 +566,7 @@ class KerasStyleModule:
         """Outputs for one batch, as NumPy."""
         batch = self._single_batch(x, None, None, method="predict_on_batch")
         with training_mode(self, False), grad_free(self, "predict"):
-            outputs = self.make_predict_function()(batch)
+            outputs = run_step(self.make_predict_function(), batch, self)
         return concat_outputs([outputs])
 
     # ---------------------------------------------------- saving / summary
