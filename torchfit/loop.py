@@ -213,6 +213,15 @@ def recheck_targets(model: Any) -> None:
         compile_loss.check_next_targets = True
 
 
+def with_lr_scheduler(callbacks: Any, model: Any) -> Any:
+    """The ``fit`` callbacks with the model's ``compile(lr_scheduler=...)`` first, so
+    that the other callbacks see its ``learning_rate`` log and stepped state."""
+    attached = getattr(model.__dict__.get("_torchfit"), "lr_scheduler", None)
+    if attached is None or not (callbacks is None or isinstance(callbacks, (list, tuple))):
+        return callbacks  # a CallbackList (or a bad value, reported by it) as given
+    return [attached] + [c for c in (callbacks or ()) if c is not attached]
+
+
 def close_progress_bars(callbacks: CallbackList) -> None:
     """Leave the terminal tidy when a run ends with an error."""
     for callback in callbacks.callbacks:
@@ -322,7 +331,8 @@ class Loop:
             val_adapter = self.dist.shard(val_adapter, "test")
             val_iterator = EpochIterator(val_adapter, validation_steps, spe)
 
-        callbacks = self._callbacks(callbacks, verbose, epochs, iterator.num_batches, add_history=True)
+        callbacks = self._callbacks(with_lr_scheduler(callbacks, model), verbose, epochs,
+                                    iterator.num_batches, add_history=True)
         train_fn = self.dist.step_function(model.make_train_function(), "train")
         model.stop_training = False
         recheck_targets(model)
