@@ -370,3 +370,49 @@ def test_save_mid_training_and_continue_in_a_fresh_process(tmp_path, torch_nativ
     final = torch.load(out, weights_only=True)
     for key, value in uninterrupted.state_dict().items():
         assert torch.equal(final[key], value), key
+
+
+# Every allow-listed class: saved, loaded into a fresh model, trained on alike.
+EVERY_CLASS = {
+    "LambdaLR": (lambda o: sched.LambdaLR(o, halve_every_two), "step"),
+    "MultiplicativeLR": (lambda o: sched.MultiplicativeLR(o, lambda step: 0.9), "step"),
+    "StepLR": (lambda o: sched.StepLR(o, 2, 0.5), "step"),
+    "MultiStepLR": (lambda o: sched.MultiStepLR(o, milestones=[2, 6], gamma=0.5), "step"),
+    "ConstantLR": (lambda o: sched.ConstantLR(o, factor=0.5, total_iters=7), "step"),
+    "LinearLR": (lambda o: sched.LinearLR(o, start_factor=0.1, total_iters=8), "step"),
+    "ExponentialLR": (lambda o: sched.ExponentialLR(o, 0.9), "step"),
+    "SequentialLR": (SCHEDULERS["sequential"][0], "step"),
+    "PolynomialLR": (lambda o: sched.PolynomialLR(o, total_iters=12, power=2.0), "step"),
+    "CosineAnnealingLR": (lambda o: sched.CosineAnnealingLR(o, T_max=7), "step"),
+    "ChainedScheduler": (lambda o: sched.ChainedScheduler(
+        [sched.StepLR(o, 3, 0.5), sched.ExponentialLR(o, 0.95)]), "step"),
+    "ReduceLROnPlateau": (lambda o: sched.ReduceLROnPlateau(o, patience=0, mode="max"), "epoch"),
+    "CyclicLR": (lambda o: sched.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=3), "step"),
+    "CosineAnnealingWarmRestarts": (lambda o: sched.CosineAnnealingWarmRestarts(o, T_0=3), "step"),
+    "OneCycleLR": (lambda o: sched.OneCycleLR(o, max_lr=0.1, total_steps=20), "step"),
+}
+
+
+def test_every_allowed_class_is_covered():
+    from torchfit.saving.lr_schedulers import ALLOWED_SCHEDULERS
+
+    assert set(EVERY_CLASS) == set(ALLOWED_SCHEDULERS)
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_CLASS))
+def test_every_scheduler_class_survives_save_and_load(tmp_path, name):
+    factory, interval = EVERY_CLASS[name]
+    spec = {"scheduler": factory, "interval": interval,
+            "monitor": "loss" if name == "ReduceLROnPlateau" else None}
+    model = Net()
+    model.compile(optimizer=_optimizer(model), loss="mse", lr_scheduler=spec)
+    model.fit(*_data(), batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+    path = str(tmp_path / "model.pt")
+    model.save(path)
+    functions = {"halve_every_two": halve_every_two, "lr_lambda": lambda step: 0.9}
+    loaded = torchfit.load_model(path, model=Net(), custom_objects=functions)
+    assert type(loaded.lr_scheduler.scheduler) is type(model.lr_scheduler.scheduler)
+    for each in (model, loaded):
+        each.fit(*_data(), batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+    _assert_same_weights(loaded, model)
+    assert loaded.lr_scheduler.state_dict() == model.lr_scheduler.state_dict()
