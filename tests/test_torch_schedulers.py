@@ -234,9 +234,12 @@ def test_compile_rejects_bad_lr_scheduler_and_foreign_optimizer():
     with pytest.raises(ValueError, match="'scheduler'"):
         model.compile(optimizer="sgd", loss="mse", lr_scheduler={"interval": "step"})
     other = torch.optim.SGD(Net().parameters(), lr=0.1)
-    model.compile(optimizer="sgd", loss="mse", lr_scheduler=sched.StepLR(other, 2))
-    with pytest.raises(ValueError, match="model's optimizer"):
-        model.fit(*_data(), verbose=0)
+    with pytest.raises(ValueError, match="`lr_scheduler`.*model's optimizer"):
+        model.compile(optimizer="sgd", loss="mse", lr_scheduler=sched.StepLR(other, 2))
+    assert not model.compiled
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="TorchLRScheduler.*model's optimizer"):
+        model.fit(*_data(), verbose=0, callbacks=[TorchLRScheduler(sched.StepLR(other, 2))])
 
 
 def test_train_on_batch_does_not_step():

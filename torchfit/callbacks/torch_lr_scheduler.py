@@ -42,6 +42,16 @@ def check_scheduler(owner: str, scheduler: Any) -> Any:
     return scheduler
 
 
+def check_same_optimizer(owner: str, scheduler: Any, optimizer: Any) -> None:
+    """The scheduler must drive the optimizer the model steps, else nothing it sets is used."""
+    if scheduler.optimizer is not optimizer:
+        raise ValueError(
+            f"{owner}: the scheduler must be built on the model's optimizer. Expected a "
+            f"scheduler of the {type(optimizer).__name__} that compile() set; received one of "
+            f"another {type(scheduler.optimizer).__name__} (for a torchfit or string "
+            "optimizer pass a factory: compile(lr_scheduler=lambda opt: ...)).")
+
+
 class TorchLRScheduler(Callback):
     """Step a torch LR scheduler during ``fit``, per applied optimizer step or per epoch.
 
@@ -112,12 +122,7 @@ class TorchLRScheduler(Callback):
     def on_train_begin(self, logs: Logs = None) -> None:
         owner = type(self).__name__
         optimizer = model_optimizer(self.model, owner)
-        if self.scheduler.optimizer is not optimizer:
-            raise ValueError(
-                f"{owner}: the scheduler must be built on the model's optimizer. Expected a "
-                f"scheduler of the {type(optimizer).__name__} that compile() set; received one of "
-                f"a different {type(self.scheduler.optimizer).__name__} (for a torchfit or "
-                "string optimizer pass a factory: compile(lr_scheduler=lambda opt: ...)).")
+        check_same_optimizer(owner, self.scheduler, optimizer)
         self._remove_hooks()
         self._handles = [optimizer.register_step_pre_hook(self._before_optimizer_step),
                          optimizer.register_step_post_hook(self._after_optimizer_step)]
@@ -183,14 +188,22 @@ def as_torch_lr_scheduler(spec: Any, optimizer: Any, argument: str = "lr_schedul
     "frequency": ..., "monitor": ...}``, or a factory ``fn(optimizer)`` that
     returns one of these (the optimizer is the torch one ``compile`` built).
     """
-    if spec is None or isinstance(spec, TorchLRScheduler):
+    if spec is None:
+        return None
+    callback = _as_callback(spec, optimizer, argument)
+    check_same_optimizer(f"Argument `{argument}`", callback.scheduler, optimizer)
+    return callback
+
+
+def _as_callback(spec: Any, optimizer: Any, argument: str) -> TorchLRScheduler:
+    if isinstance(spec, TorchLRScheduler):
         return spec
     if callable(spec) and not isinstance(spec, SCHEDULER_TYPES):
         spec = spec(optimizer)
         if callable(spec) and not isinstance(spec, (dict, TorchLRScheduler, *SCHEDULER_TYPES)):
             raise TypeError(f"Argument `{argument}`: the factory must return a scheduler, a "
                             f"TorchLRScheduler or a dict. Received: {_received(spec)}.")
-        return as_torch_lr_scheduler(spec, optimizer, argument)
+        return _as_callback(spec, optimizer, argument)
     if isinstance(spec, dict):
         unknown = sorted(set(spec) - {"scheduler", "interval", "frequency", "monitor"})
         if unknown or "scheduler" not in spec:
