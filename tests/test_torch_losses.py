@@ -192,3 +192,17 @@ def test_sample_weight_with_a_function_without_reduction():
     model.compile(optimizer="sgd", loss=plain)
     with pytest.raises(ValueError, match=r"sample_weight.*reduction"):
         model.fit(_x(), _regression(), sample_weight=np.ones(ROWS, "float32"), verbose=0)
+
+
+def test_functional_metric_is_torch_order_and_keeps_its_name():
+    model = Head(1)
+    model.compile(optimizer="sgd", loss="mse",
+                  metrics=[F.binary_cross_entropy_with_logits, F.l1_loss])
+    y = _binary_float()
+    logs = model.evaluate(_x(), y, verbose=0, return_dict=True)
+    with torch.no_grad():
+        out = model(torch.from_numpy(_x()))
+    target = torch.from_numpy(y)
+    assert logs["binary_cross_entropy_with_logits"] == pytest.approx(
+        float(F.binary_cross_entropy_with_logits(out, target)), rel=1e-6)
+    assert logs["l1_loss"] == pytest.approx(float(F.l1_loss(out, target)), rel=1e-6)

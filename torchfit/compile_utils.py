@@ -20,7 +20,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import tree
 from .compilation import eager_only
-from .torch_loss import TorchLossAdapter, is_torch_order
+from .torch_loss import KerasOrder, TorchLossAdapter, is_torch_order
 
 ACCURACY_ALIASES = ("accuracy", "acc")
 CROSSENTROPY_ALIASES = ("crossentropy", "ce")
@@ -384,6 +384,8 @@ def resolve_metric(identifier: Any, y_true: Any, y_pred: Any) -> Any:
         return cls(name=identifier)
     if _is_torchmetrics(identifier):
         return TorchMetricAdapter(identifier)
+    if is_torch_order(identifier):
+        return metrics_module.MeanMetricWrapper(KerasOrder(identifier), name=object_name(identifier))
     metric = metrics_module.get(identifier)
     if not isinstance(metric, metrics_module.Metric):
         metric = metrics_module.MeanMetricWrapper(metric, name=object_name(metric))

@@ -3,7 +3,8 @@
 The rule, in one sentence: a torch loss module, a function from
 ``torch.nn.functional``, or any function whose first two parameters are named
 ``input, target`` is called in torch order ``fn(y_pred, y)``; every other
-plain function keeps Keras order ``fn(y_true, y_pred)``.
+plain function keeps Keras order ``fn(y_true, y_pred)``. The same rule holds
+for plain functions given as ``metrics``.
 
 Torch losses that need more than ``(input, target)`` (``margin_ranking_loss``,
 ``triplet_margin_loss``, ``gaussian_nll_loss``, ``ctc_loss``...) cannot be a
@@ -46,6 +47,19 @@ def is_torch_order(fn: Any) -> bool:
         return True
     names = _positional_names(fn)
     return names is not None and tuple(names[:2]) == _TORCH_ORDER
+
+
+class KerasOrder:
+    """A torch-order function ``fn(input, target)`` called Keras's way, as
+    ``(y_true, y_pred)`` (for metric wrappers that pass Keras order); it keeps
+    the function's name, so its log name is unchanged."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, y_true: Any, y_pred: Any, **kwargs: Any) -> Any:
+        return self.fn(y_pred, y_true, **kwargs)
 
 
 def required_tensors(fn: Callable[..., Any]) -> int:
