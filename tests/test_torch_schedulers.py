@@ -199,6 +199,17 @@ def test_plateau_reads_keras_style_monitor():
     assert model.lr_scheduler.monitor == "val_loss"
 
 
+def test_plateau_mode_against_the_metric_direction_warns():
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = _data()
+    model.compile(optimizer=optimizer, loss="mse", metrics=["r2_score"],
+                  lr_scheduler={"scheduler": sched.ReduceLROnPlateau(optimizer),
+                                "monitor": "val_r2_score"})
+    with pytest.warns(UserWarning, match="expected mode='max'"):
+        model.fit(x, y, validation_data=(x, y), batch_size=BATCH, epochs=1, verbose=0)
+
+
 def test_plateau_without_the_monitored_log_warns():
     model = Net()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)

@@ -26,6 +26,7 @@ from ..validation import _received
 from . import _checks
 from ._optimizer import get_learning_rate, model_optimizer
 from .callback import Callback, Logs
+from .monitor_callback import direction_from_model
 
 INTERVALS = ("step", "epoch")
 SCHEDULER_TYPES = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
@@ -86,6 +87,7 @@ class TorchLRScheduler(Callback):
         self.applied_steps = 0
         self._iterations_before: Optional[int] = None
         self._handles: List[Any] = []
+        self._direction_checked = False
 
     def _check_monitor(self, owner: str, monitor: Any) -> Optional[str]:
         if monitor is not None:
@@ -152,6 +154,21 @@ class TorchLRScheduler(Callback):
         if self.interval == "step" and self.applied_steps % self.frequency == 0:
             self.scheduler.step()
 
+    def _check_direction(self) -> None:
+        """Warn once when the scheduler's ``mode`` opposes the monitored metric's
+        direction (Keras's ``mode="auto"`` would maximize an accuracy)."""
+        if self._direction_checked:
+            return
+        self._direction_checked = True
+        name = self.monitor[4:] if self.monitor.startswith("val_") else self.monitor
+        direction = direction_from_model(self.model, name)
+        wanted = {"up": "max", "down": "min"}.get(direction or "")
+        if wanted is not None and self.scheduler.mode != wanted:
+            warnings.warn(
+                f"TorchLRScheduler: ReduceLROnPlateau(mode={self.scheduler.mode!r}) monitors "
+                f"`{self.monitor}`, which improves when it goes {direction}; expected "
+                f"mode={wanted!r}.", stacklevel=3)
+
     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         optimizer = model_optimizer(self.model, type(self).__name__)
         if logs is not None:
@@ -161,6 +178,7 @@ class TorchLRScheduler(Callback):
         if not self.plateau:
             self.scheduler.step()
             return
+        self._check_direction()
         value = (logs or {}).get(self.monitor)
         if value is None:
             warnings.warn(
