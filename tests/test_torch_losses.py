@@ -206,3 +206,12 @@ def test_functional_metric_is_torch_order_and_keeps_its_name():
     assert logs["binary_cross_entropy_with_logits"] == pytest.approx(
         float(F.binary_cross_entropy_with_logits(out, target)), rel=1e-6)
     assert logs["l1_loss"] == pytest.approx(float(F.l1_loss(out, target)), rel=1e-6)
+
+
+def test_partial_of_a_functional_loss_is_torch_order():
+    import functools
+
+    smoothed = functools.partial(F.cross_entropy, label_smoothing=0.1)
+    with_partial = _train("cross_entropy", smoothed)
+    with_module = _train("cross_entropy", nn.CrossEntropyLoss(label_smoothing=0.1))
+    assert with_partial["loss"] == with_module["loss"]

@@ -37,6 +37,12 @@ def _positional_names(fn: Callable[..., Any]) -> Optional[list]:
     return [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
+def function_name(fn: Any) -> str:
+    """``fn.__name__``, looking through ``functools.partial``."""
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    return getattr(target, "__name__", type(target).__name__)
+
+
 def is_torch_order(fn: Any) -> bool:
     """Whether the plain function ``fn`` takes ``(input, target)``: it is a
     ``torch.nn.functional`` function or its first two parameters have those names."""
@@ -56,7 +62,7 @@ class KerasOrder:
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
-        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.__name__ = function_name(fn)
 
     def __call__(self, y_true: Any, y_pred: Any, **kwargs: Any) -> Any:
         return self.fn(y_pred, y_true, **kwargs)
@@ -84,7 +90,7 @@ def check_torch_losses(spec: Any, argument: str = "loss") -> None:
 def _check_two_tensor_loss(fn: Any, argument: str) -> None:
     count = required_tensors(fn)
     if count != 2:
-        name = getattr(fn, "__name__", type(fn).__name__)
+        name = function_name(fn)
         raise ValueError(
             f"Argument `{argument}`: torch loss function {name} takes {count} required "
             "tensors, but a compiled loss receives two, the model output (input) and `y` "
@@ -152,8 +158,8 @@ class TorchLossAdapter:
     def __init__(self, loss: Any) -> None:
         self.module = loss
         self.is_module = isinstance(loss, nn.Module)
-        self.display = type(loss).__name__ if self.is_module else f"F.{getattr(loss, '__name__', 'loss')}"
-        self.name = to_snake_case(type(loss).__name__) if self.is_module else getattr(loss, "__name__", "loss")
+        self.display = type(loss).__name__ if self.is_module else function_name(loss)
+        self.name = to_snake_case(type(loss).__name__) if self.is_module else function_name(loss)
         self._unreduced: Optional[Callable[..., torch.Tensor]] = None
 
     def _unreduced_loss(self) -> Callable[..., torch.Tensor]:
