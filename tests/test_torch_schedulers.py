@@ -430,3 +430,29 @@ def test_every_scheduler_class_survives_save_and_load(tmp_path, name):
         each.fit(*_data(), batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
     _assert_same_weights(loaded, model)
     assert loaded.lr_scheduler.state_dict() == model.lr_scheduler.state_dict()
+
+
+def test_load_into_a_model_compiled_with_another_scheduler_class(tmp_path):
+    path = str(tmp_path / "model.pt")
+    model, _ = _fit("step_lr", epochs=1, loss="mse")
+    model.save(path)
+    target = Net()
+    optimizer = _optimizer(target)
+    target.compile(optimizer=optimizer, loss="mse",
+                   lr_scheduler=sched.ExponentialLR(optimizer, 0.5))
+    before = target.lr_scheduler.state_dict()
+    with pytest.raises(ValueError, match="StepLR.*ExponentialLR"):
+        torchfit.load_model(path, model=target)
+    assert target.lr_scheduler.state_dict() == before
+
+
+def test_damaged_scheduler_record_is_reported():
+    from torchfit.saving.lr_schedulers import build_scheduler, restore_lr_scheduler
+
+    model = Net()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="damaged"):
+        restore_lr_scheduler(model, {"classes": "os.system"}, None)
+    with pytest.raises(ValueError, match="not a torch.optim.lr_scheduler class"):
+        build_scheduler({"class_name": "os.system"}, model.optimizer, None)
+    assert model.lr_scheduler is None

@@ -15,7 +15,10 @@ from __future__ import annotations
 import types
 from typing import Any, Dict, List, Optional
 
+from torch import nn
 from torch.optim import lr_scheduler
+
+from ..validation import _received
 
 _ALLOWED_NAMES = ("LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
                   "LinearLR", "ExponentialLR", "SequentialLR", "PolynomialLR",
@@ -100,3 +103,40 @@ def build_scheduler(record: Any, optimizer: Any, custom_objects: Optional[Dict[s
     if children:
         scheduler._schedulers = [build_scheduler(child, optimizer, custom) for child in children]
     return scheduler
+
+
+def lr_scheduler_record(model: nn.Module) -> Optional[Dict[str, Any]]:
+    """The model's ``compile(lr_scheduler=...)`` as data (None without one): class
+    names, settings and state, never the objects."""
+    attached = getattr(model.__dict__.get("_torchfit"), "lr_scheduler", None)
+    if attached is None:
+        return None
+    return {"classes": scheduler_classes(attached.scheduler), "interval": attached.interval,
+            "frequency": attached.frequency, "monitor": attached.monitor,
+            "state": attached.state_dict()}
+
+
+def restore_lr_scheduler(model: Any, record: Any, custom_objects: Any) -> None:
+    """Put a recorded scheduler back on a compiled ``model``: into the one it was
+    compiled with (same class), else rebuilt on its optimizer from the allow-list."""
+    if record is None:
+        return
+    if not isinstance(record, dict) or not isinstance(record.get("classes"), dict):
+        raise ValueError("The saved LR scheduler record is damaged: expected a dict with "
+                         f"'classes'; received {_received(record)}.")
+    attached = model.lr_scheduler
+    saved_class = record["classes"].get("class_name")
+    if attached is not None:
+        if type(attached.scheduler).__name__ != saved_class:
+            raise ValueError(f"The saved LR scheduler is a {saved_class}; the model was compiled "
+                             f"with a {type(attached.scheduler).__name__}. Expected the same class.")
+        attached.load_state_dict(record.get("state"))
+        return
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    model.lr_scheduler = {"scheduler": build_scheduler(record["classes"], optimizer, custom_objects),
+                          **{k: record.get(k) for k in ("interval", "frequency", "monitor")}}
+    try:
+        model.lr_scheduler.load_state_dict(record.get("state"))
+    except BaseException:
+        model.lr_scheduler = None  # all or nothing
+        raise

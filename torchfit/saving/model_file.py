@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..validation import _received
-from .lr_schedulers import build_scheduler, scheduler_classes
+from .lr_schedulers import lr_scheduler_record, restore_lr_scheduler
 from .files import (FORMAT_VERSION, MODEL_FORMAT, _check_bool, _check_model, _check_overwrite,
                     _check_path, atomic_save, read_checkpoint)
 from .weights import _state_dict, _weights_from, check_state_dict
@@ -201,39 +201,6 @@ def _compile_from_config(model: Any, config: Dict[str, Any], custom_objects: Any
             {k: v for k, v in optimizer_config.items() if k != "kind"}, custom_objects)
     model.compile(**kwargs)
     return optimizer_config is not None
-
-
-# ------------------------------------------------------------------ LR scheduler
-def lr_scheduler_record(model: nn.Module) -> Optional[Dict[str, Any]]:
-    """The model's ``compile(lr_scheduler=...)`` as data (None without one): class
-    names, settings and state, never the objects."""
-    attached = getattr(model.__dict__.get("_torchfit"), "lr_scheduler", None)
-    if attached is None:
-        return None
-    return {"classes": scheduler_classes(attached.scheduler), "interval": attached.interval,
-            "frequency": attached.frequency, "monitor": attached.monitor,
-            "state": attached.state_dict()}
-
-
-def restore_lr_scheduler(model: Any, record: Any, custom_objects: Any) -> None:
-    """Put a recorded scheduler back on a compiled ``model``: into the one it was
-    compiled with (same class), else rebuilt on its optimizer from the allow-list."""
-    if record is None:
-        return
-    if not isinstance(record, dict) or not isinstance(record.get("classes"), dict):
-        raise ValueError("The saved LR scheduler record is damaged: expected a dict with "
-                         f"'classes'; received {_received(record)}.")
-    attached = model.lr_scheduler
-    saved_class = record["classes"].get("class_name")
-    if attached is None:
-        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-        model.lr_scheduler = {"scheduler": build_scheduler(record["classes"], optimizer, custom_objects),
-                              **{k: record.get(k) for k in ("interval", "frequency", "monitor")}}
-        attached = model.lr_scheduler
-    elif type(attached.scheduler).__name__ != saved_class:
-        raise ValueError(f"The saved LR scheduler is a {saved_class}; the model was compiled "
-                         f"with a {type(attached.scheduler).__name__}. Expected the same class.")
-    attached.load_state_dict(record.get("state"))
 
 
 # ------------------------------------------------------------------------ the model
