@@ -9,16 +9,10 @@ from torch import nn
 import torchfit
 
 
-class Net(torchfit.KerasStyleModule, nn.Module):
-    def __init__(self, features: int = 4, width: int = 1, activation=None) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.linear = nn.Linear(features, width)
-        self.activation = activation
-
-    def forward(self, x):
-        out = self.linear(x)
-        return out if self.activation is None else self.activation(out)
+def Net(features: int = 4, width: int = 1, activation=None) -> nn.Module:
+    torch.manual_seed(0)
+    layers = [nn.Linear(features, width)] + ([activation] if activation is not None else [])
+    return torchfit.keras_style(nn.Sequential(*layers))
 
 
 def _data(rows=16, features=4):
@@ -36,7 +30,7 @@ def _assert_unchanged(model, before):
 
 
 def test_bce_with_flat_targets_names_shapes_and_fix():
-    model = Net(activation=torch.sigmoid)
+    model = Net(activation=nn.Sigmoid())
     model.compile(optimizer="sgd", loss=nn.BCELoss())
     x, y = _data()
     before = _weights(model)
@@ -51,7 +45,7 @@ def test_bce_with_flat_targets_names_shapes_and_fix():
 
 
 def test_bce_with_int64_targets_names_dtype_and_fix():
-    model = Net(activation=torch.sigmoid)
+    model = Net(activation=nn.Sigmoid())
     model.compile(optimizer="sgd", loss=nn.BCELoss())
     x, y = _data()
     with pytest.raises(ValueError) as info:
@@ -133,7 +127,7 @@ def test_dict_inputs_are_described_by_key():
 
 
 def test_loss_errors_get_no_forward_note():
-    model = Net(activation=torch.sigmoid)
+    model = Net(activation=nn.Sigmoid())
     model.compile(optimizer="sgd", loss=nn.BCELoss())
     x, y = _data()
     with pytest.raises(ValueError) as info:
