@@ -456,3 +456,19 @@ def test_damaged_scheduler_record_is_reported():
     with pytest.raises(ValueError, match="not a torch.optim.lr_scheduler class"):
         build_scheduler({"class_name": "os.system"}, model.optimizer, None)
     assert model.lr_scheduler is None
+
+
+def test_backup_and_restore_with_the_callback_passed_to_fit(tmp_path):
+    def run(callbacks):
+        model = Net()
+        optimizer = _optimizer(model)
+        scheduler = TorchLRScheduler(sched.StepLR(optimizer, 2, 0.7), interval="step")
+        model.compile(optimizer=optimizer, loss=nn.MSELoss())
+        model.fit(*_data(), batch_size=BATCH, epochs=4, shuffle=False, verbose=0,
+                  callbacks=[scheduler, *callbacks])
+        return model
+
+    expected = run([])
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run([BackupAndRestore(str(tmp_path), save_freq=2), StopAt(1, 3)])
+    _assert_same_weights(run([BackupAndRestore(str(tmp_path), save_freq=2)]), expected)
