@@ -21,6 +21,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import tree
 from .compilation import eager_only
+from .torch_loss import KerasOrder, TorchLossAdapter, is_torch_order
 
 ACCURACY_ALIASES = ("accuracy", "acc")
 CROSSENTROPY_ALIASES = ("crossentropy", "ce")
@@ -53,41 +54,6 @@ def binary_or_sparse(y_true: torch.Tensor, y_pred: torch.Tensor) -> Tuple[bool, 
 # ----------------------------------------------------------------------------- losses
 
 
-class TorchLossAdapter:
-    """Calls a torch loss module in torch order ``(input, target)``.
-
-    Without sample weights the module runs as configured (its own reduction).
-    With sample weights, a copy with ``reduction="none"`` gives per-element
-    losses, averaged to one value per sample, then weighted and averaged over
-    the batch as Keras's ``sum_over_batch_size`` does.
-    """
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
-        self.name = snake_case(type(module).__name__)
-        self._unreduced: Optional[nn.Module] = None
-
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
-        if sample_weight is None:
-            return self.module(y_pred, y_true)
-        if self._unreduced is None:
-            self._unreduced = copy.copy(self.module)
-            self._unreduced.reduction = "none"
-        values = self._unreduced(y_pred, y_true)
-        weight = sample_weight.to(values.dtype)
-        while weight.ndim > values.ndim and weight.shape[-1] == 1:
-            weight = weight.squeeze(-1)  # (N, 1) weights: one per sample, never an outer product
-        while weight.ndim < values.ndim:
-            weight = weight.unsqueeze(-1)
-        if weight.ndim != values.ndim or any(w not in (1, v) for w, v in zip(weight.shape, values.shape)):
-            raise ValueError(
-                f"Argument `sample_weight` does not fit the losses of {type(self.module).__name__}: "
-                f"expected shape ({values.shape[0] if values.ndim else 1},) or "
-                f"{tuple(values.shape)}; received shape {tuple(sample_weight.shape)}."
-            )
-        return (values * weight).sum() / values.numel()
-
-
 def instantiate_loss_class(identifier: Any) -> Any:
     """A loss given as a class (``loss=nn.CrossEntropyLoss``) is instantiated with
     no arguments, as Keras's ``losses.get`` does; one that needs arguments is refused."""
@@ -115,7 +81,7 @@ def resolve_loss(identifier: Any, y_true: Any, y_pred: Any) -> Any:
             else losses_module.categorical_crossentropy
         )
         return losses_module.LossFunctionWrapper(fn, name=identifier)
-    if isinstance(identifier, nn.Module):
+    if isinstance(identifier, nn.Module) or is_torch_order(identifier):
         return TorchLossAdapter(identifier)
     resolved = losses_module.get(identifier)
     if isinstance(resolved, losses_module.Loss):
@@ -516,6 +482,8 @@ def resolve_metric(identifier: Any, y_true: Any, y_pred: Any) -> Any:
         return cls(name=identifier)
     if _is_torchmetrics(identifier):
         return TorchMetricAdapter(identifier)
+    if is_torch_order(identifier):
+        return metrics_module.MeanMetricWrapper(KerasOrder(identifier), name=object_name(identifier))
     metric = metrics_module.get(identifier)
     if not isinstance(metric, metrics_module.Metric):
         metric = metrics_module.MeanMetricWrapper(metric, name=object_name(metric))

@@ -25,7 +25,7 @@ from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .validation import check_finite_batch, integer_input_error
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
-                   split_for_validation)
+                   split_for_validation, unpack_x_y_sample_weight)
 from .data.epoch_iterator import warn_ran_out_of_data
 
 
@@ -144,9 +144,45 @@ class ResumePoint:
     logs: Optional[Dict[str, Any]] = None
 
 
-def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
-    """Run one step; an out-of-memory error says which batch size caused it, and a
-    dtype failure on an integer ``x`` says that only floating inputs are cast."""
+def describe_inputs(x: Any) -> str:
+    """Shapes and dtypes of a batch's inputs, in their structure."""
+    if isinstance(x, torch.Tensor):
+        return f"shape {tuple(x.shape)} {str(x.dtype).replace('torch.', '')}"
+    if isinstance(x, Mapping):
+        return "{" + ", ".join(f"{k!r}: {describe_inputs(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, (list, tuple)):
+        return "(" + ", ".join(describe_inputs(v) for v in x) + ")"
+    return type(x).__name__
+
+
+def raised_in_forward(error: BaseException, model: Any) -> bool:
+    """Whether ``error`` came out of calling ``model`` (its traceback passes the
+    module call of ``model`` itself); read only once a step has failed."""
+    trace = error.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        if frame.f_code.co_name == "_wrapped_call_impl" and frame.f_locals.get("self") is model:
+            return True
+        trace = trace.tb_next
+    return False
+
+
+def note_forward_error(error: BaseException, model: Any, batch: Any, argument: str) -> None:
+    """Add a note naming the batch's inputs and their argument to an error the
+    model's forward raised (the exception type stays the same)."""
+    if raised_in_forward(error, model) and hasattr(error, "add_note"):
+        x, _, _ = unpack_x_y_sample_weight(batch)
+        error.add_note(
+            f"[torchfit] The model's forward raised on a batch from argument `{argument}` "
+            f"with inputs {describe_inputs(x)}."
+        )
+
+
+def run_step(step_fn: Callable[[Any], Any], batch: Any, model: Any = None,
+             argument: str = "x") -> Any:
+    """Run one step; an out-of-memory error says which batch size caused it, a
+    dtype failure on an integer ``x`` says that only floating inputs are cast, and
+    an error of the model's forward names the batch's inputs and ``argument``."""
     try:
         return step_fn(batch)
     except torch.OutOfMemoryError as error:
@@ -156,11 +192,13 @@ def run_step(step_fn: Callable[[Any], Any], batch: Any) -> Any:
             "`batch_size`, use a 'mixed_bfloat16'/'mixed_float16' dtype policy, or free "
             "cached memory (torch.cuda.empty_cache())."
         ) from error
-    except (RuntimeError, ValueError, NotImplementedError) as error:
+    except Exception as error:
         explained = integer_input_error(error, batch[0] if isinstance(batch, tuple) else batch)
-        if explained is None:
-            raise
-        raise explained from error
+        if explained is not None:
+            raise explained from error
+        if model is not None:
+            note_forward_error(error, model, batch, argument)
+        raise
 
 
 def batch_size_of(x: Any) -> int:
@@ -179,6 +217,15 @@ def recheck_targets(model: Any, argument: str = "y") -> None:
     compile_loss = getattr(model.__dict__.get("_torchfit"), "compile_loss", None)
     if compile_loss is not None and compile_loss.built:
         compile_loss.check_next_targets = argument
+
+
+def with_lr_scheduler(callbacks: Any, model: Any) -> Any:
+    """The ``fit`` callbacks with the model's ``compile(lr_scheduler=...)`` first, so
+    that the other callbacks see its ``learning_rate`` log and stepped state."""
+    attached = getattr(model.__dict__.get("_torchfit"), "lr_scheduler", None)
+    if attached is None or not (callbacks is None or isinstance(callbacks, (list, tuple))):
+        return callbacks  # a CallbackList (or a bad value, reported by it) as given
+    return [attached] + [c for c in (callbacks or ()) if c is not attached]
 
 
 def close_progress_bars(callbacks: CallbackList) -> None:
@@ -209,7 +256,8 @@ class Loop:
         )
 
     def _run(self, step_fn: Callable[[Any], Any], iterator: EpochIterator,
-             hooks: Tuple[Optional[Callable], Optional[Callable]], stop: Callable[[], bool]) -> Any:
+             hooks: Tuple[Optional[Callable], Optional[Callable]], stop: Callable[[], bool],
+             argument: str = "x") -> Any:
         """One pass: batch callbacks once per ``steps_per_execution`` group.
 
         ``hooks`` are the ``(begin, end)`` batch callbacks, ``None`` where no
@@ -235,7 +283,7 @@ class Loop:
                     batch = move_to(batch, device, dtype)
                 if input_nan_policy is not None:
                     check_finite_batch(batch, input_nan_policy, first + index)
-                logs = run_step(step_fn, pack_x_y_sample_weight(*batch))
+                logs = run_step(step_fn, pack_x_y_sample_weight(*batch), self.model, argument)
             if batch_logs is not None:
                 logs = batch_logs(logs)  # metric states combined across processes
             if end is not None:
@@ -289,7 +337,8 @@ class Loop:
             val_adapter = self.dist.shard(val_adapter, "test")
             val_iterator = EpochIterator(val_adapter, validation_steps, spe)
 
-        callbacks = self._callbacks(callbacks, verbose, epochs, iterator.num_batches, add_history=True)
+        callbacks = self._callbacks(with_lr_scheduler(callbacks, model), verbose, epochs,
+                                    iterator.num_batches, add_history=True)
         train_fn = self.dist.step_function(model.make_train_function(), "train")
         model.stop_training = False
         recheck_targets(model)
@@ -363,17 +412,20 @@ class Loop:
 
     # ---------------------------------------------------------------- evaluate
     def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList,
-                          argument: str = "y") -> Dict[str, Any]:
+                          argument: Optional[str] = None) -> Dict[str, Any]:
+        """One evaluation pass; ``argument`` names the data in messages
+        (``validation_data`` inside ``fit``; for ``evaluate``, targets are blamed on
+        ``y`` and inputs on ``x``)."""
         model = self.model
         test_fn = self.dist.step_function(model.make_test_function(), "test")
         with training_mode(model, False):
             model.stop_evaluating = False
-            recheck_targets(model, argument)
+            recheck_targets(model, argument or "y")
             model.reset_metrics()
             callbacks.on_test_begin()
             with grad_free(model, "test"):
                 logs = self._run(test_fn, iterator, callbacks.batch_hooks("test"),
-                                 self._stop_flag("stop_evaluating"))
+                                 self._stop_flag("stop_evaluating"), argument or "x")
         logs = self._epoch_logs(logs)
         callbacks.on_test_end(logs)
         return logs

@@ -19,6 +19,7 @@ from . import tree
 from . import validation as check
 from . import precision
 from .compilation import check_jit_compile, compile_step
+from .callbacks.torch_lr_scheduler import TorchLRScheduler, as_torch_lr_scheduler
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
 from .data import get_adapter, get_validation_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .distributed import ROUTES, all_processes_agree
@@ -27,6 +28,7 @@ from .data.weights import check_class_weight_keys, validate_class_weight
 from .logs import LazyLogs, to_python
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
+from .torch_loss import check_torch_losses
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -59,6 +61,7 @@ class TrainingState:
         self.dtype_policy: Optional[precision.DTypePolicy] = None  # None: global policy
         self.nan_policy: Optional[str] = None
         self.input_nan_policy: Optional[str] = None
+        self.lr_scheduler: Optional[TorchLRScheduler] = None  # stepped by every fit
 
 
 def call_model(model: nn.Module, x: Any) -> Any:
@@ -184,6 +187,19 @@ class KerasStyleModule:
         device = next(self.parameters(), torch.empty(0)).device
         return precision.autocast(policy, device)
 
+    @property
+    def lr_scheduler(self) -> Optional[TorchLRScheduler]:
+        """The ``TorchLRScheduler`` set by ``compile(lr_scheduler=...)`` (or None);
+        assign any form ``compile`` accepts to replace it."""
+        return self._torchfit.lr_scheduler
+
+    @lr_scheduler.setter
+    def lr_scheduler(self, value: Any) -> None:
+        self._require_compiled("lr_scheduler")
+        optimizer = self._torchfit.optimizer
+        self._torchfit.lr_scheduler = as_torch_lr_scheduler(
+            value, getattr(optimizer, "inner_optimizer", optimizer))
+
     resume_point = _state_property(
         "resume_point", "A ``torchfit.loop.ResumePoint`` for the next ``fit`` (set by callbacks).")
 
@@ -199,6 +215,7 @@ class KerasStyleModule:
         steps_per_execution: int = 1,
         jit_compile: Any = "auto",
         auto_scale_loss: bool = True,
+        lr_scheduler: Any = None,
     ) -> None:
         """Configure the model for training (Keras's ``Model.compile``).
 
@@ -217,6 +234,12 @@ class KerasStyleModule:
             steps_per_execution: steps run between two batch-level callback calls.
             jit_compile: ``"auto"`` (eager), True (``torch.compile``) or False.
             auto_scale_loss: loss scaling under a ``"mixed_float16"`` policy.
+            lr_scheduler: not a Keras argument: a ``torch.optim.lr_scheduler``
+                scheduler that every ``fit`` steps (per epoch), a
+                ``torchfit.callbacks.TorchLRScheduler`` (``interval="step"``...),
+                Lightning's dict ``{"scheduler", "interval", "frequency",
+                "monitor"}``, or a factory ``fn(optimizer)`` returning one of
+                these, for optimizers that ``compile`` builds. Saved with the model.
         """
         check.check_bool(run_eagerly, "run_eagerly")
         check.check_int(steps_per_execution, "steps_per_execution")
@@ -227,6 +250,7 @@ class KerasStyleModule:
         check.check_bool(auto_scale_loss, "auto_scale_loss")
         check.check_loss_weights(loss_weights)
         check.check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
+        check_torch_losses(loss)
         check.check_identifiers(metrics, "metrics", metrics_module.get, ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
         check.check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get,
                            ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
@@ -242,6 +266,8 @@ class KerasStyleModule:
                 and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
             resolved_optimizer = precision.LossScaleOptimizer(resolved_optimizer)
         state.optimizer = resolved_optimizer
+        state.lr_scheduler = as_torch_lr_scheduler(
+            lr_scheduler, getattr(resolved_optimizer, "inner_optimizer", resolved_optimizer))
         state.loss = loss
         state.compile_loss = CompileLoss(loss, loss_weights, model=self) if loss is not None else None
         if metrics is not None or weighted_metrics is not None:
@@ -545,7 +571,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, class_weight)
         self.reset_metrics()
         with training_mode(self, True):
-            logs = run_step(self.make_train_function(), batch)
+            logs = run_step(self.make_train_function(), batch, self)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -557,7 +583,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
         with training_mode(self, False), grad_free(self, "test"):
-            logs = run_step(self.make_test_function(), batch)
+            logs = run_step(self.make_test_function(), batch, self)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -565,7 +591,7 @@ class KerasStyleModule:
         """Outputs for one batch, as NumPy."""
         batch = self._single_batch(x, None, None, method="predict_on_batch")
         with training_mode(self, False), grad_free(self, "predict"):
-            outputs = run_step(self.make_predict_function(), batch)
+            outputs = run_step(self.make_predict_function(), batch, self)
         return concat_outputs([outputs])
 
     # ---------------------------------------------------- saving / summary

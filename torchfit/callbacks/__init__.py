@@ -15,6 +15,7 @@ from .reduce_lr_on_plateau import ReduceLROnPlateau
 from .swap_ema_weights import SwapEMAWeights
 from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN
+from .torch_lr_scheduler import TorchLRScheduler
 
 __all__ = [
     "BackupAndRestore",
@@ -32,4 +33,5 @@ __all__ = [
     "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",
+    "TorchLRScheduler",
 ]

@@ -48,6 +48,24 @@ def metric_direction(metric: Any) -> Optional[str]:
     return None
 
 
+def direction_from_model(model: Any, name: str) -> Optional[str]:
+    """``"up"``/``"down"`` for the model's metric logged as ``name`` (without
+    ``val_``), None when no compiled metric of that name tells."""
+    state = getattr(model, "_torchfit", None)
+    compiled = getattr(state, "compile_metrics", None)
+    candidates = []
+    if compiled is not None and getattr(compiled, "built", False):
+        candidates.extend(zip(compiled.names, compiled.metrics))
+    for metric in getattr(model, "metrics", None) or []:
+        candidates.append((getattr(metric, "name", None), metric))
+    for log_name, metric in candidates:
+        if log_name == name or getattr(metric, "name", None) == name:
+            direction = metric_direction(metric)
+            if direction is not None:
+                return direction
+    return None
+
+
 class MonitorCallback(Callback):
     """Base class for callbacks that track the best value of ``monitor``.
 
@@ -93,20 +111,7 @@ class MonitorCallback(Callback):
             self.min_delta = abs(self.min_delta)
 
     def _direction_from_model(self, name: str) -> Optional[str]:
-        model = self.model
-        state = getattr(model, "_torchfit", None)
-        compiled = getattr(state, "compile_metrics", None)
-        candidates = []
-        if compiled is not None and getattr(compiled, "built", False):
-            candidates.extend(zip(compiled.names, compiled.metrics))
-        for metric in getattr(model, "metrics", None) or []:
-            candidates.append((getattr(metric, "name", None), metric))
-        for log_name, metric in candidates:
-            if log_name == name or getattr(metric, "name", None) == name:
-                direction = metric_direction(metric)
-                if direction is not None:
-                    return direction
-        return None
+        return direction_from_model(self.model, name)
 
     def _is_improvement(self, value: Any, reference: Any) -> bool:
         if reference is None:

@@ -36,6 +36,7 @@ from .. import metrics as metrics_module
 from .. import name_gate
 from .. import optimizers as optimizers_module
 from ..compilation import restorable_jit_compile
+from .lr_schedulers import ALLOWED_SCHEDULERS
 
 _SCALARS = (str, int, float, bool, type(None))
 _DEPRECATED_ARGUMENTS = ("size_average", "reduce")  # torch losses: `reduction` holds them
@@ -87,14 +88,9 @@ def torch_optimizers() -> Dict[str, type]:
 
 def torch_lr_schedulers() -> Dict[str, type]:
     """The scheduler classes of ``torch.optim.lr_scheduler``, by class name: the
-    allow-list for a torch LR scheduler named by a file."""
-    module = torch.optim.lr_scheduler
-    abstract = tuple(getattr(module, name) for name in ("LRScheduler", "_LRScheduler")
-                     if hasattr(module, name))
-    bases = abstract + (module.ReduceLROnPlateau,)
-    return {name: cls for name, cls in vars(module).items()
-            if isinstance(cls, type) and issubclass(cls, bases) and cls not in abstract
-            and not name.startswith("_")}
+    allow-list for a torch LR scheduler named by a file (one list, kept in
+    :mod:`torchfit.saving.lr_schedulers`)."""
+    return dict(ALLOWED_SCHEDULERS)
 
 
 def _torchmetrics_base() -> Optional[type]:

@@ -15,6 +15,7 @@ from .compile_args import (Unserializable, deserialize_objects, deserialize_opti
                            optimizer_identity, serialize_jit_compile, serialize_objects,
                            serialize_optimizer)
 from .optimizer_state import check_optimizer_state
+from .lr_schedulers import lr_scheduler_record, restore_lr_scheduler
 from .files import (FORMAT_VERSION, MODEL_FORMAT, _check_bool, _check_model, _check_overwrite,
                     _check_path, atomic_save, read_checkpoint)
 from .weights import _state_dict, _weights_from, check_state_dict
@@ -180,6 +181,7 @@ def _archive(model: nn.Module, weights: Dict[str, Any], include_optimizer: bool,
     if include_optimizer and optimizer is not None:
         archive["optimizer"] = optimizer.state_dict() if optimizer_state is None else optimizer_state
         archive["optimizer_class"] = optimizer_identity(optimizer)
+        archive["lr_scheduler"] = lr_scheduler_record(model)
     return archive
 
 
@@ -314,6 +316,8 @@ def _fill_model(model: nn.Module, archive: Any, weights: Dict[str, Any], is_mode
                 f"The optimizer state in {filepath} does not fit the model's optimizer "
                 f"({type(optimizer).__name__}): {error}"
             ) from None
+    if restore_optimizer and optimizer_state is not None:
+        restore_lr_scheduler(model, archive.get("lr_scheduler"), custom_objects)
     return model
 
 
