@@ -251,7 +251,13 @@ class Metric:
 
     # -- states ------------------------------------------------------------ #
     @property
-    def dtype(self) -> torch.dtype:
+    def dtype(self) -> str:
+        """The states' dtype as Keras names it (``"float32"``)."""
+        return dtype_name(self._dtype)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The states' dtype as a :class:`torch.dtype`."""
         return self._dtype
 
     @property

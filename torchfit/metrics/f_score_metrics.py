@@ -99,8 +99,8 @@ class FBetaScore(Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = to_tensor(y_pred)
         device = self._follow(y_pred)
-        y_pred = y_pred.to(self.dtype)
-        y_true = to_tensor(y_true, dtype=self.dtype, device=device)
+        y_pred = y_pred.to(self.torch_dtype)
+        y_true = to_tensor(y_true, dtype=self.torch_dtype, device=device)
         if not self._built:
             self._build(y_true.shape, y_pred.shape)
         if self.threshold is None:
@@ -108,9 +108,9 @@ class FBetaScore(Metric):
             y_pred = (y_pred >= top) & (torch.abs(y_pred) > 1e-9)
         else:
             y_pred = y_pred > self.threshold
-        y_pred = y_pred.to(self.dtype)
+        y_pred = y_pred.to(self.torch_dtype)
         if sample_weight is not None:
-            sample_weight = to_tensor(sample_weight, dtype=self.dtype, device=device)
+            sample_weight = to_tensor(sample_weight, dtype=self.torch_dtype, device=device)
             if sample_weight.dim() == 1:
                 sample_weight = sample_weight.unsqueeze(1)
 
@@ -127,7 +127,7 @@ class FBetaScore(Metric):
     def result(self) -> torch.Tensor:
         if not self._built:
             # Nothing seen yet (Keras cannot even be asked before a build).
-            return torch.zeros((), dtype=self.dtype, device=self.device)
+            return torch.zeros((), dtype=self.torch_dtype, device=self.device)
         tp = self.true_positives
         precision = tp / (tp + self.false_positives + EPSILON)
         recall = tp / (tp + self.false_negatives + EPSILON)
@@ -144,7 +144,7 @@ class FBetaScore(Metric):
     def get_config(self) -> Dict[str, Any]:
         return {
             "name": self.name,
-            "dtype": dtype_name(self.dtype),
+            "dtype": dtype_name(self.torch_dtype),
             "average": self.average,
             "beta": self.beta,
             "threshold": self.threshold,
