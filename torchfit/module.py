@@ -260,6 +260,10 @@ class KerasStyleModule:
                 'Argument `optimizer` must be an optimizer name (e.g. "adam"), a '
                 "torchfit.optimizers instance or a torch.optim.Optimizer. Received: None."
             )
+        if isinstance(optimizer, precision.LossScaleOptimizer):
+            # Keras's usual ``LossScaleOptimizer(Adam())``: bind the inner one.
+            self._bind_optimizer(optimizer.inner_optimizer)
+            return optimizer
         resolved = optimizers_module.get(optimizer)
         if isinstance(resolved, optimizers_module.Optimizer) and not resolved.is_bound:
             params = [p for p in self.parameters() if p.requires_grad]

@@ -32,7 +32,7 @@ from torchfit.optimizers.sgd import SGD
 from torchfit.optimizers import schedules
 from torchfit.optimizers.schedules import LearningRateSchedule
 
-from ..precision import LossScaleOptimizer  # Keras lists it with the optimizers
+from torchfit.optimizers.loss_scale_optimizer import LossScaleOptimizer
 
 __all__ = [
     "Optimizer",
@@ -75,6 +75,13 @@ ALL_OBJECTS_DICT = {
     )
 }
 
+#: Optimizers that wrap others: they resolve by name in configs
+#: (:func:`deserialize`) but are not string identifiers of :func:`get`.
+WRAPPER_OBJECTS_DICT = {
+    cls.__name__.lower(): cls
+    for cls in (LossScaleOptimizer,)
+}
+
 
 def _unknown_name(name):
     valid = sorted(ALL_OBJECTS_DICT)
@@ -112,7 +119,8 @@ def deserialize(config, custom_objects=None):
     if custom_objects and class_name in custom_objects:
         cls = custom_objects[class_name]
     elif isinstance(class_name, str):
-        cls = ALL_OBJECTS_DICT.get(class_name.lower())
+        key = class_name.lower()
+        cls = ALL_OBJECTS_DICT.get(key) or WRAPPER_OBJECTS_DICT.get(key)
     if cls is None:
         raise _unknown_name(str(class_name))
     return cls.from_config(dict(config.get("config") or {}), custom_objects)
@@ -133,16 +141,14 @@ def get(identifier, params=None):
             is bound to them; so is a given torchfit optimizer that is still
             unbound. Without ``params``, new optimizers are unbound.
 
+    Returns ``None`` for ``None``, as Keras does.
+
     Raises:
-        ValueError: ``identifier`` is ``None`` or an unknown name.
+        ValueError: ``identifier`` is an unknown name.
         TypeError: ``identifier`` has an unsupported type.
     """
     if identifier is None:
-        raise ValueError(
-            "Invalid value for argument `optimizer`: expected an optimizer "
-            f"name such as 'adam', a config dict or an optimizer instance; "
-            "received optimizer=None."
-        )
+        return None
     if isinstance(identifier, Optimizer):
         if params is not None and not identifier.is_bound:
             identifier.bind(params)

@@ -122,6 +122,23 @@ def unit_interval(low_open=False, high_open=True):
     return check
 
 
+def keras_worded(check, message):
+    """A validator running ``check`` that words its ``ValueError`` as Keras.
+
+    ``message`` is Keras's text for the refused value, formatted with
+    ``name`` and ``value``; code written against Keras matches on it.
+    ``TypeError``s keep ``check``'s own message.
+    """
+
+    def checked(owner, name, value):
+        try:
+            return check(owner, name, value)
+        except ValueError:
+            raise ValueError(message.format(name=name, value=value)) from None
+
+    return checked
+
+
 def non_negative(owner, name, value):
     return check_number(owner, name, value, low=0.0)
 
@@ -173,12 +190,12 @@ def _check_learning_rate(owner, value):
         return None, value
     try:
         return (
-            check_number(owner, "learning_rate", value, low=0.0, low_open=True),
+            check_number(owner, "learning_rate", value, low=0.0),
             None,
         )
     except TypeError:
         raise TypeError(
-            f"{owner}: argument `learning_rate` must be a float > 0 or a "
+            f"{owner}: argument `learning_rate` must be a float >= 0 or a "
             "callable schedule `lr(iterations) -> float`; received "
             f"learning_rate={value!r} of type {type(value).__name__}."
         ) from None
@@ -271,7 +288,7 @@ def check_clipping(owner, clipnorm, clipvalue, global_clipnorm):
         )
     if sum(value is not None for value in clip.values()) > 1:
         raise ValueError(
-            f"{owner}: only one of `clipnorm`, `clipvalue` and "
+            f"{owner}: Only one of `clipnorm`, `clipvalue` and "
             "`global_clipnorm` can be set; received "
             f"clipnorm={clipnorm!r}, clipvalue={clipvalue!r}, "
             f"global_clipnorm={global_clipnorm!r}."

@@ -40,7 +40,7 @@ class AdamW(Adam):
     ):
         if weight_decay is None:
             raise ValueError(
-                "AdamW: argument `weight_decay` must be a float >= 0; "
-                "received weight_decay=None."
+                "AdamW: Argument `weight_decay` must be a float. "
+                "Received: weight_decay=None (expected a float >= 0)."
             )
         super().__init__(params, **self._forward_arguments(locals()))

@@ -61,6 +61,7 @@ import collections
 import math
 import numbers
 import re
+import warnings
 
 import torch
 
@@ -125,7 +126,7 @@ class Optimizer(torch.optim.Optimizer):
             or param-group dicts), or a :class:`torch.nn.Module` whose
             ``parameters()`` are taken. ``None`` (default) creates an unbound
             optimizer; call :meth:`build`/:meth:`bind` later.
-        learning_rate (float or callable): a float > 0, or a schedule called
+        learning_rate (float or callable): a float >= 0, or a schedule called
             as ``learning_rate(iterations)`` before every step.
         weight_decay (float, optional): decoupled weight decay; each step
             first multiplies every parameter that has a gradient by
@@ -275,7 +276,8 @@ class Optimizer(torch.optim.Optimizer):
         dicts) or a :class:`torch.nn.Module`. This runs
         ``torch.optim.Optimizer.__init__``, creating ``param_groups`` (with
         the configured hyper-parameters and the current ``iterations``) and
-        an empty ``state``.
+        an empty ``state``. An empty ``params`` (Keras's ``build([])``)
+        changes nothing: the optimizer stays unbound.
         """
         owner = type(self).__name__
         if self.is_bound:
@@ -305,6 +307,10 @@ class Optimizer(torch.optim.Optimizer):
             defaults.setdefault(key, initial)
         hooks = {key: self.__dict__[key] for key in _HOOK_REGISTRIES}
         config = self.defaults
+        params = list(params)
+        if not params:
+            # Keras's ``build([])``: nothing to bind; later ``build`` calls bind.
+            return self
         try:
             torch.optim.Optimizer.__init__(self, params, defaults)
         except BaseException:
@@ -319,6 +325,7 @@ class Optimizer(torch.optim.Optimizer):
 
     #: Keras calls it ``build``; ``bind`` reads better next to torch code.
     bind = build
+
 
     def _require_bound(self, what):
         if not self.is_bound:
@@ -360,7 +367,7 @@ class Optimizer(torch.optim.Optimizer):
             lr, _ = _check_learning_rate(owner, value)
             if lr is None:
                 raise TypeError(
-                    f"{owner}: a param group's `lr` must be a float > 0; "
+                    f"{owner}: a param group's `lr` must be a float >= 0; "
                     f"received lr={value!r}."
                 )
             return lr
@@ -635,6 +642,14 @@ class Optimizer(torch.optim.Optimizer):
                 )
         if all(g is None for g in grads):
             raise ValueError("No gradients provided for any variable.")
+        if any(g is None for g in grads):
+            missing = [tuple(p.shape) for p, g in zip(params, grads) if g is None]
+            warnings.warn(
+                f"{owner}: gradients do not exist for parameters of shapes "
+                f"{missing}; they are left unchanged (a loss that does not "
+                "depend on them?).",
+                stacklevel=3,
+            )
         self._apply(self._collect_work(lambda p: lookup.get(id(p))))
 
     def _collect_work(self, grad_of):
@@ -792,7 +807,11 @@ class Optimizer(torch.optim.Optimizer):
         return _ema.compute_ema(self, commits, iteration)
 
     def _clip_gradients(self, grads):
-        """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue."""
+        """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue.
+
+        Array-likes (Keras's tests pass NumPy arrays) become tensors.
+        """
+        grads = [g if isinstance(g, torch.Tensor) else torch.as_tensor(g) for g in grads]
         return _gradients.clip_gradients(self, grads)
 
     # ------------------------------------------------------------------

@@ -2,7 +2,10 @@ r"""FTRL-Proximal, as in Keras 3."""
 
 import torch
 
-from torchfit.optimizers._validation import check_number, non_negative
+from torchfit.optimizers._validation import check_number, keras_worded, non_negative
+
+# Keras's wording of a refused value (Keras code matches on it).
+_NEGATIVE = "`{name}` needs to be positive or zero. Received: {name}={value}."
 from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Ftrl"]
@@ -48,11 +51,14 @@ class Ftrl(Optimizer):
         "beta",
     )
     _checks = {
-        "learning_rate_power": _non_positive,
-        "initial_accumulator_value": non_negative,
-        "l1_regularization_strength": non_negative,
-        "l2_regularization_strength": non_negative,
-        "l2_shrinkage_regularization_strength": non_negative,
+        "learning_rate_power": keras_worded(
+            _non_positive,
+            "`{name}` needs to be negative or zero. Received: {name}={value}.",
+        ),
+        "initial_accumulator_value": keras_worded(non_negative, _NEGATIVE),
+        "l1_regularization_strength": keras_worded(non_negative, _NEGATIVE),
+        "l2_regularization_strength": keras_worded(non_negative, _NEGATIVE),
+        "l2_shrinkage_regularization_strength": keras_worded(non_negative, _NEGATIVE),
         "beta": non_negative,
     }
 

@@ -3,17 +3,24 @@ r"""Lion (evolved sign momentum), as in Keras 3."""
 import torch
 
 from torchfit.optimizers._foreach import moving_average
-from torchfit.optimizers._validation import check_number, unit_interval
+from torchfit.optimizers._validation import check_number, keras_worded, unit_interval
 from torchfit.optimizers.base import Optimizer
 
 __all__ = ["Lion"]
 
 
-def _beta_1(owner, name, value):
+def _beta_1_range(owner, name, value):
     # Keras requires 0 < beta_1 <= 1 (beta_1 == 0 would be SignSGD).
     return check_number(
         owner, name, value, low=0.0, high=1.0, low_open=True, high_open=False
     )
+
+
+_beta_1 = keras_worded(
+    _beta_1_range,
+    "Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer "
+    "degenerates to SignSGD. Received: beta_1={value}.",
+)
 
 
 class Lion(Optimizer):

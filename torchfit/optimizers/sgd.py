@@ -2,7 +2,7 @@ r"""Stochastic gradient descent with Keras 3's momentum formulation."""
 
 import torch
 
-from torchfit.optimizers._validation import boolean, unit_interval
+from torchfit.optimizers._validation import boolean, keras_worded, unit_interval
 from torchfit.optimizers.base import Optimizer
 
 __all__ = ["SGD"]
@@ -25,14 +25,21 @@ class SGD(Optimizer):
     Args:
         params: parameters to optimize, or ``None`` for an unbound optimizer.
         learning_rate (float or callable): default 0.01.
-        momentum (float): in ``[0, 1)``, default 0.0.
+        momentum (float): in ``[0, 1]``, default 0.0.
         nesterov (bool): use Nesterov momentum, default False.
         weight_decay, clipnorm, clipvalue, global_clipnorm, name: see
             :class:`torchfit.optimizers.Optimizer`.
     """
 
     hyperparameters = ("momentum", "nesterov")
-    _checks = {"momentum": unit_interval(), "nesterov": boolean}
+    _checks = {
+        "momentum": keras_worded(
+            unit_interval(high_open=False),
+            "SGD: `momentum` must be a float between [0, 1]. "
+            "Received: momentum={value!r}.",
+        ),
+        "nesterov": boolean,
+    }
 
     def __init__(
         self,

@@ -45,7 +45,7 @@ class Variable(torch.nn.Parameter):
         return self
 
     def numpy(self) -> np.ndarray:  # noqa: D102 - Keras's reading method
-        return self.detach().cpu().numpy()
+        return self.detach().cpu().numpy().copy()
 
     def assign(self, value: Any) -> None:
         with torch.no_grad():
