@@ -8,7 +8,6 @@ known, and all of them are sum-reducible across processes.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Dict, Optional
 
 import torch
@@ -19,6 +18,37 @@ __all__ = ["FBetaScore", "F1Score"]
 
 _AVERAGES = (None, "micro", "macro", "weighted")
 _STATES = ("true_positives", "false_positives", "false_negatives", "intermediate_weights")
+
+
+def _check_arguments(owner: str, average: Any, beta: Any, threshold: Any) -> None:
+    """Keras's checks and wording: ``ValueError`` for every bad value, a
+    ``beta``/``threshold`` that is not a Python float included."""
+    if average not in _AVERAGES:
+        raise ValueError(
+            f"{owner}: Invalid `average` argument value. Expected one of: "
+            f"{{None, 'micro', 'macro', 'weighted'}}. Received: average={average}"
+        )
+    if not isinstance(beta, float):
+        raise ValueError(
+            f"{owner}: Invalid `beta` argument value. It should be a Python float. "
+            f"Received: beta={beta!r} of type '{type(beta).__name__}'"
+        )
+    if not 0.0 < beta < float("inf"):
+        raise ValueError(
+            f"{owner}: Invalid `beta` argument value. It should be > 0. Received: beta={beta}"
+        )
+    if threshold is None:
+        return
+    if not isinstance(threshold, float):
+        raise ValueError(
+            f"{owner}: Invalid `threshold` argument value. It should be a Python float. "
+            f"Received: threshold={threshold!r} of type '{type(threshold).__name__}'"
+        )
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(
+            f"{owner}: Invalid `threshold` argument value. It should verify "
+            f"0 < threshold <= 1. Received: threshold={threshold}"
+        )
 
 
 class FBetaScore(Metric):
@@ -33,8 +63,8 @@ class FBetaScore(Metric):
         average: ``None`` (one score per class, the default), ``"micro"``
             (global counts), ``"macro"`` (unweighted mean of the class scores)
             or ``"weighted"`` (mean weighted by each class's support).
-        beta (float): > 0, weight of recall. Default 1.0.
-        threshold (float, optional): in ``(0, 1]``; ``y_pred > threshold``
+        beta (float): a Python float > 0, weight of recall. Default 1.0.
+        threshold (float, optional): a Python float in ``(0, 1]``; ``y_pred > threshold``
             is a positive. ``None``: the largest score of each row (if
             non-zero) is the positive.
         name (str): default ``"fbeta_score"``.
@@ -49,34 +79,7 @@ class FBetaScore(Metric):
         name: str = "fbeta_score",
         dtype: Any = None,
     ) -> None:
-        owner = type(self).__name__
-        if average not in _AVERAGES:
-            raise ValueError(
-                f"{owner}: argument `average` must be one of {list(_AVERAGES)}; "
-                f"received average={average!r}."
-            )
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
-            raise TypeError(
-                f"{owner}: argument `beta` must be a float > 0; received "
-                f"beta={beta!r} of type {type(beta).__name__}."
-            )
-        if not beta > 0 or beta != beta or beta == float("inf"):
-            raise ValueError(
-                f"{owner}: argument `beta` must be a finite float > 0; received beta={beta!r}."
-            )
-        if threshold is not None:
-            if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-                raise TypeError(
-                    f"{owner}: argument `threshold` must be a float in (0, 1] or "
-                    f"None; received threshold={threshold!r} of type "
-                    f"{type(threshold).__name__}."
-                )
-            if not 0.0 < threshold <= 1.0:
-                raise ValueError(
-                    f"{owner}: argument `threshold` must be a float in (0, 1] or "
-                    f"None; received threshold={threshold!r}."
-                )
-            threshold = float(threshold)
+        _check_arguments(type(self).__name__, average, beta, threshold)
         super().__init__(name=name, dtype=dtype)
         self.average = average
         self.beta = float(beta)
