@@ -265,14 +265,15 @@ class KerasStyleModule:
             self._bind_optimizer(optimizer.inner_optimizer)
             return optimizer
         resolved = optimizers_module.get(optimizer)
-        if isinstance(resolved, optimizers_module.Optimizer) and not resolved.is_bound:
+        bindable = (optimizers_module.Optimizer, optimizers_module.MultiOptimizer)
+        if isinstance(resolved, bindable) and not resolved.is_bound:
             params = [p for p in self.parameters() if p.requires_grad]
             if not params:
                 raise ValueError(
                     "Argument `optimizer` cannot be bound: the model has no trainable "
                     "parameters (expected at least one with requires_grad=True)."
                 )
-            resolved.build(params)
+            resolved.build(self if resolved.binds_module else params)
         check.check_optimizer_owns_parameters(self, resolved)
         return resolved
 
@@ -559,7 +560,8 @@ class KerasStyleModule:
         check.check_bool(return_dict, "return_dict")
         batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
-        with training_mode(self, False), grad_free(self, "test"):
+        weights = optimizers_module.evaluation_weights(self.optimizer)
+        with training_mode(self, False), grad_free(self, "test"), weights:
             logs = self.make_test_function()(batch)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
@@ -567,7 +569,8 @@ class KerasStyleModule:
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch, as NumPy."""
         batch = self._single_batch(x, None, None, method="predict_on_batch")
-        with training_mode(self, False), grad_free(self, "predict"):
+        weights = optimizers_module.evaluation_weights(self.optimizer)
+        with training_mode(self, False), grad_free(self, "predict"), weights:
             outputs = self.make_predict_function()(batch)
         return concat_outputs([outputs])
 

@@ -12,6 +12,8 @@ from typing import Any, List
 
 import torch
 
+from ..optimizers import MultiOptimizer
+
 
 def model_optimizer(model: Any, owner: str) -> Any:
     """The optimizer of ``model`` (unwrapped), or a clear error when there is none."""
@@ -28,6 +30,14 @@ def model_optimizer(model: Any, owner: str) -> Any:
             f"`learning_rate` attribute. Received: {type(optimizer).__name__}."
         )
     return optimizer
+
+
+def sub_optimizers(optimizer: Any) -> List[Any]:
+    """The optimizers that own learning rates: a MultiOptimizer's sub-optimizers,
+    else ``[optimizer]``."""
+    if isinstance(optimizer, MultiOptimizer):
+        return [o for o in optimizer.optimizers if o.is_bound]
+    return [optimizer]
 
 
 def _has_schedule(optimizer: Any) -> bool:

@@ -26,8 +26,11 @@ from torchfit.optimizers.base import Optimizer
 from torchfit.optimizers.ftrl import Ftrl
 from torchfit.optimizers.lamb import Lamb
 from torchfit.optimizers.lion import Lion
+from torchfit.optimizers.muon import Muon
+from torchfit.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
 from torchfit.optimizers.nadam import Nadam
 from torchfit.optimizers.rmsprop import RMSprop
+from torchfit.optimizers.schedule_free_adamw import ScheduleFreeAdamW, evaluation_weights
 from torchfit.optimizers.sgd import SGD
 from torchfit.optimizers import schedules
 from torchfit.optimizers.schedules import LearningRateSchedule
@@ -49,6 +52,11 @@ __all__ = [
     "Ftrl",
     "Lamb",
     "Adafactor",
+    "Muon",
+    "MultiOptimizer",
+    "OptimizerMap",
+    "ScheduleFreeAdamW",
+    "evaluation_weights",
     "LearningRateSchedule",
     "schedules",
     "get",
@@ -72,6 +80,8 @@ ALL_OBJECTS_DICT = {
         Ftrl,
         Lamb,
         Adafactor,
+        Muon,
+        ScheduleFreeAdamW,
     )
 }
 
@@ -79,7 +89,7 @@ ALL_OBJECTS_DICT = {
 #: (:func:`deserialize`) but are not string identifiers of :func:`get`.
 WRAPPER_OBJECTS_DICT = {
     cls.__name__.lower(): cls
-    for cls in (LossScaleOptimizer,)
+    for cls in (LossScaleOptimizer, MultiOptimizer)
 }
 
 

@@ -165,6 +165,14 @@ class Optimizer(torch.optim.Optimizer):
     #: Extra per-group counters ``{key: initial value}`` shared by all groups
     #: and advanced once per step by ``_next_group_values``.
     _group_counters = {}
+    #: Whether ``compile`` binds the optimizer to the model itself rather
+    #: than to its trainable parameters (for rules that read parameter names
+    #: or module types, e.g. :class:`~torchfit.optimizers.Muon`).
+    binds_module = False
+    #: Whether the parameters can hold a second set of weights meant for
+    #: evaluation, swapped in by ``eval()`` and out by ``train()`` (e.g.
+    #: :class:`~torchfit.optimizers.ScheduleFreeAdamW`).
+    has_eval_weights = False
 
     def __init__(
         self,
