@@ -31,7 +31,7 @@ def _check_arguments(owner: str, average: Any, beta: Any, threshold: Any) -> Non
     if not isinstance(beta, float):
         raise ValueError(
             f"{owner}: Invalid `beta` argument value. It should be a Python float. "
-            f"Received: beta={beta!r} of type '{type(beta).__name__}'"
+            f"Received: beta={beta} of type '{type(beta)}'"
         )
     if not 0.0 < beta < float("inf"):
         raise ValueError(
@@ -42,7 +42,7 @@ def _check_arguments(owner: str, average: Any, beta: Any, threshold: Any) -> Non
     if not isinstance(threshold, float):
         raise ValueError(
             f"{owner}: Invalid `threshold` argument value. It should be a Python float. "
-            f"Received: threshold={threshold!r} of type '{type(threshold).__name__}'"
+            f"Received: threshold={threshold} of type '{type(threshold)}'"
         )
     if not 0.0 < threshold <= 1.0:
         raise ValueError(
@@ -88,11 +88,18 @@ class FBetaScore(Metric):
         self._built = False
 
     def _build(self, true_shape: torch.Size, pred_shape: torch.Size) -> None:
+        # Keras's wording (Keras code matches on it).
+        shapes = (f"Received input shapes: y_pred.shape={tuple(pred_shape)} and "
+                  f"y_true.shape={tuple(true_shape)}.")
         if len(pred_shape) != 2 or len(true_shape) != 2:
             raise ValueError(
-                f"{type(self).__name__} expects 2-D inputs of shape "
-                "(batch_size, num_classes); received y_true.shape="
-                f"{tuple(true_shape)} and y_pred.shape={tuple(pred_shape)}."
+                f"{type(self).__name__} expects 2D inputs with shape "
+                f"(batch_size, output_dim). {shapes}"
+            )
+        if pred_shape[-1] is None or true_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} expects 2D inputs with shape (batch_size, "
+                f"output_dim), with output_dim fully defined (not None). {shapes}"
             )
         shape = () if self.average == "micro" else (pred_shape[-1],)
         for state in _STATES:

@@ -133,7 +133,7 @@ class _IoUBase(Metric):
                 warnings.warn(
                     f"{type(self).__name__} '{self.name}': `sample_weight` is "
                     f"floating point but the metric's dtype is {dtype_name(self.torch_dtype)}, "
-                    "so the weights are truncated to integers; pass "
+                    "so the weights are truncated to integers by type casting; pass "
                     "dtype='float32' to the metric for fractional weights.",
                     stacklevel=3,
                 )

@@ -88,7 +88,8 @@ class LossScaleOptimizer:
     otherwise the step is skipped and the scale halves. After
     ``dynamic_growth_steps`` finite steps in a row the scale doubles. The
     scaling runs on a ``torch.amp.GradScaler`` created on the parameters'
-    device when the inner optimizer has parameters.
+    device when the inner optimizer has parameters. As in Keras, the inner
+    optimizer's constant ``loss_scale_factor`` is switched off (set to None).
 
     Every attribute the wrapper does not define (``param_groups``,
     ``iterations``...) is the inner optimizer's, so torch LR schedulers attach
@@ -113,6 +114,9 @@ class LossScaleOptimizer:
                  dynamic: bool = True, device: Any = None, **kwargs: Any) -> None:
         _check_extra_arguments(kwargs)
         _check_arguments(inner_optimizer, initial_scale, dynamic_growth_steps, dynamic)
+        if getattr(inner_optimizer, "loss_scale_factor", None) is not None:
+            # As Keras: the dynamic scale replaces the inner constant one.
+            inner_optimizer.loss_scale_factor = None
         self.inner_optimizer = inner_optimizer
         self.initial_scale = float(initial_scale)
         self.dynamic_growth_steps = dynamic_growth_steps
@@ -186,18 +190,12 @@ class LossScaleOptimizer:
         return self
 
     def scale_loss(self, loss: Any) -> torch.Tensor:
-        """``loss`` (a tensor or a Python number) times the current scale.
-
-        The inner optimizer's own ``loss_scale_factor`` applies first.
-        """
+        """``loss`` (a tensor or a Python number) times the current scale."""
         if isinstance(loss, bool) or not isinstance(loss, (torch.Tensor, numbers.Real)):
             raise TypeError(
                 "LossScaleOptimizer.scale_loss: argument `loss` must be a tensor or a "
                 f"real number; received loss={loss!r} of type {type(loss).__name__}."
             )
-        inner_scale = getattr(self.inner_optimizer, "scale_loss", None)
-        if callable(inner_scale):
-            loss = inner_scale(loss)
         if not isinstance(loss, torch.Tensor):
             return torch.as_tensor(float(loss)) * self.dynamic_scale
         return self.scaler.scale(loss)

@@ -17,7 +17,25 @@ from keras.src import backend as _backend
 from . import module_getattr
 
 
-class Variable(torch.nn.Parameter):
+class ReadableParameter(torch.nn.Parameter):
+    """A torch parameter with Keras's reading methods (``numpy``, ``assign``)."""
+
+    @property
+    def value(self) -> torch.Tensor:
+        return self
+
+    def numpy(self) -> np.ndarray:  # noqa: D102 - Keras's reading method
+        return self.detach().cpu().numpy().copy()
+
+    def assign(self, value: Any) -> None:
+        with torch.no_grad():
+            self.copy_(torch.as_tensor(np.asarray(value), dtype=self.dtype))
+
+    def __array__(self, dtype: Any = None) -> np.ndarray:
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+
+
+class Variable(ReadableParameter):
     """A trainable torch parameter created as ``keras.Variable`` is."""
 
     def __new__(cls, initializer: Any, shape: Any = None, dtype: Any = None,
@@ -39,20 +57,6 @@ class Variable(torch.nn.Parameter):
     @property
     def path(self) -> str:
         return self._variable_name
-
-    @property
-    def value(self) -> torch.Tensor:
-        return self
-
-    def numpy(self) -> np.ndarray:  # noqa: D102 - Keras's reading method
-        return self.detach().cpu().numpy().copy()
-
-    def assign(self, value: Any) -> None:
-        with torch.no_grad():
-            self.copy_(torch.as_tensor(np.asarray(value), dtype=self.dtype))
-
-    def __array__(self, dtype: Any = None) -> np.ndarray:
-        return self.numpy() if dtype is None else self.numpy().astype(dtype)
 
 
 __getattr__ = module_getattr("keras.backend", _backend)

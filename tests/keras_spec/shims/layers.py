@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from . import Missing, module_getattr
+from .backend import ReadableParameter
 
 
 def _keras_init(identifier: Any, shape: Sequence[int]) -> torch.Tensor:
@@ -56,6 +57,9 @@ class Dense(LazyModuleMixin, nn.Module):
             if self.bias is not None:
                 self.bias.materialize((self.units,))
                 self.bias.copy_(_keras_init(bias_init, self.bias.shape))
+        # The same parameter objects, readable as Keras variables (``numpy()``).
+        for param in self.parameters(recurse=False):
+            param.__class__ = ReadableParameter
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x @ self.kernel

@@ -21,7 +21,7 @@ class Sequential(torchfit.KerasStyleModule, nn.Module):
                  **kwargs: Any) -> None:
         super().__init__()
         self.name = name or "sequential"
-        self.body = nn.ModuleList()
+        self.body = nn.Sequential()  # layers under their Keras names
         self._input_shape = None
         for layer in layers or ():
             self.add(layer)
@@ -30,7 +30,12 @@ class Sequential(torchfit.KerasStyleModule, nn.Module):
         if isinstance(layer, Input):
             self._input_shape = layer.shape
             return
-        self.body.append(layer)
+        name = getattr(layer, "name", None) or type(layer).__name__.lower()
+        unique, count = name, 0
+        while unique in self.body._modules:
+            count += 1
+            unique = f"{name}_{count}"
+        self.body.add_module(unique, layer)
         if self._input_shape is not None:
             self.build((None,) + self._input_shape)
 
