@@ -325,3 +325,29 @@ def test_surface_matches_keras():
     p = nn.Parameter(torch.ones(2))
     with pytest.warns(UserWarning, match="gradients do not exist"):
         O.SGD([p, nn.Parameter(torch.ones(1))]).apply([torch.ones(2), None])
+
+
+# --------------------------------------------------------------- RemoteMonitor
+def test_remote_monitor_posts_epoch_logs(monkeypatch):
+    requests = pytest.importorskip("requests")
+    sent = []
+    monkeypatch.setattr(requests, "post", lambda url, *args, **kwargs: sent.append((url, args, kwargs)))
+    model = _fresh()
+    history = model.fit(X, Y, epochs=2, verbose=0, validation_data=(X, Y),
+                        callbacks=[tcb.RemoteMonitor(send_as_json=True, headers={"k": "v"})])
+    assert [s[2]["json"] for s in sent] == [
+        {"epoch": e, "loss": history.history["loss"][e], "val_loss": history.history["val_loss"][e]}
+        for e in range(2)]
+    assert sent[0][0] == "http://localhost:9000/publish/epoch/end/" and sent[0][2]["headers"] == {"k": "v"}
+    tcb.RemoteMonitor(field="f").on_epoch_end(3, {"loss": np.float32(1.5)})
+    assert sent[-1][1] == ({"f": '{"epoch": 3, "loss": 1.5}'},)
+
+
+def test_remote_monitor_unreachable_server_warns_and_bad_arguments_raise():
+    pytest.importorskip("requests")
+    with pytest.warns(UserWarning, match="Could not reach RemoteMonitor root server"):
+        tcb.RemoteMonitor(root="http://127.0.0.1:9").on_epoch_end(0, {"loss": 0.0})
+    with pytest.raises(TypeError, match="headers"):
+        tcb.RemoteMonitor(headers=["x"])
+    with pytest.raises(TypeError, match="send_as_json"):
+        tcb.RemoteMonitor(send_as_json="yes")

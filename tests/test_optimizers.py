@@ -598,7 +598,7 @@ INVALID = [
         ["clipnorm", "global_clipnorm", "Only one"],
     ),
     ("SGD", {"clipnorm": 1.0, "clipvalue": 1.0}, ValueError, ["clipvalue", "Only one"]),
-    ("Adam", {"momentum": 0.9}, TypeError, ["momentum", "unexpected"]),
+    ("Adam", {"momentum": 0.9}, ValueError, ["momentum", "not recognized", "unexpected"]),
     ("Adam", {"name": 3}, TypeError, ["name", "str"]),
     ("Adam", {"use_ema": 1}, TypeError, ["use_ema", "bool", "1"]),
     ("Adam", {"use_ema": True, "ema_momentum": 1.5}, ValueError, ["ema_momentum", "[0, 1]", "1.5"]),

@@ -261,16 +261,17 @@ def check_common_arguments(
 
 
 def check_hyperparameter_names(owner, hyperparameters, hyper):
-    """Raise ``TypeError`` for keywords that are not among ``hyperparameters``
-    (``None`` accepts any)."""
+    """Raise ``ValueError`` (as Keras) for keywords that are not among
+    ``hyperparameters`` (``None`` accepts any)."""
     if hyperparameters is None:
         return
     unknown = sorted(set(hyper) - set(hyperparameters))
     if unknown:
         valid = sorted(set(hyperparameters) | set(_COMMON_ARGUMENTS))
-        raise TypeError(
-            f"{owner}: unexpected keyword argument(s) {unknown}; "
-            f"expected some of {valid}."
+        received = {key: hyper[key] for key in unknown}
+        raise ValueError(
+            f"{owner}: Argument(s) not recognized: {received} (unexpected keyword "
+            f"argument(s)); expected some of {valid}."
         )
 
 
