@@ -88,9 +88,9 @@ def save_freq(owner: str, value: Any) -> Any:
 
 def _bad_save_freq(owner: str, received: str) -> ValueError:
     # Keras's two wordings ("Unrecognized save_freq", "Invalid value") in one.
-    return ValueError(f"{owner}: Unrecognized save_freq (Invalid value for argument "
-                      f'`save_freq`): expected "epoch" or an integer >= 1 (a number of '
-                      f"batches). Received: {received}.")
+    return ValueError(f"{owner}: argument `save_freq`: Unrecognized save_freq (Invalid "
+                      f'value): expected "epoch" or an integer >= 1 (a number of batches). '
+                      f"Received: {received}.")
 
 
 def function(owner: str, name: str, value: Any, allow_none: bool = True) -> Any:
