@@ -25,23 +25,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 
-from torchfit.optimizers.base import Optimizer
+# The hook registries torch.optim.Optimizer's methods (hooks, schedulers) expect.
+from torchfit.optimizers.base import _HOOK_REGISTRIES, Optimizer
 from torchfit.optimizers.loss_scale_optimizer import LossScaleOptimizer
 
 __all__ = ["MultiOptimizer", "OptimizerMap"]
 
 NamedParameter = Tuple[str, torch.Tensor]
-
-# Registries torch.optim.Optimizer's methods (hooks, schedulers) expect.
-_HOOK_REGISTRIES = (
-    "_optimizer_step_pre_hooks",
-    "_optimizer_step_post_hooks",
-    "_optimizer_state_dict_pre_hooks",
-    "_optimizer_state_dict_post_hooks",
-    "_optimizer_load_state_dict_pre_hooks",
-    "_optimizer_load_state_dict_post_hooks",
-)
-
 
 def _check_sub_optimizer(optimizer: Any, where: str) -> None:
     """Keras's refusals, plus torchfit's: a sub-optimizer is an unbound

@@ -87,14 +87,9 @@ class ScheduleFreeAdamW(Optimizer):
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         warmup_steps: int = 0,
-        *,
-        weight_decay: Optional[float] = None,
-        clipnorm: Optional[float] = None,
-        clipvalue: Optional[float] = None,
-        global_clipnorm: Optional[float] = None,
-        name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
+        # weight_decay, clipnorm, ... name: the base class's keywords.
         super().__init__(
             params,
             learning_rate=learning_rate,
@@ -102,11 +97,6 @@ class ScheduleFreeAdamW(Optimizer):
             beta_2=beta_2,
             epsilon=epsilon,
             warmup_steps=warmup_steps,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
             **kwargs,
         )
 
