@@ -351,3 +351,32 @@ def test_remote_monitor_unreachable_server_warns_and_bad_arguments_raise():
         tcb.RemoteMonitor(headers=["x"])
     with pytest.raises(TypeError, match="send_as_json"):
         tcb.RemoteMonitor(send_as_json="yes")
+
+
+def test_multi_optimizer_with_reduce_lr_and_backup_and_restore(tmp_path):
+    torch.manual_seed(0)
+    model = _fresh()
+    plateau = tcb.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
+    model.fit(X, Y, epochs=2, verbose=0, callbacks=[plateau])  # the 2nd epoch plateaus
+    adam, sgd = model.optimizer.optimizers
+    assert (adam.learning_rate, sgd.learning_rate) == pytest.approx((0.005, 0.05))
+
+    class Crash(tcb.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("crash")
+
+    backup = str(tmp_path / "backup")
+    torch.manual_seed(0)
+    crashed = _fresh()
+    with pytest.raises(RuntimeError, match="crash"):
+        crashed.fit(X, Y, epochs=3, verbose=0, callbacks=[tcb.BackupAndRestore(backup), Crash()])
+    torch.manual_seed(0)
+    resumed = _fresh()
+    resumed.fit(X, Y, epochs=3, verbose=0, callbacks=[tcb.BackupAndRestore(backup)])
+    torch.manual_seed(0)
+    straight = _fresh()
+    straight.fit(X, Y, epochs=3, verbose=0)
+    for a, b in zip(resumed.parameters(), straight.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert resumed.optimizer.iterations == straight.optimizer.iterations
