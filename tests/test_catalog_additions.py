@@ -71,6 +71,9 @@ def test_muon_classifies_torch_parameters_by_ndim_module_type_and_name():
     # 2-D and not excluded: Muon; embedding (module type), 1-D, excluded name: AdamW.
     assert kinds == {"proj.weight": False, "tok.weight": True, "proj.bias": True,
                      "out.weight": True, "out.bias": True}
+    muon = model.optimizer
+    muon.weight_decay, muon.adam_weight_decay = 0.5, 0.1  # each kind keeps its own rate
+    assert {g["use_adamw"]: g["weight_decay"] for g in muon.param_groups} == {False: 0.5, True: 0.1}
     keep = O.Muon(exclude_embeddings=False)
     keep.build(_Tokens())
     assert any("tok.weight" in g["param_names"] and not g["use_adamw"] for g in keep.param_groups)
@@ -380,3 +383,4 @@ def test_multi_optimizer_with_reduce_lr_and_backup_and_restore(tmp_path):
     for a, b in zip(resumed.parameters(), straight.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert resumed.optimizer.iterations == straight.optimizer.iterations
+    assert set(resumed.optimizer.state) == set(resumed.parameters())  # every sub-state

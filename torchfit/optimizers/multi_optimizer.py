@@ -198,7 +198,6 @@ class MultiOptimizer(torch.optim.Optimizer):
         self._iterations = 0
         self._names: Dict[int, str] = {}
         self.defaults: Dict[str, Any] = {}
-        self.state: Dict[Any, Any] = collections.defaultdict(dict)
         for registry in _HOOK_REGISTRIES:
             setattr(self, registry, collections.OrderedDict())
         if isinstance(optimizer_map, OptimizerMap):
@@ -268,6 +267,11 @@ class MultiOptimizer(torch.optim.Optimizer):
     def param_groups(self) -> List[Dict[str, Any]]:
         """Every sub-optimizer's param groups (the same dicts)."""
         return [g for o in self._bound_optimizers() for g in o.param_groups]
+
+    @property
+    def state(self) -> Dict[torch.Tensor, Dict[str, Any]]:
+        """Every sub-optimizer's per-parameter state (the same dicts)."""
+        return {p: s for o in self._bound_optimizers() for p, s in o.state.items()}
 
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
         raise RuntimeError(

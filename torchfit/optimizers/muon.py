@@ -293,6 +293,16 @@ class Muon(Optimizer):
             split.append(sub)
         return split
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Each kind of group decays with its own rate: ``weight_decay`` is the
+        # Muon groups' and ``adam_weight_decay`` the AdamW groups'.
+        super().__setattr__(name, value)
+        if name in ("weight_decay", "adam_weight_decay") and "param_groups" in self.__dict__:
+            adamw_rate = self.defaults["adam_weight_decay"]
+            for group in self.param_groups:
+                if group.get("use_adamw"):
+                    group["weight_decay"] = adamw_rate
+
     # -- the update ----------------------------------------------------------- #
     def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
         state = {"momentum": torch.zeros_like(param)}
