@@ -52,7 +52,9 @@ def _expectation(area: str, item: pytest.Item) -> Optional[Tuple[str, str]]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    deselected = config.getoption("keyword") or config.getoption("markexpr")
+    # Floors apply only to areas run as a whole (no -k/-m, no single-test ids).
+    deselected = (config.getoption("keyword") or config.getoption("markexpr")
+                  or any("::" in str(arg) for arg in config.args))
     for item in items:
         area = _area(item)
         if area is None:
