@@ -63,10 +63,10 @@ def set_learning_rate(optimizer: Any, value: float, owner: str, group: Any = Non
     """Write ``value`` to every param group (or only to ``group``)."""
     if _has_schedule(optimizer):
         raise TypeError(
-            f"{owner} cannot set the learning rate: the optimizer "
-            f"{type(optimizer).__name__} was created with a callable `learning_rate` "
-            "schedule, so its rate is not settable to a float. Expected an optimizer "
-            "with a float learning rate."
+            f"{owner} cannot set the learning rate: This optimizer was created with a "
+            f"`LearningRateSchedule` (the {type(optimizer).__name__} has a callable "
+            "`learning_rate` schedule), so its rate is not settable to a float. "
+            "Expected an optimizer with a float learning rate."
         )
     groups = getattr(optimizer, "param_groups", None)
     if not groups:
