@@ -384,3 +384,16 @@ def test_multi_optimizer_with_reduce_lr_and_backup_and_restore(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert resumed.optimizer.iterations == straight.optimizer.iterations
     assert set(resumed.optimizer.state) == set(resumed.parameters())  # every sub-state
+
+
+def test_multi_optimizer_sub_schedules_and_loss_scale_wrapper():
+    schedule = O.schedules.ExponentialDecay(0.01, decay_steps=1, decay_rate=0.5)
+    multi = O.MultiOptimizer(O.OptimizerMap(
+        O.SGD(learning_rate=0.1), {"encoder/.*": O.Adam(learning_rate=schedule)}))
+    model = _Net()
+    model.compile(optimizer=O.LossScaleOptimizer(multi), loss="mse")
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)  # 4 steps
+    adam, sgd = multi.optimizers
+    assert adam.iterations == sgd.iterations == multi.iterations == 4
+    assert adam.learning_rate == pytest.approx(float(schedule(4)))  # its own schedule
+    assert sgd.learning_rate == pytest.approx(0.1)
