@@ -11,7 +11,7 @@ any learning-rate schedule) do not advance.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager, Dict, Optional
+from typing import Any, ContextManager, Dict
 
 import torch
 

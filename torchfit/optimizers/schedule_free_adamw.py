@@ -19,7 +19,7 @@ does every optimizer ``state_dict`` saved with a checkpoint.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import torch
 
