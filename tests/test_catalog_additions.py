@@ -397,3 +397,28 @@ def test_multi_optimizer_sub_schedules_and_loss_scale_wrapper():
     assert adam.iterations == sgd.iterations == multi.iterations == 4
     assert adam.learning_rate == pytest.approx(float(schedule(4)))  # its own schedule
     assert sgd.learning_rate == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("make", [
+    _multi,
+    lambda: O.Muon(exclude_layers=["head"]),
+    lambda: O.ScheduleFreeAdamW(),
+    lambda: O.LossScaleOptimizer(O.Adam()),
+])
+def test_load_model_into_an_uncompiled_model_restores_the_optimizer(tmp_path, make):
+    import warnings
+
+    torch.manual_seed(0)
+    model = _Net()
+    model.compile(optimizer=make(), loss="mse")
+    model.fit(X, Y, epochs=1, verbose=0)
+    path = str(tmp_path / "m.pt")
+    model.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to a default optimizer
+        loaded = load_model(path, model=_Net())
+    assert type(loaded.optimizer) is type(model.optimizer)
+    model.fit(X, Y, epochs=1, shuffle=False, verbose=0)
+    loaded.fit(X, Y, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.parameters(), loaded.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -114,7 +114,9 @@ def _resolve_function_paths(config: Dict[str, Any], custom_objects: Any) -> Dict
 def _serialize_optimizer(optimizer: Any) -> Any:
     from .. import optimizers as optimizers_module
 
-    if isinstance(optimizer, optimizers_module.Optimizer):
+    catalog = (optimizers_module.Optimizer, optimizers_module.MultiOptimizer,
+               optimizers_module.LossScaleOptimizer)
+    if isinstance(optimizer, catalog):
         config = optimizers_module.serialize(optimizer)
         if _is_plain(config):
             return {"kind": "torchfit", **config}
@@ -143,8 +145,8 @@ def compile_config(model: Any) -> Optional[Dict[str, Any]]:
 
     compile_loss = state.compile_loss
     compile_metrics = state.compile_metrics
-    store("optimizer", lambda: _serialize_optimizer(getattr(state.optimizer, "inner_optimizer",
-                                                            state.optimizer)))
+    # A loss-scale wrapper is stored whole: its state_dict holds the scaler's.
+    store("optimizer", lambda: _serialize_optimizer(state.optimizer))
     store("loss", lambda: _serialize_objects(state.loss, "loss"))
     weights = getattr(compile_loss, "_user_loss_weights", None)
     store("loss_weights", lambda: weights if _is_plain(weights) else _raise())
