@@ -80,8 +80,6 @@ EXPECTED = {
         ("optimizer__OptimizerTest::test_constraints_are_applied", KERAS_INTERNAL, _VARIABLES),
         ("optimizer__OptimizerTest::test_overwrite_with_gradient*", KERAS_INTERNAL,
          "Keras variables' overwrite_with_gradient flag (float8 training)"),
-        ("optimizer__OptimizerTest::test_optimizer_auto_naming", KERAS_INTERNAL,
-         "auto-name counters reset by Keras's clear_session()"),
         ("optimizer__OptimizerTest::test_set_weights", KERAS_INTERNAL, _OPT_VARIABLES),
         ("optimizer__OptimizerTest::test_setting_lr_to_callable_untracks_lr_var",
          KERAS_INTERNAL, _OPT_VARIABLES),

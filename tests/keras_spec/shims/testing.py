@@ -16,8 +16,17 @@ from keras.src.testing import test_utils  # noqa: F401 - imported by name
 from keras.src.testing.test_case import to_json_with_tuples
 
 import torchfit
+from torchfit.metrics.base import reset_name_uids
+from torchfit.optimizers import _validation as optimizer_validation
 
 from . import module_getattr
+
+
+def clear_session() -> None:
+    """torchfit's part of Keras's ``clear_session``: fresh default names
+    (``adam``, ``mean``...) for every test, and none left over after it."""
+    reset_name_uids()
+    optimizer_validation._NAME_COUNTS.clear()
 
 
 def _catalog_of(instance: Any) -> Any:
@@ -32,6 +41,11 @@ def _catalog_of(instance: Any) -> Any:
 
 
 class TestCase(_testing.TestCase):
+    def setUp(self) -> None:
+        super().setUp()  # Keras's clear_session
+        clear_session()
+        self.addCleanup(clear_session)
+
     def run_class_serialization_test(self, instance: Any, custom_objects: Optional[dict] = None) -> Any:
         cls = type(instance)
         config_json = to_json_with_tuples(instance.get_config())
