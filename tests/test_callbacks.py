@@ -91,7 +91,7 @@ def test_early_stopping_state_round_trip():
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(patience=-1), ValueError, "patience"),
     (dict(patience=1.5), TypeError, "patience"),
-    (dict(mode="best"), ValueError, "mode"),
+    (dict(mode=2), TypeError, "mode"),
     (dict(monitor=3), TypeError, "monitor"),
     (dict(baseline="x"), TypeError, "baseline"),
     (dict(restore_best_weights=1), TypeError, "restore_best_weights"),
@@ -394,3 +394,15 @@ def test_tensorboard_validates_arguments_and_names_the_extra(monkeypatch):
         tcb.TensorBoard("logs", profile_batch=2)
     with pytest.raises(TypeError, match="histogram_freq"):
         tcb.TensorBoard("logs", histogram_freq=0.5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda mode: tcb.EarlyStopping(mode=mode),
+    lambda mode: tcb.ModelCheckpoint("m.pt", mode=mode),
+    lambda mode: tcb.ReduceLROnPlateau(mode=mode),
+])
+def test_unknown_mode_warns_and_falls_back_to_auto(make):
+    # Keras's MonitorCallback: an unknown mode string is a warning, not an error.
+    with pytest.warns(UserWarning, match="mode 'best' is unknown, fallback to auto"):
+        callback = make("best")
+    assert callback.mode == "auto"

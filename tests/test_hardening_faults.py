@@ -99,10 +99,10 @@ def test_a_failing_stage_of_the_shared_optimizer_step_changes_nothing(stage):
     state = {"armed": False}
 
     class Adam(topt.Adam):
-        def _clip_gradients(self, grads, owned):
+        def _clip(self, grads, owned):
             if state["armed"] and stage in ("clip", "accumulation"):
                 raise Injected("clip failed")
-            return super()._clip_gradients(grads, owned)
+            return super()._clip(grads, owned)
 
         def _ema_params(self):
             if state["armed"] and stage == "ema":

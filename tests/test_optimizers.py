@@ -253,9 +253,8 @@ def test_unbound_then_bind():
         opt.state_dict()
     opt.zero_grad()  # harmless while unbound
     assert "unbound" in repr(opt)
-    with pytest.raises(ValueError, match="empty"):
-        opt.bind([])
-    assert not opt.is_bound  # a failed bind leaves it unbound
+    assert opt.bind([]) is opt  # Keras's build([]): nothing to bind yet
+    assert not opt.is_bound
     params = _make_params(inits)
     assert opt.bind(params) is opt
     assert opt.is_bound and len(opt.param_groups) == 1
@@ -530,8 +529,7 @@ def test_get_other_identifiers():
 
 
 def test_get_errors():
-    with pytest.raises(ValueError, match="optimizer"):
-        optimizers.get(None)
+    assert optimizers.get(None) is None  # as keras.optimizers.get
     with pytest.raises(ValueError) as info:
         optimizers.get("adamm")
     message = str(info.value)
@@ -575,11 +573,10 @@ def test_deepcopy_and_pickle_keep_configuration():
 # --------------------------------------------------------------------------
 
 INVALID = [
-    ("SGD", {"learning_rate": -0.1}, ValueError, ["learning_rate", "-0.1", "> 0"]),
-    ("SGD", {"learning_rate": 0.0}, ValueError, ["learning_rate", "> 0"]),
+    ("SGD", {"learning_rate": -0.1}, ValueError, ["learning_rate", "-0.1", ">= 0"]),
     ("Adam", {"learning_rate": float("nan")}, ValueError, ["learning_rate", "nan"]),
     ("Adam", {"learning_rate": "0.1"}, TypeError, ["learning_rate", "'0.1'", "str"]),
-    ("SGD", {"momentum": 1.5}, ValueError, ["momentum", "[0, 1)", "1.5"]),
+    ("SGD", {"momentum": 1.5}, ValueError, ["momentum", "[0, 1]", "1.5"]),
     ("SGD", {"momentum": -0.1}, ValueError, ["momentum", "-0.1"]),
     ("SGD", {"nesterov": "yes"}, TypeError, ["nesterov", "bool", "'yes'"]),
     ("RMSprop", {"rho": 1.0}, ValueError, ["rho", "[0, 1)", "1.0"]),
@@ -587,10 +584,10 @@ INVALID = [
     ("Adam", {"beta_1": 1.0}, ValueError, ["beta_1", "[0, 1)"]),
     ("Adam", {"beta_2": True}, TypeError, ["beta_2", "bool"]),
     ("Nadam", {"beta_2": -0.5}, ValueError, ["beta_2"]),
-    ("Lion", {"beta_1": 0.0}, ValueError, ["beta_1", "(0, 1]"]),
+    ("Lion", {"beta_1": 0.0}, ValueError, ["beta_1", "SignSGD", "0.0"]),
     ("Adadelta", {"rho": 2}, ValueError, ["rho"]),
     ("Adagrad", {"initial_accumulator_value": -1.0}, ValueError, ["initial_accumulator_value"]),
-    ("Ftrl", {"learning_rate_power": 0.5}, ValueError, ["learning_rate_power", "<= 0"]),
+    ("Ftrl", {"learning_rate_power": 0.5}, ValueError, ["learning_rate_power", "negative or zero"]),
     ("Ftrl", {"l1_regularization_strength": -1.0}, ValueError, ["l1_regularization_strength"]),
     ("Adafactor", {"clip_threshold": 0.0}, ValueError, ["clip_threshold"]),
     ("Adam", {"weight_decay": -0.1}, ValueError, ["weight_decay", ">= 0"]),
@@ -601,10 +598,10 @@ INVALID = [
         "Adam",
         {"clipnorm": 1.0, "global_clipnorm": 1.0},
         ValueError,
-        ["clipnorm", "global_clipnorm", "only one"],
+        ["clipnorm", "global_clipnorm", "Only one"],
     ),
-    ("SGD", {"clipnorm": 1.0, "clipvalue": 1.0}, ValueError, ["clipvalue", "only one"]),
-    ("Adam", {"momentum": 0.9}, TypeError, ["momentum", "unexpected"]),
+    ("SGD", {"clipnorm": 1.0, "clipvalue": 1.0}, ValueError, ["clipvalue", "Only one"]),
+    ("Adam", {"momentum": 0.9}, ValueError, ["momentum", "not recognized", "unexpected"]),
     ("Adam", {"name": 3}, TypeError, ["name", "str"]),
     ("Adam", {"use_ema": 1}, TypeError, ["use_ema", "bool", "1"]),
     ("Adam", {"use_ema": True, "ema_momentum": 1.5}, ValueError, ["ema_momentum", "[0, 1]", "1.5"]),
@@ -657,7 +654,7 @@ def test_keras_positional_form(name):
     with pytest.raises(TypeError, match="learning_rate"):
         cls(0.05, learning_rate=0.1)
     with pytest.raises(TypeError, match="positional"):
-        cls(*([0.05] * 12))
+        cls(*([0.05] * (len(inspect.signature(keras_cls).parameters) + 1)))
 
 
 def test_learning_rate_setter_validation():

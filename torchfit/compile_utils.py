@@ -102,6 +102,26 @@ SAME_SHAPE_LOSSES = frozenset({
 })
 INDEX_TARGET_LOSSES = frozenset({"sparse_categorical_crossentropy",
                                  "categorical_generalized_cross_entropy"})
+# Element-wise losses: Keras aligns the ranks of targets and outputs, then
+# broadcasts them (targets (N, 1) against outputs (N, 2) are valid there).
+BROADCASTING_LOSSES = frozenset({
+    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "cosine_similarity", "huber", "log_cosh", "hinge",
+    "squared_hinge", "kl_divergence", "poisson",
+})
+
+
+def _broadcasts_like_keras(y_true: torch.Tensor, y_pred: torch.Tensor) -> bool:
+    """Whether ``y_true`` and ``y_pred`` broadcast once their ranks are aligned."""
+    aligned_true, aligned_pred = losses_module.squeeze_or_expand_to_same_rank(
+        torch.empty(tuple(y_true.shape), device="meta"),
+        torch.empty(tuple(y_pred.shape), device="meta"),
+    )
+    try:
+        torch.broadcast_shapes(aligned_true.shape, aligned_pred.shape)
+    except RuntimeError:
+        return False
+    return True
 
 
 def loss_kind(loss: Any) -> str:
@@ -155,6 +175,8 @@ def check_targets(loss: Any, y_true: Any, y_pred: torch.Tensor, output: str, arg
                 f"{y_pred.shape[-1] - 1}] for an output with {y_pred.shape[-1]} classes. "
                 f"Received labels from {int(y_true.min())} to {int(y_true.max())}."
             )
+        return
+    if kind in BROADCASTING_LOSSES and _broadcasts_like_keras(y_true, y_pred):
         return
     squeezed_true = tuple(s for s in y_true.shape[1:] if s != 1)
     squeezed_pred = tuple(s for s in y_pred.shape[1:] if s != 1)

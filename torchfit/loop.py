@@ -21,6 +21,7 @@ import torch
 from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
 from .logs import LazyLogs, tensor_to_numpy, to_python
+from .optimizers import evaluation_weights
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .validation import check_finite_batch, integer_input_error
@@ -418,7 +419,7 @@ class Loop:
         ``y`` and inputs on ``x``)."""
         model = self.model
         test_fn = self.dist.step_function(model.make_test_function(), "test")
-        with training_mode(model, False):
+        with training_mode(model, False), evaluation_weights(model.optimizer):
             model.stop_evaluating = False
             recheck_targets(model, argument or "y")
             model.reset_metrics()
@@ -461,7 +462,7 @@ class Loop:
             outputs.append(out)
             return out
 
-        with training_mode(model, False):
+        with training_mode(model, False), evaluation_weights(model.optimizer):
             model.stop_predicting = False
             callbacks.on_predict_begin()
             with grad_free(model, "predict"):

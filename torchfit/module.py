@@ -286,15 +286,20 @@ class KerasStyleModule:
                 'Argument `optimizer` must be an optimizer name (e.g. "adam"), a '
                 "torchfit.optimizers instance or a torch.optim.Optimizer. Received: None."
             )
+        if isinstance(optimizer, precision.LossScaleOptimizer):
+            # Keras's usual ``LossScaleOptimizer(Adam())``: bind the inner one.
+            self._bind_optimizer(optimizer.inner_optimizer)
+            return optimizer
         resolved = optimizers_module.get(optimizer)
-        if isinstance(resolved, optimizers_module.Optimizer) and not resolved.is_bound:
+        bindable = (optimizers_module.Optimizer, optimizers_module.MultiOptimizer)
+        if isinstance(resolved, bindable) and not resolved.is_bound:
             params = [p for p in self.parameters() if p.requires_grad]
             if not params:
                 raise ValueError(
                     "Argument `optimizer` cannot be bound: the model has no trainable "
                     "parameters (expected at least one with requires_grad=True)."
                 )
-            resolved.build(params)
+            resolved.build(self if resolved.binds_module else params)
         check.check_optimizer_owns_parameters(self, resolved)
         return resolved
 
@@ -582,7 +587,8 @@ class KerasStyleModule:
         check.check_bool(return_dict, "return_dict")
         batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
-        with training_mode(self, False), grad_free(self, "test"):
+        weights = optimizers_module.evaluation_weights(self.optimizer)
+        with training_mode(self, False), grad_free(self, "test"), weights:
             logs = run_step(self.make_test_function(), batch, self)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
@@ -590,7 +596,8 @@ class KerasStyleModule:
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch, as NumPy."""
         batch = self._single_batch(x, None, None, method="predict_on_batch")
-        with training_mode(self, False), grad_free(self, "predict"):
+        weights = optimizers_module.evaluation_weights(self.optimizer)
+        with training_mode(self, False), grad_free(self, "predict"), weights:
             outputs = run_step(self.make_predict_function(), batch, self)
         return concat_outputs([outputs])
 

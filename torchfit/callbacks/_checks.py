@@ -81,11 +81,16 @@ def save_freq(owner: str, value: Any) -> Any:
         return value
     if is_int(value):
         if value < 1:
-            raise ValueError(f'{owner}: argument `save_freq` must be "epoch" or an integer '
-                             f">= 1 (a number of batches). Received: {value}.")
+            raise _bad_save_freq(owner, str(value))
         return int(value)
-    raise ValueError(f'{owner}: argument `save_freq` must be "epoch" or an integer >= 1 '
-                     f"(a number of batches). Received: {_received(value)}.")
+    raise _bad_save_freq(owner, _received(value))
+
+
+def _bad_save_freq(owner: str, received: str) -> ValueError:
+    # Keras's two wordings ("Unrecognized save_freq", "Invalid value") in one.
+    return ValueError(f"{owner}: argument `save_freq`: Unrecognized save_freq (Invalid "
+                      f'value): expected "epoch" or an integer >= 1 (a number of batches). '
+                      f"Received: {received}.")
 
 
 def function(owner: str, name: str, value: Any, allow_none: bool = True) -> Any:

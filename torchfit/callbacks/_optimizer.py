@@ -12,6 +12,8 @@ from typing import Any, List
 
 import torch
 
+from ..optimizers import MultiOptimizer
+
 
 def model_optimizer(model: Any, owner: str) -> Any:
     """The optimizer of ``model`` (unwrapped), or a clear error when there is none."""
@@ -28,6 +30,14 @@ def model_optimizer(model: Any, owner: str) -> Any:
             f"`learning_rate` attribute. Received: {type(optimizer).__name__}."
         )
     return optimizer
+
+
+def sub_optimizers(optimizer: Any) -> List[Any]:
+    """The optimizers that own learning rates: a MultiOptimizer's sub-optimizers,
+    else ``[optimizer]``."""
+    if isinstance(optimizer, MultiOptimizer):
+        return [o for o in optimizer.optimizers if o.is_bound]
+    return [optimizer]
 
 
 def _has_schedule(optimizer: Any) -> bool:
@@ -53,10 +63,10 @@ def set_learning_rate(optimizer: Any, value: float, owner: str, group: Any = Non
     """Write ``value`` to every param group (or only to ``group``)."""
     if _has_schedule(optimizer):
         raise TypeError(
-            f"{owner} cannot set the learning rate: the optimizer "
-            f"{type(optimizer).__name__} was created with a callable `learning_rate` "
-            "schedule, so its rate is not settable to a float. Expected an optimizer "
-            "with a float learning rate."
+            f"{owner} cannot set the learning rate: This optimizer was created with a "
+            f"`LearningRateSchedule` (the {type(optimizer).__name__} has a callable "
+            "`learning_rate` schedule), so its rate is not settable to a float. "
+            "Expected an optimizer with a float learning rate."
         )
     groups = getattr(optimizer, "param_groups", None)
     if not groups:

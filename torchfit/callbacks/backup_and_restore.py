@@ -104,6 +104,9 @@ class BackupAndRestore(Callback):
                  delete_checkpoint: bool = True, extra_state: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
         owner = type(self).__name__
+        if backup_dir is None or backup_dir == "":
+            raise ValueError(f"{owner}: Empty `backup_dir` argument passed; expected a "
+                             f"directory path. Received: {backup_dir!r}.")
         self.backup_dir = _checks.path(owner, "backup_dir", backup_dir)
         self.save_freq = _checks.save_freq(owner, save_freq)
         self.double_checkpoint = _checks.boolean(owner, "double_checkpoint", double_checkpoint)

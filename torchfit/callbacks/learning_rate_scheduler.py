@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from . import _checks
-from ._optimizer import get_learning_rate, model_optimizer, set_learning_rate
+from ._optimizer import get_learning_rate, model_optimizer, set_learning_rate, sub_optimizers
 from .callback import Callback, Logs
 
 
@@ -47,6 +47,18 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         owner = type(self).__name__
         optimizer = model_optimizer(self.model, owner)
+        # A MultiOptimizer's sub-optimizers each follow the schedule from their
+        # own rate, as in Keras; every value is checked before any is written.
+        targets = sub_optimizers(optimizer)
+        values = [self._scheduled(epoch, target) for target in targets]
+        for target, value in zip(targets, values):
+            set_learning_rate(target, value, owner)
+        value = values[0]
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {value}.")
+
+    def _scheduled(self, epoch: int, optimizer: Any) -> float:
+        owner = type(self).__name__
         if _takes_two_arguments(self.schedule):
             value = self.schedule(epoch, get_learning_rate(optimizer))
         else:
@@ -62,9 +74,7 @@ class LearningRateScheduler(Callback):
                 f"{owner}: the output of the `schedule` function must be a finite float "
                 f">= 0. Received: {value!r} at epoch {epoch}."
             )
-        set_learning_rate(optimizer, value, owner)
-        if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {value}.")
+        return value
 
     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         if logs is not None:

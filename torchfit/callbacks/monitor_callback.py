@@ -8,6 +8,7 @@ otherwise asks the metric which way it should go.
 from __future__ import annotations
 
 import operator
+import warnings
 from typing import Any, Dict, Optional
 
 from . import _checks
@@ -66,12 +67,26 @@ def direction_from_model(model: Any, name: str) -> Optional[str]:
     return None
 
 
+def _known_mode(owner: str, mode: Any) -> str:
+    """``mode``, or ``"auto"`` with Keras's warning for an unknown string."""
+    mode = _checks.string(owner, "mode", mode)
+    if mode not in ("auto", "min", "max"):
+        warnings.warn(
+            f"{owner} mode '{mode}' is unknown, fallback to auto mode "
+            "(expected 'auto', 'min' or 'max').",
+            stacklevel=4,
+        )
+        return "auto"
+    return mode
+
+
 class MonitorCallback(Callback):
     """Base class for callbacks that track the best value of ``monitor``.
 
     Args:
         monitor: the log name to watch, e.g. ``"val_loss"``.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (infer from the name/metric).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (infer from the name/metric);
+            another string warns and falls back to ``"auto"``, as in Keras.
         baseline: a reference value, or None.
         min_delta: the smallest change that counts as an improvement.
     """
@@ -81,7 +96,7 @@ class MonitorCallback(Callback):
         super().__init__()
         owner = type(self).__name__
         self.monitor = _checks.string(owner, "monitor", monitor)
-        self.mode = _checks.choice(owner, "mode", mode, ("auto", "min", "max"))
+        self.mode = _known_mode(owner, mode)
         self.best = _checks.number(owner, "baseline", baseline, allow_none=True)
         self.min_delta = abs(_checks.number(owner, "min_delta", min_delta))
         self.monitor_op: Any = None

@@ -40,7 +40,7 @@ class SwapEMAWeights(Callback):
         chosen = [opt for opt in candidates if getattr(opt, "use_ema", False)]
         if not chosen:
             raise ValueError(
-                f"{owner} must be used with an optimizer created with `use_ema=True`. "
+                f"{owner} must be used when `use_ema=True` is set on the optimizer. "
                 f"Received {type(optimizer).__name__} with "
                 f"use_ema={getattr(optimizer, 'use_ema', None)}."
             )

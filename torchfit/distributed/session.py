@@ -64,7 +64,7 @@ class _Route:
 
 
 #: Callbacks that only write files: run on rank 0 only.
-MAIN_PROCESS_CALLBACKS = ("CSVLogger", "TensorBoard", "ModelCheckpoint")
+MAIN_PROCESS_CALLBACKS = ("CSVLogger", "TensorBoard", "ModelCheckpoint", "RemoteMonitor")
 
 
 def loop_session(model: nn.Module) -> Union["LocalSession", "Session"]:

@@ -215,7 +215,8 @@ class Metric:
         object.__setattr__(self, "_state_specs", collections.OrderedDict())
         object.__setattr__(self, "_pending", {})
         self.name = name or auto_name(type(self).__name__)
-        self._dtype = standardize_dtype(dtype)
+        self._torch_dtype = standardize_dtype(dtype)
+        self._dtype = dtype_name(self._torch_dtype)  # Keras's attribute: the name
         self._device = torch.device("cpu")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -251,8 +252,14 @@ class Metric:
 
     # -- states ------------------------------------------------------------ #
     @property
-    def dtype(self) -> torch.dtype:
-        return self._dtype
+    def dtype(self) -> str:
+        """The states' dtype as Keras names it (``"float32"``)."""
+        return dtype_name(self._torch_dtype)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The states' dtype as a :class:`torch.dtype`."""
+        return self._torch_dtype
 
     @property
     def device(self) -> torch.device:
@@ -284,7 +291,7 @@ class Metric:
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(
             int(s) for s in shape
         )
-        dtype = self._dtype if dtype is None else standardize_dtype(dtype)
+        dtype = self._torch_dtype if dtype is None else standardize_dtype(dtype)
         self._state_specs[name] = (shape, initializer, dtype, reduce_op)
         self._states[name] = self._initial_value(name, self._device)
         return self._states[name]
@@ -470,7 +477,7 @@ class Metric:
         return self.result()
 
     def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": dtype_name(self._dtype)}
+        return {"name": self.name, "dtype": dtype_name(self._torch_dtype)}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Metric":

@@ -290,12 +290,12 @@ class _ThresholdMetric(Metric):
 
     def _thresholds_on(self, device: torch.device) -> torch.Tensor:
         cache = self.__dict__.setdefault("_threshold_cache", {})
-        key = (device, self.dtype)
+        key = (device, self.torch_dtype)
         if key not in cache:
             with torch.inference_mode(False):
                 cache[key] = torch.as_tensor(
                     np.asarray(self._threshold_values, dtype=np.float64),
-                    dtype=self.dtype,
+                    dtype=self.torch_dtype,
                     device=device,
                 )
         return cache[key]
@@ -643,7 +643,7 @@ class AUC(_ThresholdMetric):
         self.num_labels = num_labels
         self._label_weights_init = label_weights
         if label_weights is not None:
-            self.label_weights = torch.as_tensor(np.asarray(label_weights), dtype=self.dtype)
+            self.label_weights = torch.as_tensor(np.asarray(label_weights), dtype=self.torch_dtype)
         else:
             self.label_weights = None
         self._from_logits = from_logits

@@ -71,7 +71,7 @@ class _CorrelationMetric(MeanMetricWrapper):
         self.axis = int(axis)
 
     def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "dtype": dtype_name(self.dtype), "axis": self.axis}
+        return {"name": self.name, "dtype": dtype_name(self.torch_dtype), "axis": self.axis}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "_CorrelationMetric":

@@ -8,7 +8,6 @@ known, and all of them are sum-reducible across processes.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Dict, Optional
 
 import torch
@@ -19,6 +18,37 @@ __all__ = ["FBetaScore", "F1Score"]
 
 _AVERAGES = (None, "micro", "macro", "weighted")
 _STATES = ("true_positives", "false_positives", "false_negatives", "intermediate_weights")
+
+
+def _check_arguments(owner: str, average: Any, beta: Any, threshold: Any) -> None:
+    """Keras's checks and wording: ``ValueError`` for every bad value, a
+    ``beta``/``threshold`` that is not a Python float included."""
+    if average not in _AVERAGES:
+        raise ValueError(
+            f"{owner}: Invalid `average` argument value. Expected one of: "
+            f"{{None, 'micro', 'macro', 'weighted'}}. Received: average={average}"
+        )
+    if not isinstance(beta, float):
+        raise ValueError(
+            f"{owner}: Invalid `beta` argument value. It should be a Python float. "
+            f"Received: beta={beta} of type '{type(beta)}'"
+        )
+    if not 0.0 < beta < float("inf"):
+        raise ValueError(
+            f"{owner}: Invalid `beta` argument value. It should be > 0. Received: beta={beta}"
+        )
+    if threshold is None:
+        return
+    if not isinstance(threshold, float):
+        raise ValueError(
+            f"{owner}: Invalid `threshold` argument value. It should be a Python float. "
+            f"Received: threshold={threshold} of type '{type(threshold)}'"
+        )
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(
+            f"{owner}: Invalid `threshold` argument value. It should verify "
+            f"0 < threshold <= 1. Received: threshold={threshold}"
+        )
 
 
 class FBetaScore(Metric):
@@ -33,8 +63,8 @@ class FBetaScore(Metric):
         average: ``None`` (one score per class, the default), ``"micro"``
             (global counts), ``"macro"`` (unweighted mean of the class scores)
             or ``"weighted"`` (mean weighted by each class's support).
-        beta (float): > 0, weight of recall. Default 1.0.
-        threshold (float, optional): in ``(0, 1]``; ``y_pred > threshold``
+        beta (float): a Python float > 0, weight of recall. Default 1.0.
+        threshold (float, optional): a Python float in ``(0, 1]``; ``y_pred > threshold``
             is a positive. ``None``: the largest score of each row (if
             non-zero) is the positive.
         name (str): default ``"fbeta_score"``.
@@ -49,34 +79,7 @@ class FBetaScore(Metric):
         name: str = "fbeta_score",
         dtype: Any = None,
     ) -> None:
-        owner = type(self).__name__
-        if average not in _AVERAGES:
-            raise ValueError(
-                f"{owner}: argument `average` must be one of {list(_AVERAGES)}; "
-                f"received average={average!r}."
-            )
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
-            raise TypeError(
-                f"{owner}: argument `beta` must be a float > 0; received "
-                f"beta={beta!r} of type {type(beta).__name__}."
-            )
-        if not beta > 0 or beta != beta or beta == float("inf"):
-            raise ValueError(
-                f"{owner}: argument `beta` must be a finite float > 0; received beta={beta!r}."
-            )
-        if threshold is not None:
-            if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-                raise TypeError(
-                    f"{owner}: argument `threshold` must be a float in (0, 1] or "
-                    f"None; received threshold={threshold!r} of type "
-                    f"{type(threshold).__name__}."
-                )
-            if not 0.0 < threshold <= 1.0:
-                raise ValueError(
-                    f"{owner}: argument `threshold` must be a float in (0, 1] or "
-                    f"None; received threshold={threshold!r}."
-                )
-            threshold = float(threshold)
+        _check_arguments(type(self).__name__, average, beta, threshold)
         super().__init__(name=name, dtype=dtype)
         self.average = average
         self.beta = float(beta)
@@ -85,11 +88,18 @@ class FBetaScore(Metric):
         self._built = False
 
     def _build(self, true_shape: torch.Size, pred_shape: torch.Size) -> None:
+        # Keras's wording (Keras code matches on it).
+        shapes = (f"Received input shapes: y_pred.shape={tuple(pred_shape)} and "
+                  f"y_true.shape={tuple(true_shape)}.")
         if len(pred_shape) != 2 or len(true_shape) != 2:
             raise ValueError(
-                f"{type(self).__name__} expects 2-D inputs of shape "
-                "(batch_size, num_classes); received y_true.shape="
-                f"{tuple(true_shape)} and y_pred.shape={tuple(pred_shape)}."
+                f"{type(self).__name__} expects 2D inputs with shape "
+                f"(batch_size, output_dim). {shapes}"
+            )
+        if pred_shape[-1] is None or true_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} expects 2D inputs with shape (batch_size, "
+                f"output_dim), with output_dim fully defined (not None). {shapes}"
             )
         shape = () if self.average == "micro" else (pred_shape[-1],)
         for state in _STATES:
@@ -99,8 +109,8 @@ class FBetaScore(Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = to_tensor(y_pred)
         device = self._follow(y_pred)
-        y_pred = y_pred.to(self.dtype)
-        y_true = to_tensor(y_true, dtype=self.dtype, device=device)
+        y_pred = y_pred.to(self.torch_dtype)
+        y_true = to_tensor(y_true, dtype=self.torch_dtype, device=device)
         if not self._built:
             self._build(y_true.shape, y_pred.shape)
         if self.threshold is None:
@@ -108,9 +118,9 @@ class FBetaScore(Metric):
             y_pred = (y_pred >= top) & (torch.abs(y_pred) > 1e-9)
         else:
             y_pred = y_pred > self.threshold
-        y_pred = y_pred.to(self.dtype)
+        y_pred = y_pred.to(self.torch_dtype)
         if sample_weight is not None:
-            sample_weight = to_tensor(sample_weight, dtype=self.dtype, device=device)
+            sample_weight = to_tensor(sample_weight, dtype=self.torch_dtype, device=device)
             if sample_weight.dim() == 1:
                 sample_weight = sample_weight.unsqueeze(1)
 
@@ -127,7 +137,7 @@ class FBetaScore(Metric):
     def result(self) -> torch.Tensor:
         if not self._built:
             # Nothing seen yet (Keras cannot even be asked before a build).
-            return torch.zeros((), dtype=self.dtype, device=self.device)
+            return torch.zeros((), dtype=self.torch_dtype, device=self.device)
         tp = self.true_positives
         precision = tp / (tp + self.false_positives + EPSILON)
         recall = tp / (tp + self.false_negatives + EPSILON)
@@ -144,7 +154,7 @@ class FBetaScore(Metric):
     def get_config(self) -> Dict[str, Any]:
         return {
             "name": self.name,
-            "dtype": dtype_name(self.dtype),
+            "dtype": dtype_name(self.torch_dtype),
             "average": self.average,
             "beta": self.beta,
             "threshold": self.threshold,

@@ -108,7 +108,7 @@ class _IoUBase(Metric):
         y = to_tensor(y, device=device)
         if not sparse:
             y = torch.argmax(y, dim=self.axis)
-        return y.to(self.dtype).reshape(-1)
+        return y.to(self.torch_dtype).reshape(-1)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred_t = to_tensor(y_pred)
@@ -127,18 +127,18 @@ class _IoUBase(Metric):
             sample_weight = to_tensor(sample_weight, device=device)
             if (
                 sample_weight.is_floating_point()
-                and not self.dtype.is_floating_point
+                and not self.torch_dtype.is_floating_point
                 and not self._warned_float_weights
             ):
                 warnings.warn(
                     f"{type(self).__name__} '{self.name}': `sample_weight` is "
-                    f"floating point but the metric's dtype is {dtype_name(self.dtype)}, "
-                    "so the weights are truncated to integers; pass "
+                    f"floating point but the metric's dtype is {dtype_name(self.torch_dtype)}, "
+                    "so the weights are truncated to integers by type casting; pass "
                     "dtype='float32' to the metric for fractional weights.",
                     stacklevel=3,
                 )
                 self._warned_float_weights = True
-            weights = sample_weight.to(self.dtype)
+            weights = sample_weight.to(self.torch_dtype)
             if weights.dim() > 1:
                 weights = weights.reshape(-1)
             if weights.numel() not in (1, y_true_t.numel()):
@@ -238,9 +238,9 @@ class IoU(_IoUBase):
 
     def result(self) -> torch.Tensor:
         cm = self.total_confusion_matrix
-        predicted = cm.sum(dim=0).to(self.dtype)
-        actual = cm.sum(dim=1).to(self.dtype)
-        true_positives = torch.diagonal(cm).to(self.dtype)
+        predicted = cm.sum(dim=0).to(self.torch_dtype)
+        actual = cm.sum(dim=1).to(self.torch_dtype)
+        true_positives = torch.diagonal(cm).to(self.torch_dtype)
         denominator = predicted + actual - true_positives
         index = self._target_index_on(cm.device)
         true_positives = true_positives.index_select(0, index).to(torch.float32)
@@ -281,8 +281,8 @@ class BinaryIoU(IoU):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = to_tensor(y_pred).to(torch.float32)
-        y_pred = (y_pred >= self.threshold).to(self.dtype)
-        y_true = to_tensor(y_true, device=y_pred.device).to(self.dtype)
+        y_pred = (y_pred >= self.threshold).to(self.torch_dtype)
+        y_true = to_tensor(y_true, device=y_pred.device).to(self.torch_dtype)
         super().update_state(y_true, y_pred, sample_weight)
 
 

@@ -73,7 +73,7 @@ class Sum(Metric):
         values = to_tensor(values)
         self._follow(values)
         values, _ = reduce_to_samplewise_values(
-            values, sample_weight, torch.sum, self.dtype, mask
+            values, sample_weight, torch.sum, self.torch_dtype, mask
         )
         self.total.add_(values.sum())
 
@@ -94,7 +94,7 @@ class Mean(Metric):
         values = to_tensor(values)
         self._follow(values)
         values, sample_weight = reduce_to_samplewise_values(
-            values, sample_weight, torch.mean, self.dtype, mask
+            values, sample_weight, torch.mean, self.torch_dtype, mask
         )
         self.total.add_(values.sum())
         if sample_weight is not None:
@@ -228,7 +228,7 @@ class MeanMetricWrapper(Mean):
         sample_weight = apply_mask(
             None if sample_weight is None else to_tensor(sample_weight, device=device),
             mask,
-            self.dtype,
+            self.torch_dtype,
         )
         super().update_state(values, sample_weight=sample_weight)
 

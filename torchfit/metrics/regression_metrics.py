@@ -97,8 +97,8 @@ class RootMeanSquaredError(Mean):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = to_tensor(y_pred)
         device = self._follow(y_pred)
-        y_pred = y_pred.to(self.dtype)
-        y_true = to_tensor(y_true, dtype=self.dtype, device=device)
+        y_pred = y_pred.to(self.torch_dtype)
+        y_true = to_tensor(y_true, dtype=self.torch_dtype, device=device)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         super().update_state(torch.square(y_pred - y_true), sample_weight=sample_weight)
 
@@ -175,14 +175,14 @@ class R2Score(Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = to_tensor(y_pred)
         device = self._follow(y_pred)
-        y_pred = y_pred.to(self.dtype)
-        y_true = to_tensor(y_true, dtype=self.dtype, device=device)
+        y_pred = y_pred.to(self.torch_dtype)
+        y_true = to_tensor(y_true, dtype=self.torch_dtype, device=device)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         if not self._built:
             self._build(y_true.shape, y_pred.shape)
         if sample_weight is None:
             sample_weight = 1.0
-        sample_weight = to_tensor(sample_weight, dtype=self.dtype, device=device)
+        sample_weight = to_tensor(sample_weight, dtype=self.torch_dtype, device=device)
         if sample_weight.dim() == 1:
             sample_weight = sample_weight.unsqueeze(1)
         sample_weight = torch.broadcast_to(sample_weight, y_true.shape)
@@ -218,7 +218,7 @@ class R2Score(Metric):
     def get_config(self) -> Dict[str, Any]:
         return {
             "name": self.name,
-            "dtype": dtype_name(self.dtype),
+            "dtype": dtype_name(self.torch_dtype),
             "class_aggregation": self.class_aggregation,
             "num_regressors": self.num_regressors,
         }

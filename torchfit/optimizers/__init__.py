@@ -27,13 +27,16 @@ from .base import Optimizer
 from .ftrl import Ftrl
 from .lamb import Lamb
 from .lion import Lion
+from .muon import Muon
+from .multi_optimizer import MultiOptimizer, OptimizerMap
 from .nadam import Nadam
 from .rmsprop import RMSprop
+from .schedule_free_adamw import ScheduleFreeAdamW, evaluation_weights
 from .sgd import SGD
 from . import schedules
 from .schedules import LearningRateSchedule
 
-from ..precision import LossScaleOptimizer  # Keras lists it with the optimizers
+from .loss_scale_optimizer import LossScaleOptimizer  # Keras lists it with the optimizers
 
 __all__ = [
     "Optimizer",
@@ -50,6 +53,11 @@ __all__ = [
     "Ftrl",
     "Lamb",
     "Adafactor",
+    "Muon",
+    "MultiOptimizer",
+    "OptimizerMap",
+    "ScheduleFreeAdamW",
+    "evaluation_weights",
     "LearningRateSchedule",
     "schedules",
     "get",
@@ -73,7 +81,16 @@ ALL_OBJECTS_DICT = {
         Ftrl,
         Lamb,
         Adafactor,
+        Muon,
+        ScheduleFreeAdamW,
     )
+}
+
+#: Optimizers that wrap others: they resolve by name in configs
+#: (:func:`deserialize`) but are not string identifiers of :func:`get`.
+WRAPPER_OBJECTS_DICT = {
+    cls.__name__.lower(): cls
+    for cls in (LossScaleOptimizer, MultiOptimizer)
 }
 
 
@@ -115,7 +132,8 @@ def deserialize(
     if custom_objects and class_name in custom_objects:
         cls = custom_objects[class_name]
     elif isinstance(class_name, str):
-        cls = ALL_OBJECTS_DICT.get(class_name.lower())
+        key = class_name.lower()
+        cls = ALL_OBJECTS_DICT.get(key) or WRAPPER_OBJECTS_DICT.get(key)
     if cls is None:
         raise _unknown_name(str(class_name))
     return cls.from_config(dict(config.get("config") or {}), custom_objects)
@@ -136,16 +154,14 @@ def get(identifier: Any, params: Any = None) -> torch.optim.Optimizer:
             is bound to them; so is a given torchfit optimizer that is still
             unbound. Without ``params``, new optimizers are unbound.
 
+    Returns ``None`` for ``None``, as Keras does.
+
     Raises:
-        ValueError: ``identifier`` is ``None`` or an unknown name.
+        ValueError: ``identifier`` is an unknown name.
         TypeError: ``identifier`` has an unsupported type.
     """
     if identifier is None:
-        raise ValueError(
-            "Invalid value for argument `optimizer`: expected an optimizer "
-            f"name such as 'adam', a config dict or an optimizer instance; "
-            "received optimizer=None."
-        )
+        return None
     if isinstance(identifier, Optimizer):
         if params is not None and not identifier.is_bound:
             identifier.bind(params)

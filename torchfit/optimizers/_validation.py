@@ -143,6 +143,23 @@ def unit_interval(low_open: bool = False, high_open: bool = True) -> Validator:
     return check
 
 
+def keras_worded(check: Callable[[str, str, Any], Any], message: str) -> Callable[[str, str, Any], Any]:
+    """A validator running ``check`` that words its ``ValueError`` as Keras.
+
+    ``message`` is Keras's text for the refused value, formatted with
+    ``name`` and ``value``; code written against Keras matches on it.
+    ``TypeError``s keep ``check``'s own message.
+    """
+
+    def checked(owner: str, name: str, value: Any) -> Any:
+        try:
+            return check(owner, name, value)
+        except ValueError:
+            raise ValueError(message.format(name=name, value=value)) from None
+
+    return checked
+
+
 def non_negative(owner: str, name: str, value: Any) -> float:
     return check_number(owner, name, value, low=0.0)
 
@@ -194,12 +211,12 @@ def _check_learning_rate(owner: str, value: Any) -> Tuple[Optional[float], Any]:
         return None, value
     try:
         return (
-            check_number(owner, "learning_rate", value, low=0.0, low_open=True),
+            check_number(owner, "learning_rate", value, low=0.0),
             None,
         )
     except TypeError:
         raise TypeError(
-            f"{owner}: argument `learning_rate` must be a float > 0 or a "
+            f"{owner}: argument `learning_rate` must be a float >= 0 or a "
             "callable schedule `lr(iterations) -> float`; received "
             f"learning_rate={value!r} of type {type(value).__name__}."
         ) from None
@@ -267,16 +284,17 @@ def check_common_arguments(
 def check_hyperparameter_names(
     owner: str, hyperparameters: Optional[Sequence[str]], hyper: Dict[str, Any]
 ) -> None:
-    """Raise ``TypeError`` for keywords that are not among ``hyperparameters``
+    """Raise ``ValueError`` (as Keras) for keywords that are not among ``hyperparameters``
     (``None`` accepts any)."""
     if hyperparameters is None:
         return
     unknown = sorted(set(hyper) - set(hyperparameters))
     if unknown:
         valid = sorted(set(hyperparameters) | set(_COMMON_ARGUMENTS))
-        raise TypeError(
-            f"{owner}: unexpected keyword argument(s) {unknown}; "
-            f"expected some of {valid}."
+        received = {key: hyper[key] for key in unknown}
+        raise ValueError(
+            f"{owner}: Argument(s) not recognized: {received} (unexpected keyword "
+            f"argument(s)); expected some of {valid}."
         )
 
 
@@ -296,7 +314,7 @@ def check_clipping(
         )
     if sum(value is not None for value in clip.values()) > 1:
         raise ValueError(
-            f"{owner}: only one of `clipnorm`, `clipvalue` and "
+            f"{owner}: Only one of `clipnorm`, `clipvalue` and "
             "`global_clipnorm` can be set; received "
             f"clipnorm={clipnorm!r}, clipvalue={clipvalue!r}, "
             f"global_clipnorm={global_clipnorm!r}."

@@ -37,8 +37,8 @@ class AdamW(Adam):
     ) -> None:
         if weight_decay is None:
             raise ValueError(
-                "AdamW: argument `weight_decay` must be a float >= 0; "
-                "received weight_decay=None."
+                "AdamW: Argument `weight_decay` must be a float. "
+                "Received: weight_decay=None (expected a float >= 0)."
             )
         super().__init__(params, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, amsgrad=amsgrad, weight_decay=weight_decay, **kwargs)

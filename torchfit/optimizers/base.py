@@ -87,6 +87,7 @@ import math
 import numbers
 import re
 import threading
+import warnings
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -256,7 +257,7 @@ class Optimizer(torch.optim.Optimizer):
             optimizer; call :meth:`build`/:meth:`bind` later. A number or a
             schedule in this place is taken as ``learning_rate`` (Keras's
             positional form).
-        learning_rate (float or callable): a float > 0, or a schedule called
+        learning_rate (float or callable): a float >= 0, or a schedule called
             as ``learning_rate(iterations)`` before every step.
         weight_decay (float, optional): decoupled weight decay; each step
             first multiplies every parameter that has a gradient by
@@ -298,6 +299,14 @@ class Optimizer(torch.optim.Optimizer):
     #: Whether param groups also carry torch's ``betas`` (Adam family), kept
     #: in sync with ``beta_1``/``beta_2``.
     _torch_betas: bool = False
+    #: Whether ``compile`` binds the optimizer to the model itself rather
+    #: than to its trainable parameters (for rules that read parameter names
+    #: or module types, e.g. :class:`~torchfit.optimizers.Muon`).
+    binds_module: bool = False
+    #: Whether the parameters can hold a second set of weights meant for
+    #: evaluation, swapped in by ``eval()`` and out by ``train()`` (e.g.
+    #: :class:`~torchfit.optimizers.ScheduleFreeAdamW`).
+    has_eval_weights: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -401,7 +410,8 @@ class Optimizer(torch.optim.Optimizer):
         dicts) or a :class:`torch.nn.Module`. This runs
         ``torch.optim.Optimizer.__init__``, creating ``param_groups`` (with
         the configured hyper-parameters and the current ``iterations``) and
-        an empty ``state``.
+        an empty ``state``. An empty ``params`` (Keras's ``build([])``)
+        changes nothing: the optimizer stays unbound.
         """
         owner = type(self).__name__
         if self.is_bound:
@@ -431,6 +441,10 @@ class Optimizer(torch.optim.Optimizer):
             defaults.setdefault(key, initial)
         hooks = {key: self.__dict__[key] for key in _HOOK_REGISTRIES}
         config = self.defaults
+        params = list(params)
+        if not params:
+            # Keras's ``build([])``: nothing to bind; later ``build`` calls bind.
+            return self
         try:
             torch.optim.Optimizer.__init__(self, params, defaults)
         except BaseException:
@@ -491,7 +505,7 @@ class Optimizer(torch.optim.Optimizer):
             lr, _ = _check_learning_rate(owner, value)
             if lr is None:
                 raise TypeError(
-                    f"{owner}: a param group's `lr` must be a float > 0; "
+                    f"{owner}: a param group's `lr` must be a float >= 0; "
                     f"received lr={value!r}."
                 )
             return lr
@@ -897,6 +911,14 @@ class Optimizer(torch.optim.Optimizer):
                 )
         if all(g is None for g in grads):
             raise ValueError("No gradients provided for any variable.")
+        if any(g is None for g in grads):
+            missing = [tuple(p.shape) for p, g in zip(params, grads) if g is None]
+            warnings.warn(
+                f"{owner}: gradients do not exist for parameters of shapes "
+                f"{missing}; they are left unchanged (a loss that does not "
+                "depend on them?).",
+                stacklevel=3,
+            )
         self._apply(self._collect_work(lambda p: lookup.get(id(p))))
 
     def _collect_work(self, grad_of: Callable[[torch.Tensor], Any]) -> Work:
@@ -1037,10 +1059,19 @@ class Optimizer(torch.optim.Optimizer):
                 for p in params
             ]
             grads, owned = _gradients.accumulated_mean(grads, accumulators, steps, owned)
-        return self._clip_gradients(grads, owned)
+        return self._clip(grads, owned)
 
-    def _clip_gradients(self, grads: Tensors, owned: bool) -> Tuple[Tensors, bool]:
-        """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue."""
+    def _clip_gradients(self, grads: Sequence[Any]) -> Tensors:
+        """Keras's ``_clip_gradients``: the clipped gradients, new tensors
+        where clipping applies (array-likes, as Keras's tests pass, become
+        tensors first)."""
+        tensors = [g if isinstance(g, torch.Tensor) else torch.as_tensor(g) for g in grads]
+        return self._clip(tensors, False)[0]
+
+    def _clip(self, grads: Tensors, owned: bool) -> Tuple[Tensors, bool]:
+        """Keras's clipping: clipnorm, else global_clipnorm, else clipvalue;
+        in place when the gradients are ``owned`` copies. Returns
+        ``(grads, owned)``."""
         return _gradients.clip(
             grads, owned, self.clipnorm, self.global_clipnorm, self.clipvalue
         )

@@ -4,8 +4,11 @@ from typing import Any, Dict
 
 import torch
 
-from ._validation import check_number, non_negative
+from ._validation import check_number, keras_worded, non_negative
 from .base import Group, Optimizer, States, Tensors
+
+# Keras's wording of a refused value (Keras code matches on it).
+_NEGATIVE = "`{name}` needs to be positive or zero. Received: {name}={value}."
 
 __all__ = ["Ftrl"]
 
@@ -51,11 +54,14 @@ class Ftrl(Optimizer):
         "beta",
     )
     _checks = {
-        "learning_rate_power": _non_positive,
-        "initial_accumulator_value": non_negative,
-        "l1_regularization_strength": non_negative,
-        "l2_regularization_strength": non_negative,
-        "l2_shrinkage_regularization_strength": non_negative,
+        "learning_rate_power": keras_worded(
+            _non_positive,
+            "`{name}` needs to be negative or zero. Received: {name}={value}.",
+        ),
+        "initial_accumulator_value": keras_worded(non_negative, _NEGATIVE),
+        "l1_regularization_strength": keras_worded(non_negative, _NEGATIVE),
+        "l2_regularization_strength": keras_worded(non_negative, _NEGATIVE),
+        "l2_shrinkage_regularization_strength": keras_worded(non_negative, _NEGATIVE),
         "beta": non_negative,
     }
 

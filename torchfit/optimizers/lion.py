@@ -5,17 +5,24 @@ from typing import Any, Dict
 import torch
 
 from ._foreach import ema_
-from ._validation import check_number, unit_interval
+from ._validation import check_number, keras_worded, unit_interval
 from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["Lion"]
 
 
-def _beta_1(owner: str, name: str, value: Any) -> float:
+def _beta_1_range(owner: str, name: str, value: Any) -> float:
     # Keras requires 0 < beta_1 <= 1 (beta_1 == 0 would be SignSGD).
     return check_number(
         owner, name, value, low=0.0, high=1.0, low_open=True, high_open=False
     )
+
+
+_beta_1 = keras_worded(
+    _beta_1_range,
+    "Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer "
+    "degenerates to SignSGD. Received: beta_1={value}.",
+)
 
 
 class Lion(Optimizer):

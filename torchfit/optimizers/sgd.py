@@ -4,7 +4,7 @@ from typing import Any, Dict
 
 import torch
 
-from ._validation import boolean, unit_interval
+from ._validation import boolean, keras_worded, unit_interval
 from .base import Group, Optimizer, States, Tensors
 
 __all__ = ["SGD"]
@@ -31,7 +31,7 @@ class SGD(Optimizer):
     Args:
         params: parameters to optimize, or ``None`` for an unbound optimizer.
         learning_rate (float or callable): default 0.01.
-        momentum (float): in ``[0, 1)``, default 0.0.
+        momentum (float): in ``[0, 1]``, default 0.0.
         nesterov (bool): use Nesterov momentum, default False.
         **kwargs: Keras's common arguments (``weight_decay``, ``clipnorm``,
             ``clipvalue``, ``global_clipnorm``, ``use_ema``...): see
@@ -39,7 +39,14 @@ class SGD(Optimizer):
     """
 
     hyperparameters = ("momentum", "nesterov")
-    _checks = {"momentum": unit_interval(), "nesterov": boolean}
+    _checks = {
+        "momentum": keras_worded(
+            unit_interval(high_open=False),
+            "SGD: `momentum` must be a float between [0, 1]. "
+            "Received: momentum={value!r}.",
+        ),
+        "nesterov": boolean,
+    }
 
     def __init__(
         self,

@@ -215,11 +215,16 @@ def _serialize_object(obj: Any, kind: str) -> Dict[str, Any]:
 def serialize_optimizer(optimizer: Any, model: nn.Module) -> Dict[str, Any]:
     """A torchfit optimizer's config, or a ``torch.optim`` optimizer's class,
     defaults and param groups (hyper-parameters and parameter names)."""
-    if isinstance(optimizer, optimizers_module.Optimizer):
+    catalog = (optimizers_module.Optimizer, optimizers_module.MultiOptimizer,
+               optimizers_module.LossScaleOptimizer)
+    if isinstance(optimizer, catalog):
         config = optimizers_module.serialize(optimizer)
         if is_plain(config):
             return {"kind": "torchfit", **config}
-        raise Unserializable()
+        inner = getattr(optimizer, "inner_optimizer", None)
+        if inner is None:
+            raise Unserializable()
+        return serialize_optimizer(inner, model)  # e.g. loss scaling around a torch.optim one
     cls = type(optimizer)
     if torch_optimizers().get(cls.__name__) is not cls:
         raise Unserializable()
@@ -327,7 +332,8 @@ def deserialize_optimizer(config: Dict[str, Any], model: nn.Module,
     ``model``'s parameters (a torchfit one is bound by ``compile``)."""
     if config.get("kind") != "torch":
         name = config.get("class_name")
-        if not (isinstance(name, str) and name.lower() in optimizers_module.ALL_OBJECTS_DICT):
+        known = {**optimizers_module.ALL_OBJECTS_DICT, **optimizers_module.WRAPPER_OBJECTS_DICT}
+        if not (isinstance(name, str) and name.lower() in known):
             name_gate.resolve(name, {}, custom_objects, "optimizer")
         return optimizers_module.deserialize(
             {k: v for k, v in config.items() if k != "kind"}, custom_objects)

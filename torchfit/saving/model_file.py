@@ -39,8 +39,8 @@ def compile_config(model: Any) -> Optional[Dict[str, Any]]:
 
     compile_loss = state.compile_loss
     compile_metrics = state.compile_metrics
-    optimizer = getattr(state.optimizer, "inner_optimizer", state.optimizer)
-    store("optimizer", lambda: serialize_optimizer(optimizer, model))
+    # A loss-scale wrapper is stored whole when it can be: its state_dict holds the scaler's.
+    store("optimizer", lambda: serialize_optimizer(state.optimizer, model))
     store("loss", lambda: serialize_objects(state.loss, "loss"))
     weights = getattr(compile_loss, "_user_loss_weights", None)
     store("loss_weights", lambda: weights if is_plain(weights) else _raise())

@@ -1,0 +1,169 @@
+"""Keras tests expected to differ under torchfit, each with its reason.
+
+Patterns match ``<file stem>__<TestClass>::<test name>`` (``fnmatch``).
+``KERAS_INTERNAL`` tests exercise Keras machinery torchfit does not
+reproduce and are not applicable; ``DIFFERS`` (deliberate, documented in
+the README's "Where torchfit differs") and ``GAP`` (not done) are applicable
+and count as not passing.
+"""
+
+KERAS_INTERNAL = "KERAS_INTERNAL"
+DIFFERS = "DIFFERS"
+GAP = "GAP"
+
+#: Minimum pass rate over the applicable tests of each area (run as a whole).
+FLOORS = {
+    "losses": 0.97,
+    "metrics": 0.97,
+    "optimizers": 0.97,
+    "schedules": 0.97,
+    # 40 of 43: the other 3 are deliberate differences (see EXPECTED).
+    "callbacks": 0.93,
+}
+
+_FLOATX = "Keras's global floatx/dtype-policy settings (torchfit has none)"
+_VARIABLES = "Keras variables (names/paths, assign, constraints, `.value`) — torch tensors have none"
+_OPT_VARIABLES = "optimizer.variables / set_weights: Keras's variable list (torch keeps state_dict())"
+_PRIVATE = "Keras's private optimizer internals"
+_STATELESS = "Keras's stateless (JAX-style) optimizer API"
+_LAYERS = "Keras layers/functional Model (custom keras.layers.Layer, layers.Input(...) as a tensor)"
+_SAVING = "Keras's .keras archive format and saving.load_model"
+_TF = "reads TensorFlow event files (tf.summary / tf_record); TensorFlow is not a dependency"
+_ORBAX = "OrbaxCheckpoint: a JAX/Orbax callback on Keras's functional models"
+
+
+
+def _each(kind, reason, patterns):
+    """One entry per pattern, all with ``kind`` and ``reason``."""
+    return [(pattern, kind, reason) for pattern in patterns]
+
+
+EXPECTED = {
+    "losses": [
+        ("loss__LossTest::test_default_dtype", KERAS_INTERNAL, _FLOATX),
+        ("losses__HuberLossTest::test_config", DIFFERS,
+         "get_config keeps `delta` (Keras drops it, so its from_config loses it)"),
+        ("losses__CosineSimilarityTest::test_config", DIFFERS,
+         "get_config keeps `axis` (Keras drops it, so its from_config loses it)"),
+    ],
+    "schedules": [
+        ("learning_rate_schedule__TestFitLRSchedulesFlow::test_fit_lr_correctness",
+         KERAS_INTERNAL, _OPT_VARIABLES),
+    ],
+    "metrics": [
+        ("reduction_metrics__MetricWrapperTest::test_config", KERAS_INTERNAL,
+         "resolves a user function through Keras's serialization registry "
+         "(register_keras_serializable); torchfit never resolves a name from a "
+         "config by import: such functions come back through custom_objects"),
+        ("metric__MetricTest::*", KERAS_INTERNAL,
+         "a custom Metric built on Keras variables (assign) and the stateless metric API"),
+        ("confusion_metrics__PrecisionTest::test_config", KERAS_INTERNAL, _VARIABLES),
+        ("confusion_metrics__RecallTest::test_config", KERAS_INTERNAL, _VARIABLES),
+        ("confusion_metrics__AUCTest::test_config*", KERAS_INTERNAL,
+         "compares `curve` with Keras's metrics_utils.AUCCurve enum (torchfit keeps the string)"),
+        ("confusion_metrics__MultiAUCTest::test_keras_model_compiles", KERAS_INTERNAL, _LAYERS),
+        ("reduction_metrics__MetricWrapperTest::test_binary_accuracy_with_boolean_inputs",
+         KERAS_INTERNAL, _LAYERS),
+        ("iou_metrics__MeanIoUTest::test_big_chunk", KERAS_INTERNAL,
+         "replaces a metric state with add_variable(...) on a built metric (Keras variables)"),
+    ],
+    "optimizers": [
+        ("*__*Test::test_weight_decay", KERAS_INTERNAL,
+         "excludes a Keras variable by its name; torchfit matches named_parameters() names"),
+        ("*::test_ema", KERAS_INTERNAL, f"{_PRIVATE} (_model_variables_moving_average)"),
+        ("adam__AdamTest::test_ema_overwrite_frequency", KERAS_INTERNAL,
+         f"{_PRIVATE} (_model_variables_moving_average)"),
+        ("optimizer__OptimizerTest::test_ema_with_model_fit", KERAS_INTERNAL,
+         f"{_PRIVATE} (_model_variables_moving_average)"),
+        ("optimizer__OptimizerTest::test_gradient_accumulation", KERAS_INTERNAL,
+         f"{_PRIVATE} (_accumulated_gradients)"),
+        ("nadam__NadamTest::test_build_with_empty_var_list", KERAS_INTERNAL,
+         f"{_PRIVATE} (_u_product)"),
+        ("optimizer__OptimizerTest::test_constraints_are_applied", KERAS_INTERNAL, _VARIABLES),
+        ("optimizer__OptimizerTest::test_overwrite_with_gradient*", KERAS_INTERNAL,
+         "Keras variables' overwrite_with_gradient flag (float8 training)"),
+        ("optimizer__OptimizerTest::test_set_weights", KERAS_INTERNAL, _OPT_VARIABLES),
+        ("optimizer__OptimizerTest::test_setting_lr_to_callable_untracks_lr_var",
+         KERAS_INTERNAL, _OPT_VARIABLES),
+        ("sgd__SGDTest::test_single_step", KERAS_INTERNAL, _OPT_VARIABLES),
+        ("loss_scale_optimizer__*::*_stateless", KERAS_INTERNAL, _STATELESS),
+        ("loss_scale_optimizer__*::test_finite_step_with_overwrite_stateful", KERAS_INTERNAL,
+         "Keras variables' overwrite_with_gradient flag (float8 training)"),
+        ("loss_scale_optimizer__*::test_downscaling_stateful", KERAS_INTERNAL, _OPT_VARIABLES),
+        ("loss_scale_optimizer__*::test_upscaling_stateful", KERAS_INTERNAL, _OPT_VARIABLES),
+        ("loss_scale_optimizer__*::test_iterations_update_stateful", KERAS_INTERNAL,
+         "reads optimizer.iterations.value (a Keras variable); torchfit's is an int"),
+        ("muon__MuonTest::test_*_single_step", KERAS_INTERNAL,
+         f"{_PRIVATE} (per-variable update_step)"),
+        ("muon__MuonTest::test_*_weight_decay", KERAS_INTERNAL,
+         f"{_PRIVATE} (_apply_weight_decay)"),
+        ("muon__MuonTest::test_should_use_adamw", KERAS_INTERNAL,
+         "classifies Keras variables by path; torchfit classifies torch parameters by name and "
+         "module type (tested in tests/test_catalog_additions.py)"),
+        ("multi_optimizer__MultiOptimizerTest::test_optimizer_map_matching", KERAS_INTERNAL,
+         "maps Keras variables by name_scope path; torchfit maps named_parameters() names"),
+        ("multi_optimizer__MultiOptimizerTest::test_stateful_apply", KERAS_INTERNAL,
+         "routes Keras variables by name_scope path; torchfit routes named_parameters() names"),
+        ("multi_optimizer__MultiOptimizerTest::test_multi_optimizer_wrapped_in_loss_scale_optimizer",
+         KERAS_INTERNAL, "routes Keras variables by name_scope path"),
+        ("multi_optimizer__MultiOptimizerTest::test_default_fallback", KERAS_INTERNAL,
+         f"{_PRIVATE} (_var_to_optimizer_idx, _var_key)"),
+        ("multi_optimizer__MultiOptimizerTest::test_serialization", KERAS_INTERNAL,
+         f"{_PRIVATE} (_var_to_optimizer_idx, _var_key)"),
+        ("multi_optimizer__MultiOptimizerTest::test_stateless_apply", KERAS_INTERNAL, _STATELESS),
+        ("multi_optimizer__MultiOptimizerTest::test_swap_ema_weights_with_multi_optimizer",
+         KERAS_INTERNAL, f"{_PRIVATE} (_model_variables_moving_average)"),
+        ("multi_optimizer__MultiOptimizerTest::test_tensorboard_logging_with_multi_optimizer",
+         KERAS_INTERNAL, "Keras TensorBoard's private _collect_learning_rate"),
+        ("multi_optimizer__MultiOptimizerTest::test_multi_optimizer_blocks_nested_optimizers",
+         KERAS_INTERNAL, "builds a MultiOptimizer around a bare optimizer and edits the map's "
+         "private _optimizer_map"),
+        ("multi_optimizer__MultiOptimizerTest::test_custom_callable_function", DIFFERS,
+         "a selector is called as selector(name, param) (a torch parameter has no .path)"),
+    ],
+    "callbacks": [
+        ("orbax_checkpoint__*", KERAS_INTERNAL, _ORBAX),
+        *_each(KERAS_INTERNAL, _LAYERS, [
+            "backup_and_restore__*::test_best_case_*",
+            "backup_and_restore__*::test_backup_corrupted",
+            "backup_and_restore__*::test_model_deleted_case_epoch",
+            "callback__CallbackTest::test_model_state_is_current_on_epoch_end",
+            "model_checkpoint__ModelCheckpointTest::test_model_checkpoint_loading",
+            "tensorboard__TestTensorBoardV2::test_custom_summary",
+        ]),
+        *_each(KERAS_INTERNAL, _TF, [
+            f"tensorboard__TestTensorBoardV2::test_TensorBoard_{name}"
+            for name in ("across_invocations", "basic", "batch_metrics", "weight_histograms")
+        ]),
+        ("swap_ema_weights__SwapEMAWeightsTest::test_swap_ema_weights_on_epoch", KERAS_INTERNAL,
+         _SAVING),
+        ("early_stopping__EarlyStoppingTest::test_early_stopping", KERAS_INTERNAL,
+         "compares monitor_op with keras.ops.greater (torchfit uses operator.gt)"),
+        ("monitor_callback__MonitorCallbackTest::test_monitor_op_logic", KERAS_INTERNAL,
+         "compares monitor_op with keras.ops.greater (torchfit uses operator.gt)"),
+        ("early_stopping__EarlyStoppingTest::test_early_stopping_final_weights_when_restoring_model_weights",
+         KERAS_INTERNAL, "a test-made model without torch's state_dict()"),
+        ("learning_rate_scheduler__*::test_updates_learning_rate", KERAS_INTERNAL,
+         "reads optimizer.learning_rate.value (a Keras variable)"),
+        ("learning_rate_scheduler__*::test_verbose_logging", KERAS_INTERNAL,
+         "captures Keras's io_utils/absl logging (torchfit prints)"),
+        ("early_stopping__EarlyStoppingTest::test_early_stopping_patience", DIFFERS,
+         "compile binds the optimizer at once and refuses a model with no trainable parameter"),
+        ("tensorboard__TestTensorBoardV2::test_TensorBoard_projector_callback", DIFFERS,
+         "embeddings_freq (the TF projector) is refused by the torch TensorBoard callback"),
+        ("tensorboard__TestTensorBoardV2::test_TensorBoard_weight_images", DIFFERS,
+         "write_images is refused by the torch TensorBoard callback"),
+        *_each(KERAS_INTERNAL, "reads optimizer.learning_rate.value (a Keras variable)", [
+            "reduce_lr_on_plateau__*::test_cooldown",
+            "reduce_lr_on_plateau__*::test_honors_min_lr",
+            "reduce_lr_on_plateau__*::test_reduces_lr_with_model_fit",
+            "learning_rate_scheduler__*::test_schedule_dependent_on_previous_learning_rate",
+        ]),
+        ("reduce_lr_on_plateau__*::test_verbose_logging", KERAS_INTERNAL,
+         "captures Keras's io_utils/absl logging (torchfit prints)"),
+        *_each(KERAS_INTERNAL, _TF, [
+            "tensorboard__TestTensorBoardV2::test_TensorBoard_global_step",
+            "tensorboard__TestTensorBoardV2::test_TensorBoard_learning_rate_schedules",
+        ]),
+    ],
+}
