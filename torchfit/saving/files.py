@@ -11,7 +11,7 @@ import os
 import pickle
 import tempfile
 import zipfile
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -70,20 +70,26 @@ def _short_list(keys: Sequence[str]) -> str:
 
 # ---------------------------------------------------------------------- atomic I/O
 def atomic_save(obj: Any, filepath: Any) -> None:
-    """``torch.save(obj, filepath)`` that never leaves a partial file behind.
+    """``torch.save(obj, filepath)`` that never leaves a partial file behind."""
+    atomic_write(filepath, lambda f: torch.save(obj, f))
+
+
+def atomic_write(filepath: Any, write: Callable[[Any], None], argument: str = "filepath") -> None:
+    """Call ``write(binary_file)`` and put the result at ``filepath`` atomically.
 
     The data goes to a temporary file in the same directory, is flushed to
     disk, then renamed over ``filepath`` with ``os.replace`` (atomic on POSIX
-    and Windows): readers see the old file or the new one, never a mix.
+    and Windows): readers see the old file or the new one, never a mix, and a
+    ``write`` that fails leaves no file behind.
     """
-    filepath = _check_path(filepath)
+    filepath = _check_path(filepath, argument)
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(filepath)}.", suffix=".tmp",
                                dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         mask = os.umask(0)
