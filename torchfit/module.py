@@ -28,6 +28,7 @@ from .logs import LazyLogs, to_python
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to
+from .saving.model_summary import records_shapes_on_first_call
 from . import losses as losses_module
 from . import metrics as metrics_module
 
@@ -59,6 +60,7 @@ class TrainingState:
         self.dtype_policy: Optional[precision.DTypePolicy] = None  # None: global policy
         self.nan_policy: Optional[str] = None
         self.input_nan_policy: Optional[str] = None
+        self.output_shapes: Optional[Dict[str, List[str]]] = None  # from the first batch, for summary()
 
 
 def call_model(model: nn.Module, x: Any) -> Any:
@@ -237,6 +239,7 @@ class KerasStyleModule:
         state.dtype_policy = self._torchfit.dtype_policy
         state.nan_policy = self._torchfit.nan_policy
         state.input_nan_policy = self._torchfit.input_nan_policy
+        state.output_shapes = self._torchfit.output_shapes
         policy = state.dtype_policy or precision.global_policy()
         if (auto_scale_loss and policy.needs_loss_scaling
                 and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
@@ -371,6 +374,10 @@ class KerasStyleModule:
             device = next(self.parameters(), torch.empty(0)).device
             fn = compile_step(step, state.jit_compile, state.run_eagerly, device)
             state.step_functions[kind] = fn
+        if state.output_shapes is None and fn == getattr(self, f"{kind}_step"):
+            # Eager steps only: hooks added and removed around a torch.compile'd
+            # step would be traced into it (module hooks are not guarded on).
+            return records_shapes_on_first_call(self, fn, state)
         return fn
 
     def make_train_function(self) -> Any:
@@ -592,8 +599,9 @@ class KerasStyleModule:
     def summary(self, line_length: Optional[int] = None, positions: Any = None, print_fn: Any = None,
                 expand_nested: bool = False, show_trainable: bool = False, layer_range: Any = None,
                 sample_input: Any = None) -> None:
-        """Print a Keras-style table of layers, output shapes (given ``sample_input``)
-        and parameter counts; see ``torchfit.saving.summary``."""
+        """Print a Keras-style table of layers, output shapes (from the first batch
+        trained, evaluated or predicted, or from ``sample_input``) and parameter
+        counts; see ``torchfit.saving.summary``."""
         from . import saving
 
         saving.summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
