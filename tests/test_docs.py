@@ -1,5 +1,6 @@
 """The README and the Sphinx docs: structure, runnable snippets, a warning-free build."""
 
+import configparser
 import os
 import re
 import runpy
@@ -141,12 +142,32 @@ def test_readme_keeps_its_first_two_command_lines():
     ]
 
 
+def test_readme_states_the_suite_cost_and_a_fast_subset():
+    intro = README.split("\n## ", 1)[0]
+    assert 'python -m pytest -q -m "not slow"' in intro
+    assert "about 4 minutes" in intro and "under a minute" in intro
+
+
+def test_extras_never_pull_in_torch_and_name_their_packages():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    extras = {name: [re.split(r"[<>=!~\[ ;]", line.strip())[0].lower()
+                     for line in value.splitlines() if line.strip() and "%(" not in line]
+              for name, value in config["options.extras_require"].items()}
+    for name, packages in extras.items():  # pip would replace the user's torch to satisfy them
+        assert not {"torch", "torchvision", "torchaudio"} & set(packages), name
+    assert extras["plot"] == ["matplotlib"] and "matplotlib" in extras["examples"]
+    assert {"matplotlib", "nbclient", "nbformat", "ipykernel"} <= set(extras["test"])
+    assert "slow:" in config["tool:pytest"]["markers"]
+    assert 'pip install torchvision "torch==$(python -c' in section(README, "Install")
+
+
 def test_readme_sections():
     titles = re.findall(r"^## (.+)$", README, flags=re.M)
     for expected in ("Install", "Quick start", "Keras → torchfit",
                      "The PyTorch user's view: what stays torch",
                      "Where torchfit differs from Keras, and why", "Performance",
-                     "Testing your models", "Examples", "FAQ"):
+                     "Testing your models", "Notebooks and plots", "Examples", "FAQ"):
         assert expected in titles
 
 
