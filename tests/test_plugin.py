@@ -33,6 +33,12 @@ from torchfit.testing import (
 
 pytest_plugins = ["pytester"]
 
+# torch.optim's zero_grad imports torch._dynamo on first use. Imported inside an
+# inline pytester run, it would be dropped from sys.modules afterwards and
+# imported again by the next run, which torch refuses (its operator library
+# registers once); imported here, it outlives every run.
+import torch._dynamo  # noqa: E402,F401
+
 
 def run_inner(pytester, source, *args):
     pytester.makepyfile(test_inner=source)
