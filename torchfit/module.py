@@ -374,10 +374,16 @@ class KerasStyleModule:
             device = next(self.parameters(), torch.empty(0)).device
             fn = compile_step(step, state.jit_compile, state.run_eagerly, device)
             state.step_functions[kind] = fn
-        if state.output_shapes is None and fn == getattr(self, f"{kind}_step"):
-            # Eager steps only: hooks added and removed around a torch.compile'd
-            # step would be traced into it (module hooks are not guarded on).
-            return records_shapes_on_first_call(self, fn, state)
+        return fn
+
+    def _step_to_run(self, kind: str) -> Any:
+        """``make_{kind}_function()``, recording output shapes for ``summary()`` in
+        its first call while none are recorded. Eager steps only: hooks added and
+        removed around a torch.compile'd step would be traced into it (module
+        hooks are not guarded on)."""
+        fn = getattr(self, f"make_{kind}_function")()
+        if self._torchfit.output_shapes is None and fn == getattr(self, f"{kind}_step"):
+            return records_shapes_on_first_call(self, fn, self._torchfit)
         return fn
 
     def make_train_function(self) -> Any:
@@ -551,7 +557,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, class_weight)
         self.reset_metrics()
         with training_mode(self, True):
-            logs = self.make_train_function()(batch)
+            logs = self._step_to_run("train")(batch)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -563,7 +569,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, method="test_on_batch")
         self.reset_metrics()
         with training_mode(self, False), grad_free(self, "test"):
-            logs = self.make_test_function()(batch)
+            logs = self._step_to_run("test")(batch)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -571,7 +577,7 @@ class KerasStyleModule:
         """Outputs for one batch, as NumPy."""
         batch = self._single_batch(x, None, None, method="predict_on_batch")
         with training_mode(self, False), grad_free(self, "predict"):
-            outputs = self.make_predict_function()(batch)
+            outputs = self._step_to_run("predict")(batch)
         return concat_outputs([outputs])
 
     # ---------------------------------------------------- saving / summary
