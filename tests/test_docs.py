@@ -119,6 +119,16 @@ def test_pytest_snippets_pass_with_every_seed(tmp_path):
     assert f"{expected} passed" in result.stdout and result.returncode == 0, result.stdout[-4000:]
 
 
+def test_no_python_block_escapes_extraction():
+    """Python under another fence name (``py``, ``pycon``...) would not be run."""
+    other_names = r"(py|python3|pycon|ipython|ipython3|pytb)"
+    for document in DOCUMENTS:
+        text = (ROOT / document).read_text()
+        assert not re.search(rf"^ *```{other_names}\s*$", text, flags=re.M), document
+        assert not re.search(rf"^ *\.\. (code-block|code|sourcecode):: *{other_names}\s*$", text,
+                             flags=re.M), document
+
+
 def test_snippet_extraction_finds_the_known_blocks():
     readme = snippets("README.md")
     assert any("model.fit(x, y" in code for _, code in readme)
