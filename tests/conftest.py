@@ -33,6 +33,13 @@ SLOW_TESTS = {
                        "test_plugin_module_loads_with_autoload_disabled",
                        "test_helpers_import_without_pytest_and_are_reachable_from_torchfit"},
     "test_docs.py": {"test_docs_build_without_warnings", "test_snippets_run_in_order_as_a_reader_would"},
+    "test_compilation.py": {"test_jit_compile_true_matches_eager_and_keeps_state_dict_keys",
+                            "test_jit_compile_with_side_effects_in_forward_matches_eager",
+                            "test_import_does_not_load_the_compiler",
+                            "test_steps_per_execution_history_equals_one_step_per_call",
+                            "test_compiled_steps_run_build_eagerly"},  # torch.compile, subprocesses
+    "test_host_sync.py": {"test_syncs_do_not_grow_with_steps"},
+    "test_progbar.py": {"test_progress_bar_does_not_sync_every_step"},
 }
 
 
