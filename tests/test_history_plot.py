@@ -54,6 +54,13 @@ def test_validation_points_sit_at_the_epochs_that_validated(tmp_path):
         np.testing.assert_allclose(y, history.history["val_loss"], rtol=1e-6)
 
 
+def test_a_history_filled_by_hand_plots_consecutive_epochs():
+    history = History()
+    history.history = {"loss": [3.0, 2.0, 1.0], "val_loss": [2.0]}
+    lines = plotted(history.plot())["loss"]
+    assert lines == {"loss": ([1, 2, 3], [3.0, 2.0, 1.0]), "val_loss": ([1], [2.0])}
+
+
 def test_csv_form_equals_the_history_and_saves_a_png(tmp_path):
     history, csv_path = trained(tmp_path)
     out = tmp_path / "curves.png"

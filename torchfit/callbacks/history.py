@@ -93,7 +93,7 @@ def plot_history(history: Any, path: Any = None, metrics: Optional[Sequence[str]
 # ------------------------------------------------------------------ the series
 def _series_of(history: Any) -> Series:
     if isinstance(history, History):
-        return {key: (list(history._epochs_of.get(key, history.epoch)), _floats(key, values))
+        return {key: (_epochs_of(history, key, len(values)), _floats(key, values))
                 for key, values in history.history.items()}
     if isinstance(history, Mapping):
         return {_check_key(key): (list(range(len(values))), _floats(key, values))
@@ -102,6 +102,15 @@ def _series_of(history: Any) -> Series:
         return _read_csv(_check_path(history, "history"))
     raise TypeError("Argument `history` must be a torchfit History, a dict {name: [value per "
                     f"epoch]}} or the path of a CSVLogger file. Received: {_received(history)}.")
+
+
+def _epochs_of(history: History, key: str, count: int) -> List[int]:
+    """The epoch of each recorded value of ``key``; consecutive epochs for a
+    history filled by hand (its values were not recorded by ``on_epoch_end``)."""
+    for epochs in (getattr(history, "_epochs_of", {}).get(key), history.epoch):
+        if epochs is not None and len(epochs) == count:
+            return list(epochs)
+    return list(range(count))
 
 
 def _check_key(key: Any) -> str:
