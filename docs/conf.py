@@ -40,7 +40,7 @@ napoleon_numpy_docstring = False
 API_PLACEHOLDER = ".. torchfit-api-reference::"
 
 # Public namespaces that torchfit.__all__ does not list as modules.
-EXTRA_NAMESPACES = ["torchfit.utils", "torchfit.distributed", "torchfit.testing"]
+EXTRA_NAMESPACES = ["torchfit.utils", "torchfit.distributed"]
 
 
 def public_namespaces() -> List[Tuple[types.ModuleType, List[str]]]:

@@ -2,7 +2,8 @@
 
 The model is a plain ``nn.Module`` with the ``KerasStyleModule`` mixin; the
 rest is Keras's API: compile, fit with validation_split and a progress bar,
-evaluate on a held-out split, predict. The history is saved as CSV.
+summary, evaluate on a held-out split, predict. The history is saved as CSV and
+its curves as a PNG next to it (``History.plot``, with matplotlib installed).
 
     python examples/digits.py [--epochs N] [--history digits_history.csv] [--quick]
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 
 import numpy as np
 import torch
@@ -86,11 +88,24 @@ def main(argv=None) -> dict:
     probabilities = model.predict(x_test[:5], verbose=0)
     predicted = probabilities.argmax(axis=-1)
 
+    if args.verbose:
+        model.summary()  # output shapes recorded from the first training batch
     save_history_csv(history, args.history)
     print(f"test loss: {results['loss']:.4f}  test accuracy: {results['accuracy']:.4f}")
     print(f"first predictions: {predicted.tolist()}  labels: {y_test[:5].tolist()}")
-    print(f"history saved to {args.history}")
+    print(f"history saved to {os.path.abspath(args.history)}")
+    save_plot(history, os.path.splitext(args.history)[0] + ".png")
     return results
+
+
+def save_plot(history: torchfit.History, path: str) -> None:
+    """Save the training curves, or say how to get them without matplotlib."""
+    try:
+        history.plot(path)
+    except ImportError as error:
+        print(f"no plot saved: {error}")
+        return
+    print(f"training curves saved to {os.path.abspath(path)}")
 
 
 if __name__ == "__main__":

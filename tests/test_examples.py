@@ -1,6 +1,7 @@
 """Every example runs end to end in quick mode and learns something."""
 
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -20,13 +21,19 @@ def load(name):
     return importlib.import_module(name)
 
 
-def test_digits_example_quick(tmp_path, examples_path):
+def test_digits_example_quick(tmp_path, examples_path, capsys):
     digits = load("digits")
     history_csv = tmp_path / "history.csv"
     results = digits.main(["--quick", "--verbose", "0", "--history", str(history_csv)])
     assert results["accuracy"] > 0.8
     header = history_csv.read_text().splitlines()[0].split(",")
     assert header == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    out = capsys.readouterr().out
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "history.png").read_bytes()[:4] == b"\x89PNG"
+        assert f"training curves saved to {tmp_path / 'history.png'}" in out
+    else:
+        assert "pip install 'torchfit[plot]'" in out
 
 
 def test_existing_torchvision_model_quick(tmp_path, examples_path):

@@ -6,6 +6,8 @@ directly.
 """
 
 import random
+import subprocess
+import sys
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -30,6 +32,12 @@ from torchfit.testing import (
 )
 
 pytest_plugins = ["pytester"]
+
+# torch.optim's zero_grad imports torch._dynamo on first use. Imported inside an
+# inline pytester run, it would be dropped from sys.modules afterwards and
+# imported again by the next run, which torch refuses (its operator library
+# registers once); imported here, it outlives every run.
+import torch._dynamo  # noqa: E402,F401
 
 
 def run_inner(pytester, source, *args):
@@ -598,8 +606,29 @@ def test_limit_fit_validates_arguments(kwargs, error, words):
 
 
 def test_public_objects_have_docstrings():
+    from torchfit.testing import pytest_plugin
+
     for name in testing.__all__:
         assert getattr(testing, name).__doc__, name
     for name in ("tiny_classification_data", "tiny_regression_data", "tiny_model", "seeded",
                  "tmp_checkpoint_dir", "torchfit_fit_limits"):
-        assert getattr(testing, name).__doc__, name
+        assert getattr(pytest_plugin, name).__doc__, name
+
+
+def test_helpers_import_without_pytest_and_are_reachable_from_torchfit():
+    code = ("import sys, torchfit\n"
+            "assert 'pytest' not in sys.modules, 'pytest imported'\n"
+            "with torchfit.testing.limit_fit(max_epochs=1):\n"
+            "    torchfit.testing.assert_fits(torchfit.testing.build_tiny_model(),\n"
+            "                                 *torchfit.testing.make_classification_data(), steps=20,\n"
+            "                                 loss_drop=0.1)\n"
+            "assert 'pytest' not in sys.modules, 'pytest imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def test_plugin_module_loads_with_autoload_disabled(pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(test_fixture="def test_it(tiny_model, seeded):\n    assert seeded == 0\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "torchfit.testing.pytest_plugin")
+    result.assert_outcomes(passed=1)

@@ -12,6 +12,9 @@ from .loop import Loop
 from .module import KerasStyleModule, keras_style
 from .saving import load_model
 
+# The testing helpers (no pytest needed) sit on top of the module, so they come last.
+from . import testing  # noqa: E402  (isort: skip)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -30,4 +33,5 @@ __all__ = [
     "optimizers",
     "utils",
     "saving",
+    "testing",
 ]

@@ -340,7 +340,7 @@ class Loop:
 
         callbacks = self._callbacks(with_lr_scheduler(callbacks, model), verbose, epochs,
                                     iterator.num_batches, add_history=True)
-        train_fn = self.dist.step_function(model.make_train_function(), "train")
+        train_fn = self.dist.step_function(model._step_to_run("train"), "train")
         model.stop_training = False
         recheck_targets(model)
         model._torchfit.train_iterator = iterator  # for callbacks, during fit (see ResumePoint)
@@ -418,7 +418,7 @@ class Loop:
         (``validation_data`` inside ``fit``; for ``evaluate``, targets are blamed on
         ``y`` and inputs on ``x``)."""
         model = self.model
-        test_fn = self.dist.step_function(model.make_test_function(), "test")
+        test_fn = self.dist.step_function(model._step_to_run("test"), "test")
         with training_mode(model, False), evaluation_weights(model.optimizer):
             model.stop_evaluating = False
             recheck_targets(model, argument or "y")
@@ -449,7 +449,7 @@ class Loop:
         adapter = self.dist.shard(adapter, "predict")
         iterator = EpochIterator(adapter, steps, model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
-        predict_fn = model.make_predict_function()
+        predict_fn = model._step_to_run("predict")
         outputs: List[Any] = []
         begin, end = callbacks.batch_hooks("predict")
 

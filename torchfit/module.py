@@ -30,6 +30,7 @@ from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
+from .saving.model_summary import records_shapes_on_first_call
 from . import losses as losses_module
 from . import metrics as metrics_module
 
@@ -62,6 +63,7 @@ class TrainingState:
         self.nan_policy: Optional[str] = None
         self.input_nan_policy: Optional[str] = None
         self.lr_scheduler: Optional[TorchLRScheduler] = None  # stepped by every fit
+        self.output_shapes: Optional[Dict[str, List[str]]] = None  # from the first batch, for summary()
 
 
 def call_model(model: nn.Module, x: Any) -> Any:
@@ -261,6 +263,7 @@ class KerasStyleModule:
         state.dtype_policy = self._torchfit.dtype_policy
         state.nan_policy = self._torchfit.nan_policy
         state.input_nan_policy = self._torchfit.input_nan_policy
+        state.output_shapes = self._torchfit.output_shapes
         policy = state.dtype_policy or precision.global_policy()
         if (auto_scale_loss and policy.needs_loss_scaling
                 and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
@@ -402,6 +405,16 @@ class KerasStyleModule:
             device = next(self.parameters(), torch.empty(0)).device
             fn = compile_step(step, state.jit_compile, state.run_eagerly, device)
             state.step_functions[kind] = fn
+        return fn
+
+    def _step_to_run(self, kind: str) -> Any:
+        """``make_{kind}_function()``, recording output shapes for ``summary()`` in
+        its first call while none are recorded. Eager steps only: hooks added and
+        removed around a torch.compile'd step would be traced into it (module
+        hooks are not guarded on)."""
+        fn = getattr(self, f"make_{kind}_function")()
+        if self._torchfit.output_shapes is None and fn == getattr(self, f"{kind}_step"):
+            return records_shapes_on_first_call(self, fn, self._torchfit)
         return fn
 
     def make_train_function(self) -> Any:
@@ -576,7 +589,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, y, sample_weight, class_weight)
         self.reset_metrics()
         with training_mode(self, True):
-            logs = run_step(self.make_train_function(), batch, self)
+            logs = run_step(self._step_to_run("train"), batch, self)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -589,7 +602,7 @@ class KerasStyleModule:
         self.reset_metrics()
         weights = optimizers_module.evaluation_weights(self.optimizer)
         with training_mode(self, False), grad_free(self, "test"), weights:
-            logs = run_step(self.make_test_function(), batch, self)
+            logs = run_step(self._step_to_run("test"), batch, self)
         logs = to_python(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
@@ -598,7 +611,7 @@ class KerasStyleModule:
         batch = self._single_batch(x, None, None, method="predict_on_batch")
         weights = optimizers_module.evaluation_weights(self.optimizer)
         with training_mode(self, False), grad_free(self, "predict"), weights:
-            outputs = run_step(self.make_predict_function(), batch, self)
+            outputs = run_step(self._step_to_run("predict"), batch, self)
         return concat_outputs([outputs])
 
     # ---------------------------------------------------- saving / summary
@@ -626,8 +639,9 @@ class KerasStyleModule:
     def summary(self, line_length: Optional[int] = None, positions: Any = None, print_fn: Any = None,
                 expand_nested: bool = False, show_trainable: bool = False, layer_range: Any = None,
                 sample_input: Any = None) -> None:
-        """Print a Keras-style table of layers, output shapes (given ``sample_input``)
-        and parameter counts; see ``torchfit.saving.summary``."""
+        """Print a Keras-style table of layers, output shapes (from the first batch
+        trained, evaluated or predicted, or from ``sample_input``) and parameter
+        counts; see ``torchfit.saving.summary``."""
         from . import saving
 
         saving.summary(self, line_length=line_length, positions=positions, print_fn=print_fn,

@@ -5,7 +5,7 @@ from .callback import Callback
 from .callback_list import CallbackList
 from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
-from .history import History
+from .history import History, plot_history
 from .lambda_callback import LambdaCallback
 from .learning_rate_scheduler import LearningRateScheduler
 from .model_checkpoint import ModelCheckpoint
@@ -36,4 +36,5 @@ __all__ = [
     "TensorBoard",
     "TerminateOnNaN",
     "TorchLRScheduler",
+    "plot_history",
 ]

@@ -1,4 +1,9 @@
-"""``ProgbarLogger``: tqdm progress bars (verbose=1) or one line per epoch (verbose=2)."""
+"""``ProgbarLogger``: tqdm progress bars (verbose=1) or one line per epoch (verbose=2).
+
+In a Jupyter kernel the bar is tqdm's notebook widget (with ipywidgets
+installed) and text goes to ``stdout``, as Keras prints it (notebooks show
+``stderr`` as red blocks); elsewhere it is tqdm's text bar on ``stderr``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,28 @@ def format_value(value: Any) -> str:
 
 def format_logs(logs: Logs) -> Dict[str, str]:
     return {k: format_value(v) for k, v in (logs or {}).items() if _is_scalar(v)}
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell, as in
+    JupyterLab, Notebook, VS Code and Colab), not a terminal IPython."""
+    zmqshell = sys.modules.get("ipykernel.zmqshell")
+    if zmqshell is None:
+        return False
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    return isinstance(shell, zmqshell.ZMQInteractiveShell)
+
+
+def _bar_class(notebook: bool) -> Any:
+    """tqdm's notebook bar in a kernel that can show widgets, its text bar otherwise."""
+    if notebook:
+        from tqdm import notebook as tqdm_notebook  # imports ipywidgets, if installed
+
+        if tqdm_notebook.IProgress is not None:
+            return tqdm_notebook.tqdm
+    from tqdm.std import tqdm
+
+    return tqdm
 
 
 def _is_scalar(value: Any) -> bool:
@@ -56,7 +83,9 @@ class ProgbarLogger(Callback):
         self._epochs = params.get("epochs", 1)
 
     def _stream(self) -> Any:
-        return self.file if self.file is not None else sys.stderr
+        if self.file is not None:
+            return self.file
+        return sys.stdout if in_notebook() else sys.stderr
 
     def _open(self, total: Optional[int], description: Optional[str] = None) -> None:
         self._close()
@@ -64,9 +93,8 @@ class ProgbarLogger(Callback):
         self._seen = self._shown = 0
         if self._verbose != 1:
             return
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(
+        bar_class = _bar_class(self.file is None and in_notebook())
+        self._bar = bar_class(
             total=total, desc=description, unit="step", file=self._stream(),
             dynamic_ncols=True, leave=True,
         )

@@ -12,7 +12,7 @@ import pickle
 import re
 import tempfile
 import zipfile
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -74,15 +74,21 @@ def _short_list(keys: Sequence[str]) -> str:
 
 # ---------------------------------------------------------------------- atomic I/O
 def atomic_save(obj: Any, filepath: Any) -> None:
-    """``torch.save(obj, filepath)`` that never leaves a partial file behind.
+    """``torch.save(obj, filepath)`` that never leaves a partial file behind."""
+    atomic_write(filepath, lambda f: torch.save(obj, f))
+
+
+def atomic_write(filepath: Any, write: Callable[[Any], None], argument: str = "filepath") -> None:
+    """Call ``write(binary_file)`` and put the result at ``filepath`` atomically.
 
     The data goes to a temporary file in the same directory, is flushed to
     disk, then renamed over ``filepath`` with ``os.replace`` (atomic on POSIX
-    and Windows): readers see the old file or the new one, never a mix.
-    Temporary files that interrupted writes to the same path left behind
-    (a process killed mid-write) are removed once this write succeeds.
+    and Windows): readers see the old file or the new one, never a mix, and a
+    ``write`` that fails leaves no file behind. Temporary files that
+    interrupted writes to the same path left behind (a process killed
+    mid-write) are removed once this write succeeds.
     """
-    filepath = _check_path(filepath)
+    filepath = _check_path(filepath, argument)
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
     prefix = f".{os.path.basename(filepath)}."
@@ -90,7 +96,7 @@ def atomic_save(obj: Any, filepath: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=_TMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         mask = os.umask(0)

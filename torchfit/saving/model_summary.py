@@ -21,14 +21,92 @@ def _readable_size(size: float) -> str:
     return f"{size:.2f} PB"
 
 
-def _shape_text(value: Any) -> str:
+def _shape_text(value: Any, batch_size: Optional[int]) -> str:
+    """Shapes as Keras prints them: a leading dimension equal to the batch size is ``None``."""
     if isinstance(value, torch.Tensor):
-        return str(tuple(value.shape))
+        dims: List[Any] = list(value.shape)
+        if dims and batch_size is not None and dims[0] == batch_size:
+            dims[0] = None
+        return str(tuple(dims))
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_shape_text(v) for v in value) + "]"
+        return "[" + ", ".join(_shape_text(v, batch_size) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_shape_text(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {_shape_text(v, batch_size)}" for k, v in value.items()) + "}"
     return type(value).__name__
+
+
+def _first_tensor(values: Any) -> Optional[torch.Tensor]:
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            return value
+        if isinstance(value, (list, tuple, dict)):
+            found = _first_tensor(value.values() if isinstance(value, dict) else value)
+            if found is not None:
+                return found
+    return None
+
+
+class OutputShapeRecorder:
+    """Forward hooks, while the context is open, that record each submodule's
+    output shapes (``{qualified name: [shape text, ...]}``, one text per
+    distinct shape). The batch size is read from the model's first tensor
+    argument, so that the batch dimension shows as ``None``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.shapes: Dict[str, List[str]] = {}
+        self.batch_size: Optional[int] = None
+        self._handles: List[Any] = []
+
+    def __enter__(self) -> "OutputShapeRecorder":
+        try:
+            self._handles.append(self.model.register_forward_pre_hook(self._read_batch_size,
+                                                                      with_kwargs=True))
+            # remove_duplicate=False: a module shared by two parents is recorded under both names.
+            for name, module in self.model.named_modules(remove_duplicate=False):
+                if name:
+                    self._handles.append(module.register_forward_hook(self._hook_for(name)))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _read_batch_size(self, module: nn.Module, args: Any, kwargs: Any) -> None:
+        if self.batch_size is None:
+            tensor = _first_tensor(list(args) + list(kwargs.values()))
+            if tensor is not None and tensor.ndim:
+                self.batch_size = int(tensor.shape[0])
+
+    def _hook_for(self, name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            text = _shape_text(output, self.batch_size)
+            seen = self.shapes.setdefault(name, [])
+            if text not in seen:
+                seen.append(text)
+
+        return hook
+
+
+def records_shapes_on_first_call(model: nn.Module, step: Callable[[Any], Any], state: Any) -> Callable[[Any], Any]:
+    """``step`` (an eager step function), whose first successful call records the
+    output shapes of the model's submodules in ``state.output_shapes`` (read by
+    ``summary()``). The hooks live for that one call only; later calls go
+    straight to ``step``."""
+
+    def first_call_records_shapes(data: Any) -> Any:
+        if state.output_shapes is not None:
+            return step(data)
+        with OutputShapeRecorder(model) as recorder:
+            result = step(data)
+        state.output_shapes = recorder.shapes
+        return result
+
+    return first_call_records_shapes
 
 
 def _count(tensors: Any) -> Tuple[int, int]:
@@ -70,12 +148,17 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     Rows are the direct submodules (all nested ones, indented, with
     ``expand_nested=True``): name and type, output shape and parameter count
     (parameters and floating-point buffers, as Keras counts its weights).
-    Output shapes are shown when ``sample_input`` is given: the model is run
-    once on it (eval mode, no gradients; the model's mode is restored),
-    called like in ``fit`` (a tuple as ``model(*x)``, a dict as
-    ``model(**x)``). Totals count trainable parameters, and as non-trainable
-    the frozen parameters and floating-point buffers (e.g. BatchNorm
-    statistics), with their memory.
+    Output shapes are those of the first batch the model ran in ``fit``,
+    ``evaluate``, ``predict`` or a ``*_on_batch`` method (recorded by forward
+    hooks during that one eager step, then removed), or of ``sample_input``
+    when it is given: the model is then run once on it (eval mode, no
+    gradients; the model's mode is restored), called like in ``fit`` (a tuple
+    as ``model(*x)``, a dict as ``model(**x)``). Before either, and for steps
+    compiled with ``jit_compile``, shapes show as ``?``; a submodule the
+    forward pass did not use shows ``-``. As in Keras, the batch dimension is
+    ``None``. Totals count trainable parameters, and as non-trainable the
+    frozen parameters and floating-point buffers (e.g. BatchNorm statistics),
+    with their memory.
 
     Args:
         line_length: total width of the table (default 80, 98 with trainable column).
@@ -84,7 +167,8 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
         expand_nested: list nested submodules too.
         show_trainable: add a column saying whether each row is trainable.
         layer_range: ``[first_name, last_name]``: show only the rows between them.
-        sample_input: an example batch, to show output shapes.
+        sample_input: an example batch (what ``fit`` takes as ``x``), to show
+            output shapes before training or for another input size.
     """
     _check_model(model)
     if line_length is not None and (isinstance(line_length, bool) or not isinstance(line_length, int)
@@ -130,9 +214,10 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
                              f"last one. Received: {list(layer_range)}.")
         rows = rows[first:last + 1]
 
-    shapes: Dict[int, List[str]] = {}
+    state = model.__dict__.get("_torchfit")
+    shapes: Optional[Dict[str, List[str]]] = getattr(state, "output_shapes", None)
     if sample_input is not None:
-        shapes = _output_shapes(model, [m for _, _, m in rows], sample_input)
+        shapes = _output_shapes(model, sample_input)
 
     direct = [(name, p) for name, p in model.named_parameters(recurse=False)]
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Trainable"] if show_trainable else [])
@@ -144,7 +229,7 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
         weights = params + [b for b in module.buffers() if b.is_floating_point()]
         cells = [
             "  " * depth + f"{name} ({type(module).__name__})",
-            " / ".join(shapes.get(id(module), [])) or ("?" if sample_input is None else "-"),
+            "?" if shapes is None else " / ".join(shapes.get(name, [])) or "-",
             f"{sum(w.numel() for w in weights):,}",
         ]
         if show_trainable:
@@ -188,7 +273,6 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     lines.append(f" Total params: {total_count:,} ({_readable_size(trainable_size + frozen_size)})")
     lines.append(f" Trainable params: {trainable_count:,} ({_readable_size(trainable_size)})")
     lines.append(f" Non-trainable params: {frozen_count:,} ({_readable_size(frozen_size)})")
-    state = model.__dict__.get("_torchfit")
     optimizer = getattr(state, "optimizer", None) if state is not None else None
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     if optimizer is not None and getattr(optimizer, "state", None):
@@ -200,17 +284,11 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     (print_fn or print)("\n".join(lines))
 
 
-def _output_shapes(model: nn.Module, modules: List[nn.Module], sample_input: Any) -> Dict[int, List[str]]:
+def _output_shapes(model: nn.Module, sample_input: Any) -> Dict[str, List[str]]:
+    """Run ``sample_input`` through the model once (eval mode, no gradients) and
+    record its submodules' output shapes."""
     from ..loop import model_device_and_dtype, move_to
     from ..module import call_model
-
-    shapes: Dict[int, List[str]] = {}
-
-    def hook(module: nn.Module, args: Any, output: Any) -> None:
-        text = _shape_text(output)
-        seen = shapes.setdefault(id(module), [])
-        if text not in seen:
-            seen.append(text)
 
     if isinstance(sample_input, np.ndarray) or (
             isinstance(sample_input, (list, tuple, dict)) and not isinstance(sample_input, str)):
@@ -224,9 +302,8 @@ def _output_shapes(model: nn.Module, modules: List[nn.Module], sample_input: Any
                         f"{_received(sample_input)}.")
     device, dtype = model_device_and_dtype(model)
     batch = move_to(sample_input, device, dtype)
-    handles = [m.register_forward_hook(hook) for m in modules]
     try:
-        with training_mode(model, False), torch.no_grad():
+        with training_mode(model, False), torch.no_grad(), OutputShapeRecorder(model) as recorder:
             call_model(model, batch)
     except Exception as error:
         raise ValueError(
@@ -234,7 +311,4 @@ def _output_shapes(model: nn.Module, modules: List[nn.Module], sample_input: Any
             f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}). "
             "Expected one example batch in the format fit() takes as `x`."
         ) from error
-    finally:
-        for handle in handles:
-            handle.remove()
-    return shapes
+    return recorder.shapes

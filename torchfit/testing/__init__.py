@@ -1,8 +1,21 @@
-"""torchfit's pytest plugin: fixtures, assertion helpers and a fast mode for smoke tests.
+"""Testing helpers for keras-style models, and torchfit's pytest plugin.
 
-The plugin is registered through the ``pytest11`` entry point ``torchfit``, so it
-is active in every pytest run of an environment where torchfit is installed
-(``pytest -p no:torchfit`` turns it off for one run).
+The helpers are plain functions and context managers, usable in any test
+runner or script; importing ``torchfit.testing`` does not import pytest:
+
+- :func:`assert_fits`, :func:`assert_overfits_batch`, :func:`assert_deterministic`,
+  :func:`assert_checkpoint_roundtrip`, :func:`assert_state_dict_unchanged`;
+- :func:`build_tiny_model`, :func:`make_classification_data`,
+  :func:`make_regression_data`: small seeded models and data sets;
+  :func:`seeded_rng`: seeds random, NumPy and torch and restores them;
+- :func:`limit_fit`: caps every keras-style ``fit()`` call while it is active
+  (like Keras's ``keras.config.set_max_epochs`` / ``set_max_steps_per_epoch``).
+
+The pytest plugin (``torchfit.testing.pytest_plugin``) is registered through the
+``pytest11`` entry point ``torchfit``, which names this package: its one hook,
+``pytest_addoption``, runs only inside pytest and registers the plugin module,
+so it is active in every pytest run of an environment where torchfit is
+installed (``pytest -p no:torchfit`` turns it off for one run).
 
 Fixtures (request them by name in a test):
 
@@ -25,12 +38,7 @@ Fixtures (request them by name in a test):
 ``torchfit_fit_limits``
     Autouse. The :class:`FitLimits` in force for the test (fast mode), or None.
 
-Assertion helpers (plain functions, usable from any test):
-:func:`assert_fits`, :func:`assert_overfits_batch`, :func:`assert_deterministic`,
-:func:`assert_checkpoint_roundtrip` and :func:`assert_state_dict_unchanged`.
-
-Fast mode, for smoke tests (like Keras's ``keras.config.set_max_epochs`` /
-``set_max_steps_per_epoch`` or Lightning's ``fast_dev_run``): ``pytest
+Fast mode, for smoke tests (like Lightning's ``fast_dev_run``): ``pytest
 --torchfit-fast`` for every test, or ``@pytest.mark.torchfit_fast`` for one test,
 caps every ``fit()`` call of a keras-style model (see :func:`limit_fit`). The
 defaults, 1 epoch of at most 2 steps, come from the ini options
@@ -39,10 +47,10 @@ may give its own: ``@pytest.mark.torchfit_fast(max_epochs=2, max_steps_per_epoch
 (``None`` leaves that dimension uncapped).
 """
 
-# Layout: plugin (pytest hooks: option, ini values, marker), fixtures, tiny (the
-# data, models and seeded RNG the fixtures hand out), fast (fit limits),
-# assertions (the assert_* helpers) on top of compare (exact snapshots/diffs),
-# and _checks (their argument checks).
+# Layout: tiny (the data, models and seeded RNG), fast (fit limits), assertions
+# (the assert_* helpers) on top of compare (exact snapshots/diffs) and _checks
+# (their argument checks) need no pytest; pytest_plugin gathers plugin (the
+# hooks: option, ini values, marker) and fixtures, which import pytest.
 
 from __future__ import annotations
 
@@ -60,18 +68,6 @@ from .assertions import (
     assert_state_dict_unchanged,
 )
 from .fast import DEFAULT_FAST_MAX_EPOCHS, DEFAULT_FAST_MAX_STEPS_PER_EPOCH, FitLimits, limit_fit  # noqa: F401
-
-# This package is the plugin object (entry point ``torchfit = torchfit.testing``):
-# pytest finds hooks and fixtures in its namespace, so they are imported here.
-from .fixtures import (  # noqa: F401
-    seeded,
-    tiny_classification_data,
-    tiny_model,
-    tiny_regression_data,
-    tmp_checkpoint_dir,
-    torchfit_fit_limits,
-)
-from .plugin import pytest_addoption, pytest_configure, pytest_report_header  # noqa: F401
 from .tiny import (  # noqa: F401
     DEFAULT_SEED,
     TinyData,
@@ -104,7 +100,19 @@ __all__ = [
 # The private helpers live in the submodules; ``torchfit.testing._name`` still
 # finds them (and reads fast mode's patch state as it is now, not as it was
 # when this package was imported).
-_SUBMODULES = ("_checks", "tiny", "fast", "compare", "assertions", "plugin", "fixtures")
+_SUBMODULES = ("_checks", "tiny", "fast", "compare", "assertions")
+
+
+def pytest_addoption(parser: Any, pluginmanager: Any) -> None:
+    """The entry point's hook: registers :mod:`torchfit.testing.pytest_plugin`.
+
+    pytest calls it while it starts (the plugin's own ``pytest_addoption`` then
+    runs as a historic hook), so pytest is imported only inside pytest.
+    """
+    from . import pytest_plugin  # imports pytest: only ever inside a pytest run
+
+    if not pluginmanager.is_registered(pytest_plugin):
+        pluginmanager.register(pytest_plugin, "torchfit.testing.pytest_plugin")
 
 
 def __getattr__(name: str) -> Any:
