@@ -422,3 +422,19 @@ def test_load_model_into_an_uncompiled_model_restores_the_optimizer(tmp_path, ma
     loaded.fit(X, Y, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.parameters(), loaded.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_model_without_trainable_weights_compiles_and_fits_with_keras_warning():
+    """As Keras: compile accepts it (the optimizer is built empty); each training
+    step warns and updates nothing, while the loss is still logged."""
+    model = torchfit.keras_style(torch.nn.Sequential(torch.nn.Linear(3, 1)))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 3), "float32"), np.zeros((8, 1), "float32")
+    with pytest.warns(UserWarning, match="does not have any trainable weights"):
+        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and history.history["loss"][0] > 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.optimizer.iterations == 0

@@ -296,12 +296,9 @@ class KerasStyleModule:
         resolved = optimizers_module.get(optimizer)
         bindable = (optimizers_module.Optimizer, optimizers_module.MultiOptimizer)
         if isinstance(resolved, bindable) and not resolved.is_bound:
+            # No trainable parameter (yet) is allowed, as in Keras: the optimizer is
+            # built empty and training steps warn instead of updating.
             params = [p for p in self.parameters() if p.requires_grad]
-            if not params:
-                raise ValueError(
-                    "Argument `optimizer` cannot be bound: the model has no trainable "
-                    "parameters (expected at least one with requires_grad=True)."
-                )
             resolved.build(self if resolved.binds_module else params)
         check.check_optimizer_owns_parameters(self, resolved)
         return resolved
@@ -358,12 +355,23 @@ class KerasStyleModule:
         if self._torchfit.nan_policy is not None and not self._loss_is_finite(loss):
             return LazyLogs(self.get_metrics_result)  # the step is not applied
         self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
-        scale_loss = getattr(optimizer, "scale_loss", None)
-        (scale_loss(loss) if scale_loss is not None else loss).backward()
+        trains = loss.requires_grad or not self._without_trainable_weights()
+        if trains:
+            scale_loss = getattr(optimizer, "scale_loss", None)
+            (scale_loss(loss) if scale_loss is not None else loss).backward()
         with torch.no_grad():
             logs = self.compute_metrics(x, y, tree.map_structure(_detach, y_pred), sample_weight)
-        optimizer.step()
+        if trains:
+            optimizer.step()
         return logs
+
+    def _without_trainable_weights(self) -> bool:
+        """Whether the model has no parameter to train; then a step warns and
+        updates nothing, as Keras's does (read only when the loss has no graph)."""
+        if any(p.requires_grad for p in self.parameters()):
+            return False
+        warnings.warn("The model does not have any trainable weights.", stacklevel=3)
+        return True
 
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
         """Apply ``nan_policy`` to a batch loss (a host sync, only when opted in)."""
