@@ -69,6 +69,7 @@ class ModelCheckpoint(MonitorCallback):
     logs are per process (``reduce_batch_logs=False``).
     """
 
+    main_process_only = True  # writes files: rank 0 only (but see gathers_fsdp_state)
     reads_batch_logs_immediately = True
     #: Under FSDP over several processes, run on every process (saving gathers
     #: the shards, a collective); read by the distributed session.

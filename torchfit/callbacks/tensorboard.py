@@ -52,6 +52,7 @@ class TensorBoard(Callback):
         embeddings_freq, embeddings_metadata: must stay at their defaults.
     """
 
+    main_process_only = True  # writes files or posts: rank 0 only
     reads_batch_logs_immediately = True
 
     def __init__(self, log_dir: Any = "logs", histogram_freq: int = 0, write_graph: bool = True,
