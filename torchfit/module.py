@@ -25,6 +25,7 @@ from .data import get_adapter, get_validation_adapter, pack_x_y_sample_weight, u
 from .distributed import ROUTES, all_processes_agree
 from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_structure, rows_of
 from .data.weights import check_class_weight_keys, validate_class_weight
+from .optimizers._unwrap import unwrap_loss_scale
 from .logs import LazyLogs, to_python
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
@@ -200,7 +201,7 @@ class KerasStyleModule:
         self._require_compiled("lr_scheduler")
         optimizer = self._torchfit.optimizer
         self._torchfit.lr_scheduler = as_torch_lr_scheduler(
-            value, getattr(optimizer, "inner_optimizer", optimizer))
+            value, unwrap_loss_scale(optimizer))
 
     resume_point = _state_property(
         "resume_point", "A ``torchfit.loop.ResumePoint`` for the next ``fit`` (set by callbacks).")
@@ -270,7 +271,7 @@ class KerasStyleModule:
             resolved_optimizer = precision.LossScaleOptimizer(resolved_optimizer)
         state.optimizer = resolved_optimizer
         state.lr_scheduler = as_torch_lr_scheduler(
-            lr_scheduler, getattr(resolved_optimizer, "inner_optimizer", resolved_optimizer))
+            lr_scheduler, unwrap_loss_scale(resolved_optimizer))
         state.loss = loss
         state.compile_loss = CompileLoss(loss, loss_weights, model=self) if loss is not None else None
         if metrics is not None or weighted_metrics is not None:

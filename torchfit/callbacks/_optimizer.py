@@ -13,12 +13,13 @@ from typing import Any, List
 import torch
 
 from ..optimizers import MultiOptimizer
+from ..optimizers._unwrap import unwrap_loss_scale
 
 
 def model_optimizer(model: Any, owner: str) -> Any:
     """The optimizer of ``model`` (unwrapped), or a clear error when there is none."""
     optimizer = getattr(model, "optimizer", None)
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    optimizer = unwrap_loss_scale(optimizer)
     if optimizer is None:
         raise ValueError(
             f"{owner} needs the model's optimizer. Expected a model compiled with an "

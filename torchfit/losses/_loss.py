@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 
 from .. import name_gate
+from ..naming import to_snake_case
 from ._utils import (
     TensorLike,
     _FLOAT_DTYPES,
@@ -14,7 +15,6 @@ from ._utils import (
     _divide_no_nan,
     _get_mask,
     _standardize_dtype,
-    _to_snake_case,
     _to_tensor,
     squeeze_or_expand_to_same_rank,
 )
@@ -144,7 +144,7 @@ class Loss:
         dtype: Any = None,
     ) -> None:
         _check_name(name)
-        self.name = name or _to_snake_case(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._dtype_arg = dtype
         self._dtype = _standardize_dtype(dtype)

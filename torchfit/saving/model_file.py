@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..compilation import restorable_jit_compile
+from ..optimizers._unwrap import unwrap_loss_scale
 from ..validation import _received
 from .compile_args import (Unserializable, deserialize_objects, deserialize_optimizer, is_plain,
                            optimizer_identity, serialize_jit_compile, serialize_objects,
@@ -110,7 +111,7 @@ def _training_position(model: Any) -> Tuple[int, int]:
 
 
 def _iterations(optimizer: Any) -> Optional[int]:
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    optimizer = unwrap_loss_scale(optimizer)
     value = getattr(optimizer, "iterations", None)
     if value is not None:
         try:
