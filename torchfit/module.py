@@ -18,6 +18,7 @@ from . import optimizers as optimizers_module
 from . import tree
 from . import validation as check
 from . import precision
+from . import saving
 from .compilation import check_jit_compile, compile_step
 from .callbacks.torch_lr_scheduler import TorchLRScheduler, as_torch_lr_scheduler
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
@@ -618,22 +619,16 @@ class KerasStyleModule:
     # ---------------------------------------------------- saving / summary
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Write ``state_dict()`` to ``filepath`` (torch format, atomic); see ``torchfit.saving``."""
-        from . import saving
-
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
         """Load weights written by ``save_weights``/``save`` (or a plain state dict file)."""
-        from . import saving
-
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True,
              pickle_model: bool = False) -> None:
         """Write weights, optimizer state, compile config, epoch and step; see
         ``torchfit.load_model``."""
-        from . import saving
-
         saving.save_model(self, filepath, overwrite=overwrite,
                           include_optimizer=include_optimizer, pickle_model=pickle_model)
 
@@ -643,8 +638,6 @@ class KerasStyleModule:
         """Print a Keras-style table of layers, output shapes (from the first batch
         trained, evaluated or predicted, or from ``sample_input``) and parameter
         counts; see ``torchfit.saving.summary``."""
-        from . import saving
-
         saving.summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
                        expand_nested=expand_nested, show_trainable=show_trainable,
                        layer_range=layer_range, sample_input=sample_input)

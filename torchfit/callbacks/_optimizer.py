@@ -12,7 +12,7 @@ from typing import Any, List
 
 import torch
 
-from ..optimizers import MultiOptimizer
+from ..optimizers import MultiOptimizer, Optimizer
 from ..optimizers._unwrap import unwrap_loss_scale
 
 
@@ -89,8 +89,6 @@ def set_learning_rate(optimizer: Any, value: float, owner: str, group: Any = Non
 
 
 def _is_torchfit(optimizer: Any) -> bool:
-    from ..optimizers import Optimizer
-
     return isinstance(optimizer, Optimizer)
 
 

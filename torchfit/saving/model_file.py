@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from ..compilation import restorable_jit_compile
+from ..distributed import strategies
+from ..distributed.process_group import is_main_process
 from ..optimizers._unwrap import unwrap_loss_scale
 from ..validation import _received
 from .compile_args import (Unserializable, deserialize_objects, deserialize_optimizer, is_plain,
@@ -197,9 +199,6 @@ def checkpoint_state(model: nn.Module, weights_only: bool = False, epoch: Option
     gathered into full CPU tensors that load into the plain, unwrapped model
     and its optimizer; rank 0 gets the result, the other processes None.
     """
-    from ..distributed import strategies
-    from ..distributed.process_group import is_main_process
-
     if not strategies._gathers_checkpoints(model):
         if weights_only:
             return _state_dict(model)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.arrays import convert_structure, is_array_structure
 from ..optimizers._unwrap import unwrap_loss_scale
 from ..utils.training_mode import training_mode
 from ..validation import _received
@@ -293,8 +294,6 @@ def _output_shapes(model: nn.Module, sample_input: Any) -> Dict[str, List[str]]:
 
     if isinstance(sample_input, np.ndarray) or (
             isinstance(sample_input, (list, tuple, dict)) and not isinstance(sample_input, str)):
-        from ..data.arrays import convert_structure, is_array_structure
-
         if is_array_structure(sample_input):
             sample_input = convert_structure(sample_input, "sample_input")
     if not isinstance(sample_input, (torch.Tensor, list, tuple, dict)):
