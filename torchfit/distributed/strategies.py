@@ -37,6 +37,12 @@ class Distribution:
             process's own; epoch logs are always global.
         predict_outputs: ``"all"`` (every process gets the whole prediction)
             or ``"main"`` (rank 0 gets it, the others None).
+
+    Subclasses must pass the keyword arguments above on to
+    ``super().__init__``. They may provide ``prepare(model)`` (called at the
+    start of every fit/evaluate/predict on every process: wrap or shard the
+    model there) and ``train_forward(model)`` (the callable the train step's
+    forward goes through; default: the model itself).
     """
 
     def __init__(self, *, seed: Optional[int] = None, reduce_batch_logs: bool = True,

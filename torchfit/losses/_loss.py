@@ -125,7 +125,13 @@ def reduce_weighted_values(
 
 
 class Loss:
-    """Base class of all losses; subclasses implement ``call``.
+    """Base class of all losses.
+
+    Subclasses must provide: ``call(y_true, y_pred)`` returning the
+    per-sample (unreduced) losses; ``__call__`` applies ``sample_weight``,
+    the mask and ``reduction``. They may provide: ``__init__`` passing
+    ``name``/``reduction``/``dtype`` on to ``super().__init__``, and
+    ``get_config()`` with their own arguments (for saving).
 
     Args:
         name: Name of the loss (defaults to the snake_case class name).

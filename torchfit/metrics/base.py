@@ -189,10 +189,14 @@ def _no_grad_update(fn: Callable) -> Callable:
 class Metric:
     """Base class of stateful metrics (Keras's ``keras.metrics.Metric``).
 
-    Subclasses create their accumulators in ``__init__`` with
-    :meth:`add_state` and implement ``update_state`` and ``result``. States
-    are reachable as attributes (``self.total``) and, in order, through
-    :attr:`variables`.
+    States are reachable as attributes (``self.total``) and, in order,
+    through :attr:`variables`.
+
+    Subclasses must provide: ``__init__`` calling ``super().__init__(name,
+    dtype)`` and creating every accumulator with :meth:`add_state`;
+    ``update_state(...)`` (updating the states in place); ``result()``.
+    They may provide: ``reset_state()`` (default: every state back to its
+    initial value), ``get_config()`` for saving (default: ``name``, ``dtype``).
 
     Args:
         name: name of the metric (its key in the training logs). Defaults to
