@@ -25,13 +25,14 @@ ROOT = Path(torchfit.__file__).resolve().parent
 KNOWN_CYCLES: Set[FrozenSet[str]] = {
     # saving reaches up to module/loop (load_model wraps and compiles; summary
     # calls the model), BackupAndRestore and ModelCheckpoint save through
-    # saving, utils.inference checks KerasStyleModule, keras_style <-> module.
+    # saving, distributed/__init__ imports session (which needs callbacks),
+    # keras_style <-> module.
     frozenset({
         "torchfit.callbacks", "torchfit.callbacks.backup_and_restore",
         "torchfit.callbacks.model_checkpoint", "torchfit.distributed",
         "torchfit.distributed.session", "torchfit.keras_style", "torchfit.loop",
         "torchfit.module", "torchfit.saving", "torchfit.saving.model_file",
-        "torchfit.saving.model_summary", "torchfit.utils.inference",
+        "torchfit.saving.model_summary",
     }),
     # The losses registry imports the loss classes, whose base looks names up in it.
     frozenset({
@@ -67,7 +68,6 @@ KNOWN_FUNCTION_IMPORTS: Set[Tuple[str, str]] = {
     ("torchfit.saving.model_summary", "torchfit.loop"),  # summary runs one batch
     ("torchfit.saving.model_summary", "torchfit.module"),  # summary calls the model
     ("torchfit.testing", "torchfit.testing.pytest_plugin"),  # imports pytest: lazy
-    ("torchfit.utils.inference", "torchfit.module"),  # the module imports utils.inference
 }
 
 

@@ -28,7 +28,7 @@ from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .optimizers._unwrap import unwrap_loss_scale
 from .logs import LazyLogs, to_python
-from .utils.inference import grad_free
+from .utils.inference import grad_free, register_step_owner
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
@@ -89,6 +89,7 @@ def _state_property(name: str, doc: str) -> property:
     return property(getter, setter, doc=doc)
 
 
+@register_step_owner  # grad_free compares steps with these
 class KerasStyleModule:
     """Mixin giving an ``nn.Module`` Keras 3's ``compile``/``fit``/``evaluate``/``predict``.
 
