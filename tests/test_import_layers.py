@@ -34,13 +34,6 @@ KNOWN_CYCLES: Set[FrozenSet[str]] = {
         "torchfit.module", "torchfit.saving", "torchfit.saving.model_file",
         "torchfit.saving.model_summary",
     }),
-    # The losses registry imports the loss classes, whose base looks names up in it.
-    frozenset({
-        "torchfit.losses._categorical", "torchfit.losses._circle", "torchfit.losses._ctc",
-        "torchfit.losses._hinge", "torchfit.losses._loss", "torchfit.losses._probabilistic",
-        "torchfit.losses._registry", "torchfit.losses._regression",
-        "torchfit.losses._segmentation",
-    }),
     # MeanMetricWrapper resolves stored function names through the package.
     frozenset({
         "torchfit.metrics", "torchfit.metrics.accuracy_metrics",
@@ -60,7 +53,6 @@ KNOWN_CYCLES: Set[FrozenSet[str]] = {
 #: import points up a layer) or to keep an optional dependency lazy.
 KNOWN_FUNCTION_IMPORTS: Set[Tuple[str, str]] = {
     ("torchfit.distributed.session", "torchfit.callbacks"),  # callbacks -> distributed package
-    ("torchfit.losses._loss", "torchfit.losses._registry"),  # registry imports the loss classes
     ("torchfit.metrics.reduction_metrics", "torchfit.metrics"),  # package being built
     ("torchfit.optimizers.loss_scale_optimizer", "torchfit.optimizers"),  # package imports it
     ("torchfit.optimizers.multi_optimizer", "torchfit.optimizers"),  # package imports it

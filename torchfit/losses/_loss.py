@@ -208,12 +208,10 @@ class Loss:
         return f"<{type(self).__name__} name={self.name!r} reduction={self.reduction!r}>"
 
 
-def _builtin_functions() -> Dict[str, Callable[..., torch.Tensor]]:
-    """``{name: function}`` of torchfit's loss functions (imported on use: the
-    registry imports the modules that subclass the classes below)."""
-    from ._registry import _FUNCTIONS
-
-    return _FUNCTIONS
+#: ``{name: function}`` of torchfit's loss functions, filled in by
+#: ``_registry`` when the package loads (it imports the modules that subclass
+#: the classes below, so this module does not import it).
+BUILTIN_FUNCTIONS: Dict[str, Callable[..., torch.Tensor]] = {}
 
 
 class LossFunctionWrapper(Loss):
@@ -256,7 +254,7 @@ class LossFunctionWrapper(Loss):
         not a torchfit loss function) and the ``fn`` keyword arguments."""
         config = super().get_config()
         name = getattr(self.fn, "__name__", None)
-        config["fn"] = name if _builtin_functions().get(name) is self.fn else self.fn
+        config["fn"] = name if BUILTIN_FUNCTIONS.get(name) is self.fn else self.fn
         config.update(self._fn_kwargs)
         return config
 
@@ -270,7 +268,7 @@ class LossFunctionWrapper(Loss):
             if isinstance(fn, dict) and fn.get("class_name") == "function":
                 fn = fn.get("config")
             if isinstance(fn, str):  # never imported: torchfit's or custom_objects'
-                fn = name_gate.resolve(fn, _builtin_functions(), custom_objects,
+                fn = name_gate.resolve(fn, BUILTIN_FUNCTIONS, custom_objects,
                                        "loss function", "The loss config's `fn`")
             config["fn"] = fn
         return cls(**config)
