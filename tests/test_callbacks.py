@@ -406,3 +406,25 @@ def test_unknown_mode_warns_and_falls_back_to_auto(make):
     with pytest.warns(UserWarning, match="mode 'best' is unknown, fallback to auto"):
         callback = make("best")
     assert callback.mode == "auto"
+
+
+def test_callback_capabilities_are_declared_on_the_base_class():
+    base = tcb.Callback()
+    assert (base.main_process_only, base.gathers_fsdp_state,
+            base.reads_batch_logs_immediately) == (False, False, False)
+    writers = (tcb.CSVLogger, tcb.TensorBoard, tcb.ModelCheckpoint, tcb.RemoteMonitor)
+    assert all(cls.main_process_only is True for cls in writers)
+    assert [cls.__name__ for cls in writers if cls.gathers_fsdp_state] == ["ModelCheckpoint"]
+    assert not any(cls.main_process_only for cls in (tcb.EarlyStopping, tcb.History,
+                                                     tcb.BackupAndRestore))
+
+
+def test_callback_list_attaches_each_member_once():
+    seen = []
+
+    class Sibling(tcb.Callback):
+        def _attach_to_callback_list(self, callback_list):
+            seen.append([type(c).__name__ for c in callback_list.callbacks])
+
+    tcb.CallbackList([Sibling(), tcb.EarlyStopping()], add_history=True)
+    assert seen == [["Sibling", "EarlyStopping", "History"]]

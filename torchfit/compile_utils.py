@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -20,26 +19,13 @@ from torch import nn
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import tree
+from .naming import object_name, to_snake_case
 from .compilation import eager_only
 from .torch_loss import KerasOrder, TorchLossAdapter, is_torch_order
 
 ACCURACY_ALIASES = ("accuracy", "acc")
 CROSSENTROPY_ALIASES = ("crossentropy", "ce")
 SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
-
-
-def snake_case(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-
-
-def object_name(obj: Any) -> str:
-    """The log name Keras gives a loss/metric object or function."""
-    if isinstance(getattr(obj, "name", None), str):
-        return obj.name
-    if hasattr(obj, "__name__"):
-        return snake_case(obj.__name__)
-    return snake_case(type(obj).__name__)
 
 
 def binary_or_sparse(y_true: torch.Tensor, y_pred: torch.Tensor) -> Tuple[bool, bool]:
@@ -543,7 +529,7 @@ class TorchMetricAdapter:
     def __init__(self, metric: Any) -> None:
         self.metric = metric
         name = getattr(metric, "name", None)
-        self.name = name if isinstance(name, str) and name else snake_case(type(metric).__name__)
+        self.name = name if isinstance(name, str) and name else to_snake_case(type(metric).__name__)
         self._warned_sample_weight = False
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:

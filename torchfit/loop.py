@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -27,7 +26,7 @@ from .utils.training_mode import training_mode
 from .validation import check_finite_batch, integer_input_error
 from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
                    split_for_validation, unpack_x_y_sample_weight)
-from .data.epoch_iterator import warn_ran_out_of_data
+from .data.epoch_iterator import ResumePoint, warn_ran_out_of_data  # noqa: F401 (ResumePoint: public here)
 
 
 def model_device_and_dtype(model: torch.nn.Module) -> tuple:
@@ -111,38 +110,6 @@ def concat_outputs(batches: List[Any]) -> Any:
               else np.concatenate([np.asarray(f[i]) for f in flat]) for i in range(len(flat[0]))]
     as_numpy = [tensor_to_numpy(j) if isinstance(j, torch.Tensor) else j for j in joined]
     return tree.pack_sequence_as(first, as_numpy)
-
-
-@dataclass
-class ResumePoint:
-    """Where an interrupted ``fit`` continues.
-
-    A callback (e.g. a backup/restore callback) sets ``model.resume_point`` in
-    ``on_train_begin``; the loop then starts at ``epoch``, drops the first
-    ``step`` batches of that epoch (drawn with the same shuffle as the
-    original run) and calls ``on_positioned()`` before training the next one.
-
-    With ``steps_per_epoch`` shorter than the data a pass spans epochs:
-    ``pass_position`` is then the number of batches of the current pass read
-    before the resume point (``None``: ``step``, the epoch began the pass). The
-    loop draws a new pass in that epoch (the callback puts back the RNG state
-    of the original pass start in its ``on_epoch_begin``), drops
-    ``pass_position`` batches, the last ``step`` of which count as the epoch's
-    first steps, then calls ``on_positioned()``. During ``fit`` the training
-    ``EpochIterator`` is ``model._torchfit.train_iterator`` (its
-    ``starts_new_pass`` and ``pass_position`` say where the pass is).
-    """
-
-    epoch: int
-    step: int = 0
-    on_positioned: Optional[Callable[[], None]] = None
-    pass_position: Optional[int] = None
-    #: The epoch that pass began in: under torch.distributed its shared shuffle
-    #: is drawn for that epoch (``set_epoch``). ``None``: the resumed epoch.
-    pass_epoch: Optional[int] = None
-    #: The epoch's logs at the resume point: a resumed epoch with no step left
-    #: ends with them (its compiled metrics may not even be built yet).
-    logs: Optional[Dict[str, Any]] = None
 
 
 def describe_inputs(x: Any) -> str:

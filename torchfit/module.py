@@ -18,6 +18,7 @@ from . import optimizers as optimizers_module
 from . import tree
 from . import validation as check
 from . import precision
+from . import saving
 from .compilation import check_jit_compile, compile_step
 from .callbacks.torch_lr_scheduler import TorchLRScheduler, as_torch_lr_scheduler
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
@@ -25,8 +26,9 @@ from .data import get_adapter, get_validation_adapter, pack_x_y_sample_weight, u
 from .distributed import ROUTES, all_processes_agree
 from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_structure, rows_of
 from .data.weights import check_class_weight_keys, validate_class_weight
+from .optimizers._unwrap import unwrap_loss_scale
 from .logs import LazyLogs, to_python
-from .utils.inference import grad_free
+from .utils.inference import grad_free, register_step_owner
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
@@ -87,6 +89,7 @@ def _state_property(name: str, doc: str) -> property:
     return property(getter, setter, doc=doc)
 
 
+@register_step_owner  # grad_free compares steps with these
 class KerasStyleModule:
     """Mixin giving an ``nn.Module`` Keras 3's ``compile``/``fit``/``evaluate``/``predict``.
 
@@ -200,7 +203,7 @@ class KerasStyleModule:
         self._require_compiled("lr_scheduler")
         optimizer = self._torchfit.optimizer
         self._torchfit.lr_scheduler = as_torch_lr_scheduler(
-            value, getattr(optimizer, "inner_optimizer", optimizer))
+            value, unwrap_loss_scale(optimizer))
 
     resume_point = _state_property(
         "resume_point", "A ``torchfit.loop.ResumePoint`` for the next ``fit`` (set by callbacks).")
@@ -270,7 +273,7 @@ class KerasStyleModule:
             resolved_optimizer = precision.LossScaleOptimizer(resolved_optimizer)
         state.optimizer = resolved_optimizer
         state.lr_scheduler = as_torch_lr_scheduler(
-            lr_scheduler, getattr(resolved_optimizer, "inner_optimizer", resolved_optimizer))
+            lr_scheduler, unwrap_loss_scale(resolved_optimizer))
         state.loss = loss
         state.compile_loss = CompileLoss(loss, loss_weights, model=self) if loss is not None else None
         if metrics is not None or weighted_metrics is not None:
@@ -625,22 +628,16 @@ class KerasStyleModule:
     # ---------------------------------------------------- saving / summary
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Write ``state_dict()`` to ``filepath`` (torch format, atomic); see ``torchfit.saving``."""
-        from . import saving
-
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
         """Load weights written by ``save_weights``/``save`` (or a plain state dict file)."""
-        from . import saving
-
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True,
              pickle_model: bool = False) -> None:
         """Write weights, optimizer state, compile config, epoch and step; see
         ``torchfit.load_model``."""
-        from . import saving
-
         saving.save_model(self, filepath, overwrite=overwrite,
                           include_optimizer=include_optimizer, pickle_model=pickle_model)
 
@@ -650,8 +647,6 @@ class KerasStyleModule:
         """Print a Keras-style table of layers, output shapes (from the first batch
         trained, evaluated or predicted, or from ``sample_input``) and parameter
         counts; see ``torchfit.saving.summary``."""
-        from . import saving
-
         saving.summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
                        expand_nested=expand_nested, show_trainable=show_trainable,
                        layer_range=layer_range, sample_input=sample_input)

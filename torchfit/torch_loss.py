@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import tree
-from .metrics.base import to_snake_case
+from .naming import to_snake_case
 
 _TORCH_ORDER = ("input", "target")
 

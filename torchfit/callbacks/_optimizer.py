@@ -12,13 +12,14 @@ from typing import Any, List
 
 import torch
 
-from ..optimizers import MultiOptimizer
+from ..optimizers import MultiOptimizer, Optimizer
+from ..optimizers._unwrap import unwrap_loss_scale
 
 
 def model_optimizer(model: Any, owner: str) -> Any:
     """The optimizer of ``model`` (unwrapped), or a clear error when there is none."""
     optimizer = getattr(model, "optimizer", None)
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    optimizer = unwrap_loss_scale(optimizer)
     if optimizer is None:
         raise ValueError(
             f"{owner} needs the model's optimizer. Expected a model compiled with an "
@@ -88,8 +89,6 @@ def set_learning_rate(optimizer: Any, value: float, owner: str, group: Any = Non
 
 
 def _is_torchfit(optimizer: Any) -> bool:
-    from ..optimizers import Optimizer
-
     return isinstance(optimizer, Optimizer)
 
 

@@ -38,6 +38,10 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 
+from ..data.epoch_iterator import ResumePoint
+from ..logs import to_python
+from ..saving import (atomic_save, check_optimizer_state, check_rng_state, check_state_dict,
+                      get_rng_state, optimizer_identity, read_checkpoint, set_rng_state)
 from . import _checks
 from .callback import Callback, Logs
 
@@ -158,8 +162,6 @@ class BackupAndRestore(Callback):
         self._prev_path = self._path + ".bkp"
 
     def on_train_begin(self, logs: Logs = None) -> None:
-        from ..loop import ResumePoint
-
         self._set_paths()
         if os.path.exists(self.backup_dir) and not os.path.isdir(self.backup_dir):
             raise NotADirectoryError(
@@ -188,8 +190,6 @@ class BackupAndRestore(Callback):
             if step == 0:
                 self._restore_callbacks(backup)
         if step == 0:
-            from ..saving import set_rng_state
-
             set_rng_state(backup["rng"])
             if backup.get("stopped"):
                 epoch = max(epoch, int(self.params.get("epochs", epoch) or epoch))
@@ -209,8 +209,6 @@ class BackupAndRestore(Callback):
                                                   logs=backup.get("logs"))
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
-        from ..saving import get_rng_state, set_rng_state
-
         self._epoch = epoch
         self._last_batch_seen = -1
         backup = self._resume
@@ -255,8 +253,6 @@ class BackupAndRestore(Callback):
 
     def _on_positioned(self) -> None:
         """The loop has dropped the batches the backup already applied."""
-        from ..saving import set_rng_state
-
         backup, self._resume = self._resume, None
         if backup is None:
             return
@@ -270,8 +266,6 @@ class BackupAndRestore(Callback):
         """An epoch-level backup: the loop has redrawn the pass and dropped the
         batches read before it. The rest was restored in ``on_train_begin``; the
         epoch goes on with the RNG of its start."""
-        from ..saving import set_rng_state
-
         self._resume = None
         state, self._rng_after_positioning = self._rng_after_positioning, None
         if state is not None:
@@ -343,8 +337,6 @@ class BackupAndRestore(Callback):
         return [c for c in self._siblings if _stateful(c)]
 
     def _write_backup(self, epoch: int, step: int) -> None:
-        from ..saving import atomic_save, get_rng_state, optimizer_identity
-
         optimizer = self._optimizer()
         pass_batches = self._pass_batches_now(step)
         backup = {
@@ -377,8 +369,6 @@ class BackupAndRestore(Callback):
 
     # ------------------------------------------------------------- restore
     def _read_backup(self) -> Optional[Dict[str, Any]]:
-        from ..saving import read_checkpoint
-
         candidates = [p for p in (self._path, self._prev_path) if os.path.exists(p)]
         error: Optional[Exception] = None
         for path in candidates:
@@ -408,8 +398,6 @@ class BackupAndRestore(Callback):
         """Everything the restore will use, checked before it changes anything:
         the position, weights, optimizer kind and param groups, callbacks,
         extra states and RNG states."""
-        from ..saving import check_optimizer_state, check_rng_state, check_state_dict
-
         source = f"the backup in {self.backup_dir}"
         for key in ("epoch", "step"):
             value = backup.get(key)
@@ -464,8 +452,6 @@ class BackupAndRestore(Callback):
             raise
 
     def _restore_training_state(self, backup: Dict[str, Any]) -> None:
-        from ..saving import check_state_dict
-
         weights = check_state_dict(self.model, backup["weights"], f"the backup in {self.backup_dir}")
         with torch.no_grad():
             self.model.load_state_dict(weights)
@@ -537,8 +523,6 @@ def _pass_rng(backup: Dict[str, Any]) -> Any:
 # ------------------------------------------------------------------ metric states
 def _logs_so_far(model: Any) -> Optional[Dict[str, float]]:
     """The model's metric results as floats (this process's), or None without metrics."""
-    from ..logs import to_python
-
     results = getattr(model, "get_metrics_result", None)
     return to_python(results()) if callable(results) else None
 

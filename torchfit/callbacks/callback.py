@@ -10,7 +10,9 @@ Logs = Optional[Dict[str, Any]]
 class Callback:
     """Base class for objects that hook into ``fit``, ``evaluate`` and ``predict``.
 
-    Subclasses override any of the ``on_*`` methods. ``self.model`` is the
+    Subclasses may override any of the ``on_*`` methods, and may set the
+    capability attributes below (``reads_batch_logs_immediately``,
+    ``main_process_only``, ``gathers_fsdp_state``). ``self.model`` is the
     module being trained and ``self.params`` holds ``verbose``, ``epochs`` and
     ``steps``. Batch-level ``logs`` may hold 0-d tensors (converting them is
     left to the callbacks that need numbers, so training never waits on the
@@ -22,6 +24,21 @@ class Callback:
     #: values are computed on first read (:class:`torchfit.logs.LazyLogs`),
     #: which costs nothing on batches where they don't look. Others get a dict.
     reads_batch_logs_immediately: bool = False
+
+    #: True for callbacks that only write files or reports (CSV, TensorBoard,
+    #: checkpoints, remote posts): in a distributed run they run on rank 0
+    #: only, so the processes don't write the same file at once.
+    main_process_only: bool = False
+
+    #: True for callbacks whose saves gather an FSDP-sharded model's full state:
+    #: every process runs them (each holds a shard) and all must pass the same
+    #: ones, even though ``main_process_only`` keeps other callbacks on rank 0.
+    gathers_fsdp_state: bool = False
+
+    def _attach_to_callback_list(self, callback_list: Any) -> None:
+        """Called once by the ``CallbackList`` that holds this callback, after
+        all its members are set up. Override to reach sibling callbacks
+        (``BackupAndRestore`` backs up their state); the default does nothing."""
 
     def __init__(self) -> None:
         self.params: Dict[str, Any] = {}

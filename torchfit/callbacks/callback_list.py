@@ -71,9 +71,7 @@ class CallbackList(Callback):
             self.set_params(params)
         # Callbacks that need their siblings (BackupAndRestore backs up their state).
         for callback in list(self.callbacks):
-            attach = getattr(callback, "_attach_to_callback_list", None)
-            if callable(attach):
-                attach(self)
+            callback._attach_to_callback_list(self)
 
     def set_params(self, params: Dict[str, Any]) -> None:
         super().set_params(params)

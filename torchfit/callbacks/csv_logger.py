@@ -37,6 +37,8 @@ class CSVLogger(Callback):
             overwriting it; use it when training resumes.
     """
 
+    main_process_only = True  # writes files or posts: rank 0 only
+
     def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         owner = type(self).__name__

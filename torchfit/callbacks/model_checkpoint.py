@@ -6,6 +6,10 @@ import os
 import warnings
 from typing import Any, Dict, Optional
 
+from .. import distributed, saving
+from ..distributed import strategies
+from ..distributed.process_group import _comm_device, _dist
+from ..saving.model_file import checkpoint_state
 from . import _checks
 from .callback import Logs
 from .monitor_callback import MonitorCallback, _plain
@@ -69,6 +73,7 @@ class ModelCheckpoint(MonitorCallback):
     logs are per process (``reduce_batch_logs=False``).
     """
 
+    main_process_only = True  # writes files: rank 0 only (but see gathers_fsdp_state)
     reads_batch_logs_immediately = True
     #: Under FSDP over several processes, run on every process (saving gathers
     #: the shards, a collective); read by the distributed session.
@@ -172,8 +177,6 @@ class ModelCheckpoint(MonitorCallback):
         ``best``), so all of them take part in the same gathers."""
         import torch
 
-        from ..distributed.process_group import _comm_device, _dist
-
         dist = _dist()
         main = dist.get_rank() == 0
         decided = self._should_save_model(epoch, logs, filepath) if main else True
@@ -188,10 +191,6 @@ class ModelCheckpoint(MonitorCallback):
         return bool(message[0])
 
     def _save_model(self, epoch: int, batch: Optional[int], logs: Logs) -> None:
-        from .. import distributed, saving
-        from ..distributed import strategies
-        from ..saving.model_file import checkpoint_state
-
         logs = dict(logs or {})
         filepath = self._get_file_path(epoch, batch, logs)
         gather = strategies._gathers_checkpoints(self.model)

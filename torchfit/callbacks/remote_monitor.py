@@ -48,6 +48,8 @@ class RemoteMonitor(Callback):
     goes on). Needs the ``requests`` package; runs on the main process only.
     """
 
+    main_process_only = True  # writes files or posts: rank 0 only
+
     def __init__(self, root: str = "http://localhost:9000", path: str = "/publish/epoch/end/",
                  field: str = "data", headers: Optional[Dict[str, str]] = None,
                  send_as_json: bool = False) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
+from ..optimizers._unwrap import unwrap_loss_scale
 from . import _checks
 from .callback import Callback, Logs
 
@@ -32,7 +33,7 @@ class SwapEMAWeights(Callback):
     def _ema_optimizers(self) -> List[Any]:
         owner = type(self).__name__
         optimizer = getattr(self.model, "optimizer", None)
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        optimizer = unwrap_loss_scale(optimizer)
         if optimizer is None:
             raise ValueError(f"{owner} needs a compiled model with an optimizer; received a "
                              "model whose `optimizer` is None.")

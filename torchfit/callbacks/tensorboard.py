@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
+from ..optimizers._unwrap import unwrap_loss_scale
 from . import _checks
 from ._optimizer import get_learning_rate
 from .callback import Callback, Logs
@@ -52,6 +53,7 @@ class TensorBoard(Callback):
         embeddings_freq, embeddings_metadata: must stay at their defaults.
     """
 
+    main_process_only = True  # writes files or posts: rank 0 only
     reads_batch_logs_immediately = True
 
     def __init__(self, log_dir: Any = "logs", histogram_freq: int = 0, write_graph: bool = True,
@@ -148,7 +150,7 @@ class TensorBoard(Callback):
             train = {k: v for k, v in logs.items() if not k.startswith("val_")}
             val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
             optimizer = getattr(self.model, "optimizer", None)
-            optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+            optimizer = unwrap_loss_scale(optimizer)
             if optimizer is not None and (hasattr(optimizer, "param_groups")
                                           or hasattr(optimizer, "learning_rate")):
                 train["learning_rate"] = get_learning_rate(optimizer)
@@ -172,7 +174,7 @@ class TensorBoard(Callback):
 
     def _iterations(self) -> int:
         optimizer = getattr(self.model, "optimizer", None)
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        optimizer = unwrap_loss_scale(optimizer)
         iterations: Optional[Any] = getattr(optimizer, "iterations", None)
         if iterations is None:
             return self._global_train_batch

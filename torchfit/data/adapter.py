@@ -21,11 +21,14 @@ Batch = Tuple[Any, Any, Any]
 class DataAdapter:
     """Base class: one subclass per input type.
 
-    Subclasses implement :meth:`get_iterator` and :attr:`num_batches`; the
-    rest has sensible defaults. ``get_iterator`` must return a *fresh* pass
-    over the data for re-iterable inputs (arrays, datasets, loaders), which is
-    how validation restarts at the start of the data every epoch; one-shot
-    inputs (generators) continue where they stopped.
+    Subclasses must provide :meth:`get_iterator` (batches of ``(x, y,
+    sample_weight)``) and :attr:`num_batches`. They may provide
+    :attr:`num_samples`, :attr:`batch_size`, :attr:`sliced_from`,
+    :meth:`exhausted` and the ``on_epoch_begin``/``on_epoch_end`` hooks; the
+    defaults suit an input of unknown size. ``get_iterator`` must return a
+    *fresh* pass over the data for re-iterable inputs (arrays, datasets,
+    loaders), which is how validation restarts at the start of the data every
+    epoch; one-shot inputs (generators) continue where they stopped.
     """
 
     #: Whether ``validation_split`` can slice this input.

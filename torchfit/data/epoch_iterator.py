@@ -4,10 +4,42 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import Callable, Iterator, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .adapter import Batch, DataAdapter
 
+
+@dataclass
+class ResumePoint:
+    """Where an interrupted ``fit`` continues.
+
+    A callback (e.g. a backup/restore callback) sets ``model.resume_point`` in
+    ``on_train_begin``; the loop then starts at ``epoch``, drops the first
+    ``step`` batches of that epoch (drawn with the same shuffle as the
+    original run) and calls ``on_positioned()`` before training the next one.
+
+    With ``steps_per_epoch`` shorter than the data a pass spans epochs:
+    ``pass_position`` is then the number of batches of the current pass read
+    before the resume point (``None``: ``step``, the epoch began the pass). The
+    loop draws a new pass in that epoch (the callback puts back the RNG state
+    of the original pass start in its ``on_epoch_begin``), drops
+    ``pass_position`` batches, the last ``step`` of which count as the epoch's
+    first steps, then calls ``on_positioned()``. During ``fit`` the training
+    ``EpochIterator`` is ``model._torchfit.train_iterator`` (its
+    ``starts_new_pass`` and ``pass_position`` say where the pass is).
+    """
+
+    epoch: int
+    step: int = 0
+    on_positioned: Optional[Callable[[], None]] = None
+    pass_position: Optional[int] = None
+    #: The epoch that pass began in: under torch.distributed its shared shuffle
+    #: is drawn for that epoch (``set_epoch``). ``None``: the resumed epoch.
+    pass_epoch: Optional[int] = None
+    #: The epoch's logs at the resume point: a resumed epoch with no step left
+    #: ends with them (its compiled metrics may not even be built yet).
+    logs: Optional[Dict[str, Any]] = None
 
 def warn_ran_out_of_data(stacklevel: int = 2) -> None:
     """Keras's warning for an input that runs dry before ``steps_per_epoch * epochs`` batches."""

@@ -63,7 +63,7 @@ from .strategies import DataParallel, Distribution, FSDP, distribution, full_sta
 # Not in __all__, importable from here as before the split: the loop's session
 # (loop.py), the train step's routes (module.py), and internals the tests use.
 from .process_group import DEFAULT_TIMEOUT  # noqa: F401
-from .session import (MAIN_PROCESS_CALLBACKS, ROUTES, LocalSession, Session,  # noqa: F401
+from .session import (ROUTES, LocalSession, Session,  # noqa: F401
                       _ScaleGrad, loop_session)
 from .sharding import ShardBatch, _epoch_order  # noqa: F401
 

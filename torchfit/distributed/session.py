@@ -63,8 +63,11 @@ class _Route:
         return out
 
 
-#: Callbacks that only write files: run on rank 0 only.
-MAIN_PROCESS_CALLBACKS = ("CSVLogger", "TensorBoard", "ModelCheckpoint", "RemoteMonitor")
+def _declares(callback: Any, capability: str) -> bool:
+    """Whether ``callback`` sets a capability flag declared on ``Callback``
+    (read with a default: the list is not validated yet, so an item may be
+    something else, which ``CallbackList`` then reports)."""
+    return getattr(callback, capability, False) is True
 
 
 def loop_session(model: nn.Module) -> Union["LocalSession", "Session"]:
@@ -142,8 +145,8 @@ class Session(InputSharding):
     # -- callbacks ----------------------------------------------------------------------
     def local_callbacks(self, callbacks: Any) -> Any:
         """The user's callbacks for this process: on ranks other than 0, the
-        ones that only write files (CSVLogger, TensorBoard, ModelCheckpoint, and
-        any callback with ``main_process_only = True``) are left out. With an
+        ones that declare ``main_process_only = True`` (CSVLogger, TensorBoard,
+        ModelCheckpoint, RemoteMonitor: they only write files) are left out. With an
         FSDP-sharded model, callbacks with ``gathers_fsdp_state = True``
         (ModelCheckpoint) stay on every process: their saves gather the shards
         (a collective) and rank 0 writes."""
@@ -162,16 +165,13 @@ class Session(InputSharding):
             self._check_same_gatherers(items)
         if self.rank == 0 or callbacks is None:
             return callbacks
-        writers = tuple(getattr(callbacks_module, name) for name in MAIN_PROCESS_CALLBACKS
-                        if isinstance(getattr(callbacks_module, name, None), type))
         return [c for c in items
-                if (gathers and getattr(c, "gathers_fsdp_state", False) is True)
-                or not (isinstance(c, writers) or getattr(c, "main_process_only", False) is True)]
+                if (gathers and _declares(c, "gathers_fsdp_state")) or not _declares(c, "main_process_only")]
 
     def _check_same_gatherers(self, items: List[Any]) -> None:
         """Every process must pass the same shard-gathering callbacks: a save
         that one process starts alone would wait for the others forever."""
-        mine = [type(c).__name__ for c in items if getattr(c, "gathers_fsdp_state", False) is True]
+        mine = [type(c).__name__ for c in items if _declares(c, "gathers_fsdp_state")]
         everyone: List[Any] = [None] * self.world
         _dist().all_gather_object(everyone, mine)  # the same answer on every process
         if any(names != everyone[0] for names in everyone):

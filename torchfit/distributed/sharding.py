@@ -14,6 +14,9 @@ import numpy as np
 import torch
 
 from .. import tree
+from ..data.adapter import DataAdapter, WrappedAdapter
+from ..data.arrays import ArrayDataAdapter, gather_rows, rows_of
+from ..data.torch_data import TorchDataLoaderAdapter
 from .errors import _warn_unsharded
 from .process_group import _comm_device, _dist
 
@@ -91,20 +94,8 @@ def _epoch_order(size: int, shuffle: Any, seed: int, epoch: int, chunk: int) -> 
     return torch.randperm(size, generator=generator)
 
 
-def _data_classes() -> Dict[str, type]:
-    from ..data.adapter import DataAdapter, WrappedAdapter
-    from ..data.arrays import ArrayDataAdapter
-    from ..data.torch_data import TorchDataLoaderAdapter
-
-    return {"DataAdapter": DataAdapter, "WrappedAdapter": WrappedAdapter,
-            "ArrayDataAdapter": ArrayDataAdapter, "TorchDataLoaderAdapter": TorchDataLoaderAdapter}
-
-
 def _make_sharded_arrays(source: Any, plan: ShardPlan, shuffle: Any, seed: Callable[[], int]) -> Any:
-    base = _data_classes()["DataAdapter"]
-    from ..data.arrays import gather_rows, rows_of  # leaves may be NumPy arrays read in place
-
-    class ShardedArrays(base):  # type: ignore[misc, valid-type]
+    class ShardedArrays(DataAdapter):
         """This process's share of in-memory arrays, batch by batch (views when unshuffled)."""
 
         def __init__(self) -> None:
@@ -199,9 +190,7 @@ class ShardBatch:
 
 
 def _make_marked(top: Any, plan: ShardPlan) -> Any:
-    base = _data_classes()["WrappedAdapter"]
-
-    class MarkedBatches(base):  # type: ignore[misc, valid-type]
+    class MarkedBatches(WrappedAdapter):
         """Wraps the outermost adapter: batches of marked steps become ``ShardBatch``es."""
 
         def __init__(self) -> None:
@@ -246,9 +235,8 @@ class InputSharding:
     # -- inputs -------------------------------------------------------------------------
     def shard(self, adapter: Any, role: str, shuffle: Any = False) -> Any:
         """This process's share of ``adapter`` (role: "train", "test" or "predict")."""
-        classes = _data_classes()
         parents, node = [], adapter
-        while isinstance(getattr(node, "inner", None), classes["DataAdapter"]):
+        while isinstance(getattr(node, "inner", None), DataAdapter):
             parents.append(node)
             node = node.inner
         training = role == "train"
@@ -269,16 +257,15 @@ class InputSharding:
         return top
 
     def _shard_source(self, source: Any, role: str, shuffle: Any) -> Tuple[Any, Optional[ShardPlan], bool]:
-        classes = _data_classes()
-        if isinstance(source, classes["ArrayDataAdapter"]):
+        if isinstance(source, ArrayDataAdapter):
             plan = ShardPlan(source.num_samples, source.batch_size, self.world, self.rank)
             sharded = _make_sharded_arrays(source, plan, shuffle, self.seed)
             if role == "train":
                 self._epoch_targets.append(sharded)
             return sharded, plan, True
-        if isinstance(source, classes["TorchDataLoaderAdapter"]):
+        if isinstance(source, TorchDataLoaderAdapter):
             loader = getattr(source, "loader", None) or getattr(source, "_loader")
-            return self._shard_loader(loader, role, classes["TorchDataLoaderAdapter"])
+            return self._shard_loader(loader, role, TorchDataLoaderAdapter)
         _warn_unsharded(type(source).__name__)
         return None, None, False
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import torch
 from torch import nn
 
+from ..optimizers._unwrap import unwrap_loss_scale
 from .errors import _received
 from .process_group import _comm_device, _dist, is_initialized
 
@@ -36,6 +37,12 @@ class Distribution:
             process's own; epoch logs are always global.
         predict_outputs: ``"all"`` (every process gets the whole prediction)
             or ``"main"`` (rank 0 gets it, the others None).
+
+    Subclasses must pass the keyword arguments above on to
+    ``super().__init__``. They may provide ``prepare(model)`` (called at the
+    start of every fit/evaluate/predict on every process: wrap or shard the
+    model there) and ``train_forward(model)`` (the callable the train step's
+    forward goes through; default: the model itself).
     """
 
     def __init__(self, *, seed: Optional[int] = None, reduce_batch_logs: bool = True,
@@ -260,7 +267,7 @@ def _repoint_optimizer(model: nn.Module, old_names: Dict[int, str]) -> None:
     optimizer = getattr(state, "optimizer", None)
     if optimizer is None:
         return
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    inner = unwrap_loss_scale(optimizer)
     new = dict(model.named_parameters())
     if any(len(s) for s in inner.state.values()):
         raise ValueError(
@@ -367,7 +374,7 @@ def _full_optimizer_state_dict(model: nn.Module, optimizer: Any) -> Dict[str, An
     A loss-scale wrapper keeps its own layout (``{"inner", "scaler"}``)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    inner = unwrap_loss_scale(optimizer)
     full = get_optimizer_state_dict(
         model, inner, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if _dist().get_rank() != 0:

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 
 from .. import name_gate
+from ..naming import to_snake_case
 from ._utils import (
     TensorLike,
     _FLOAT_DTYPES,
@@ -14,7 +15,6 @@ from ._utils import (
     _divide_no_nan,
     _get_mask,
     _standardize_dtype,
-    _to_snake_case,
     _to_tensor,
     squeeze_or_expand_to_same_rank,
 )
@@ -125,7 +125,13 @@ def reduce_weighted_values(
 
 
 class Loss:
-    """Base class of all losses; subclasses implement ``call``.
+    """Base class of all losses.
+
+    Subclasses must provide: ``call(y_true, y_pred)`` returning the
+    per-sample (unreduced) losses; ``__call__`` applies ``sample_weight``,
+    the mask and ``reduction``. They may provide: ``__init__`` passing
+    ``name``/``reduction``/``dtype`` on to ``super().__init__``, and
+    ``get_config()`` with their own arguments (for saving).
 
     Args:
         name: Name of the loss (defaults to the snake_case class name).
@@ -144,7 +150,7 @@ class Loss:
         dtype: Any = None,
     ) -> None:
         _check_name(name)
-        self.name = name or _to_snake_case(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._dtype_arg = dtype
         self._dtype = _standardize_dtype(dtype)
@@ -202,12 +208,10 @@ class Loss:
         return f"<{type(self).__name__} name={self.name!r} reduction={self.reduction!r}>"
 
 
-def _builtin_functions() -> Dict[str, Callable[..., torch.Tensor]]:
-    """``{name: function}`` of torchfit's loss functions (imported on use: the
-    registry imports the modules that subclass the classes below)."""
-    from ._registry import _FUNCTIONS
-
-    return _FUNCTIONS
+#: ``{name: function}`` of torchfit's loss functions, filled in by
+#: ``_registry`` when the package loads (it imports the modules that subclass
+#: the classes below, so this module does not import it).
+BUILTIN_FUNCTIONS: Dict[str, Callable[..., torch.Tensor]] = {}
 
 
 class LossFunctionWrapper(Loss):
@@ -250,7 +254,7 @@ class LossFunctionWrapper(Loss):
         not a torchfit loss function) and the ``fn`` keyword arguments."""
         config = super().get_config()
         name = getattr(self.fn, "__name__", None)
-        config["fn"] = name if _builtin_functions().get(name) is self.fn else self.fn
+        config["fn"] = name if BUILTIN_FUNCTIONS.get(name) is self.fn else self.fn
         config.update(self._fn_kwargs)
         return config
 
@@ -264,7 +268,7 @@ class LossFunctionWrapper(Loss):
             if isinstance(fn, dict) and fn.get("class_name") == "function":
                 fn = fn.get("config")
             if isinstance(fn, str):  # never imported: torchfit's or custom_objects'
-                fn = name_gate.resolve(fn, _builtin_functions(), custom_objects,
+                fn = name_gate.resolve(fn, BUILTIN_FUNCTIONS, custom_objects,
                                        "loss function", "The loss config's `fn`")
             config["fn"] = fn
         return cls(**config)

@@ -21,7 +21,7 @@ from ._categorical import (
 from ._circle import Circle, circle
 from ._ctc import CTC, ctc
 from ._hinge import CategoricalHinge, Hinge, SquaredHinge, categorical_hinge, hinge, squared_hinge
-from ._loss import Loss, LossFunctionWrapper
+from ._loss import BUILTIN_FUNCTIONS, Loss, LossFunctionWrapper
 from ._probabilistic import (
     BinaryCrossentropy,
     BinaryFocalCrossentropy,
@@ -126,6 +126,8 @@ _ALIASES: Dict[str, Callable[..., torch.Tensor]] = {
     "logcosh": log_cosh,
     "huber_loss": huber,
 }
+
+BUILTIN_FUNCTIONS.update(_FUNCTIONS)  # what LossFunctionWrapper's configs name
 
 _ALL_OBJECTS: Dict[str, Any] = {**_CLASSES, **_FUNCTIONS, **_ALIASES}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import torch
@@ -247,6 +246,3 @@ def _check_axes(arg: str, value: Any) -> Axis:
         ) from None
 
 
-def _to_snake_case(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()

@@ -16,6 +16,7 @@ import inspect
 from typing import Any, Dict, Optional, Type
 
 from .. import losses as _losses
+from ..naming import object_name
 from .accuracy_metrics import (
     Accuracy,
     BinaryAccuracy,
@@ -160,15 +161,6 @@ for _abstract in ("Metric", "metric", "MeanMetricWrapper", "mean_metric_wrapper"
 del _abstract
 
 
-def _object_name(obj: Any) -> str:
-    name = getattr(obj, "name", None)
-    if isinstance(name, str):
-        return name
-    if hasattr(obj, "__name__"):
-        return to_snake_case(obj.__name__)
-    return to_snake_case(type(obj).__name__)
-
-
 def _unknown(identifier: str) -> ValueError:
     close = difflib.get_close_matches(identifier, list(ALL_OBJECTS_DICT), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -239,7 +231,7 @@ def get(identifier: Any) -> Optional[Metric]:
     if inspect.isclass(identifier) and issubclass(identifier, Metric):
         return identifier()
     if callable(identifier) and not inspect.isclass(identifier):
-        return MeanMetricWrapper(identifier, name=_object_name(identifier))
+        return MeanMetricWrapper(identifier, name=object_name(identifier))
     raise TypeError(
         "Could not interpret metric identifier: expected a metric name, a "
         "Metric instance or class, a config dict or a function "

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import collections
 import functools
-import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 # The same rank rule as the losses: one implementation serves both.
+from .. import naming
 from ..losses._utils import squeeze_or_expand_to_same_rank
+from ..naming import to_snake_case
 from .pending import PendingSum
 
 __all__ = [
@@ -70,19 +71,9 @@ _name_uids: Dict[str, int] = collections.defaultdict(int)
 # --------------------------------------------------------------------------- #
 # Naming
 # --------------------------------------------------------------------------- #
-def to_snake_case(name: str) -> str:
-    """``"SparseTopKCategoricalAccuracy"`` -> ``"sparse_top_k_categorical_accuracy"``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def auto_name(class_name: str) -> str:
     """Process-unique default name: ``precision``, ``precision_1``, ... (as Keras)."""
-    base = to_snake_case(class_name)
-    count = _name_uids[base]
-    _name_uids[base] += 1
-    return base if count == 0 else f"{base}_{count}"
+    return naming.auto_name(class_name, _name_uids)
 
 
 def reset_name_uids() -> None:
@@ -198,10 +189,14 @@ def _no_grad_update(fn: Callable) -> Callable:
 class Metric:
     """Base class of stateful metrics (Keras's ``keras.metrics.Metric``).
 
-    Subclasses create their accumulators in ``__init__`` with
-    :meth:`add_state` and implement ``update_state`` and ``result``. States
-    are reachable as attributes (``self.total``) and, in order, through
-    :attr:`variables`.
+    States are reachable as attributes (``self.total``) and, in order,
+    through :attr:`variables`.
+
+    Subclasses must provide: ``__init__`` calling ``super().__init__(name,
+    dtype)`` and creating every accumulator with :meth:`add_state`;
+    ``update_state(...)`` (updating the states in place); ``result()``.
+    They may provide: ``reset_state()`` (default: every state back to its
+    initial value), ``get_config()`` for saving (default: ``name``, ``dtype``).
 
     Args:
         name: name of the metric (its key in the training logs). Defaults to

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
-from .. import name_gate
+from .. import losses, name_gate
 from .base import (
     Metric,
     apply_mask,
@@ -126,7 +126,7 @@ def _registered_functions() -> Dict[str, Callable]:
     """torchfit's own per-sample functions ``fn(y_true, y_pred, ...)`` of the
     loss and metric packages, keyed by their ``module:qualname`` path and name."""
     # Imported here: this module is part of the metrics package being built.
-    from .. import losses, metrics
+    from .. import metrics
 
     found: Dict[str, Callable] = {}
     for package in (metrics, losses):  # a bare name is the metric's first

@@ -8,12 +8,13 @@ below them validate the arguments every optimizer takes.
 import collections
 import math
 import numbers
-import re
 import warnings
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from .. import naming
 
 _NAME_COUNTS = collections.defaultdict(int)
 
@@ -21,18 +22,9 @@ _NAME_COUNTS = collections.defaultdict(int)
 Validator = Callable[[str, str, Any], Any]
 
 
-def _snake_case(name: str) -> str:
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def _auto_name(class_name: str) -> str:
     """Return a unique default name such as ``"adam"``, ``"adam_1"``..."""
-    prefix = _snake_case(class_name)
-    count = _NAME_COUNTS[prefix]
-    _NAME_COUNTS[prefix] += 1
-    return prefix if count == 0 else f"{prefix}_{count}"
+    return naming.auto_name(class_name, _NAME_COUNTS)
 
 
 # --------------------------------------------------------------------------

@@ -249,6 +249,13 @@ _MAIN_THREAD_ID = threading.main_thread().ident
 class Optimizer(torch.optim.Optimizer):
     r"""Base class of the Keras-style optimizers.
 
+    Subclasses must provide one update rule: ``_update`` (in place, one param
+    group at a time) or ``_compute_update`` (pure, returns new values and
+    states). They may provide: ``_init_state`` (per-parameter state tensors),
+    ``hyperparameters`` and ``_checks`` (their own arguments and validators),
+    ``_group_counters``, ``binds_module``, ``has_eval_weights`` and
+    ``get_config`` (for arguments that are not hyper-parameters).
+
     Args:
         params (iterable, optional): the parameters to optimize, as accepted by
             :class:`torch.optim.Optimizer` (tensors, ``(name, tensor)`` pairs

@@ -25,6 +25,7 @@ import torch
 
 from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar, non_negative
 from torchfit.optimizers.base import Optimizer
+from torchfit.optimizers._unwrap import unwrap_loss_scale
 
 __all__ = ["ScheduleFreeAdamW", "evaluation_weights"]
 
@@ -202,7 +203,7 @@ def evaluation_weights(optimizer: Any) -> Iterator[None]:
     evaluation weights in the block and the training weights again after it,
     also on errors; for any other optimizer (or none) nothing happens.
     """
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    inner = unwrap_loss_scale(optimizer)
     # Plain torch optimizers have no evaluation weights (nor the attribute).
     swaps = (getattr(inner, "has_eval_weights", False) and inner.is_bound
              and not inner.holds_eval_weights)

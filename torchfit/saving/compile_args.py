@@ -36,6 +36,7 @@ from .. import metrics as metrics_module
 from .. import name_gate
 from .. import optimizers as optimizers_module
 from ..compilation import restorable_jit_compile
+from ..optimizers._unwrap import unwrap_loss_scale
 from .lr_schedulers import ALLOWED_SCHEDULERS
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -244,7 +245,7 @@ def serialize_optimizer(optimizer: Any, model: nn.Module) -> Dict[str, Any]:
 def optimizer_identity(optimizer: Any) -> str:
     """``"torchfit.Adam"``, ``"torch.optim.SGD"`` or the class's qualified name:
     what a stored optimizer state belongs to."""
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    optimizer = unwrap_loss_scale(optimizer)
     cls = type(optimizer)
     if isinstance(optimizer, optimizers_module.Optimizer):
         return f"torchfit.optimizers.{cls.__name__}"

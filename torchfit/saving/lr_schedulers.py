@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 from torch import nn
 from torch.optim import lr_scheduler
 
+from ..optimizers._unwrap import unwrap_loss_scale
 from ..validation import _received
 
 _ALLOWED_NAMES = ("LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
@@ -132,7 +133,7 @@ def restore_lr_scheduler(model: Any, record: Any, custom_objects: Any) -> None:
                              f"with a {type(attached.scheduler).__name__}. Expected the same class.")
         attached.load_state_dict(record.get("state"))
         return
-    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    optimizer = unwrap_loss_scale(model.optimizer)
     model.lr_scheduler = {"scheduler": build_scheduler(record["classes"], optimizer, custom_objects),
                           **{k: record.get(k) for k in ("interval", "frequency", "monitor")}}
     try:

@@ -10,6 +10,9 @@ import torch
 from torch import nn
 
 from ..compilation import restorable_jit_compile
+from ..distributed import strategies
+from ..distributed.process_group import is_main_process
+from ..optimizers._unwrap import unwrap_loss_scale
 from ..validation import _received
 from .compile_args import (Unserializable, deserialize_objects, deserialize_optimizer, is_plain,
                            optimizer_identity, serialize_jit_compile, serialize_objects,
@@ -110,7 +113,7 @@ def _training_position(model: Any) -> Tuple[int, int]:
 
 
 def _iterations(optimizer: Any) -> Optional[int]:
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    optimizer = unwrap_loss_scale(optimizer)
     value = getattr(optimizer, "iterations", None)
     if value is not None:
         try:
@@ -196,9 +199,6 @@ def checkpoint_state(model: nn.Module, weights_only: bool = False, epoch: Option
     gathered into full CPU tensors that load into the plain, unwrapped model
     and its optimizer; rank 0 gets the result, the other processes None.
     """
-    from ..distributed import strategies
-    from ..distributed.process_group import is_main_process
-
     if not strategies._gathers_checkpoints(model):
         if weights_only:
             return _state_dict(model)

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.arrays import convert_structure, is_array_structure
+from ..optimizers._unwrap import unwrap_loss_scale
 from ..utils.training_mode import training_mode
 from ..validation import _received
 from .files import _check_bool, _check_model, _short_list
@@ -274,7 +276,7 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     lines.append(f" Trainable params: {trainable_count:,} ({_readable_size(trainable_size)})")
     lines.append(f" Non-trainable params: {frozen_count:,} ({_readable_size(frozen_size)})")
     optimizer = getattr(state, "optimizer", None) if state is not None else None
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    optimizer = unwrap_loss_scale(optimizer)
     if optimizer is not None and getattr(optimizer, "state", None):
         tensors = [v for s in optimizer.state.values() if isinstance(s, dict)
                    for v in s.values() if isinstance(v, torch.Tensor)]
@@ -292,8 +294,6 @@ def _output_shapes(model: nn.Module, sample_input: Any) -> Dict[str, List[str]]:
 
     if isinstance(sample_input, np.ndarray) or (
             isinstance(sample_input, (list, tuple, dict)) and not isinstance(sample_input, str)):
-        from ..data.arrays import convert_structure, is_array_structure
-
         if is_array_structure(sample_input):
             sample_input = convert_structure(sample_input, "sample_input")
     if not isinstance(sample_input, (torch.Tensor, list, tuple, dict)):

@@ -23,6 +23,7 @@ them; updating one in place later, or feeding it to autograd, is refused by torc
 from __future__ import annotations
 
 import contextlib
+from typing import Dict
 
 import torch
 from torch import nn
@@ -32,6 +33,16 @@ from ..distributed.process_group import is_initialized  # any group, one-process
 
 #: The methods whose torchfit versions run a step without autograd tricks.
 _BUILT_IN_STEPS = {"test": ("test_step", "compute_loss"), "predict": ("predict_step",)}
+
+#: The class that defines torchfit's own steps, registered by ``module.py``
+#: (which imports this package, so this one cannot import it back).
+_STEP_OWNER: Dict[str, type] = {}
+
+
+def register_step_owner(cls: type) -> type:
+    """Record ``cls`` (``KerasStyleModule``) as the owner of the built-in steps."""
+    _STEP_OWNER["class"] = cls
+    return cls
 
 
 def grad_free(model: nn.Module, kind: str) -> contextlib.AbstractContextManager:
@@ -48,10 +59,11 @@ def grad_free(model: nn.Module, kind: str) -> contextlib.AbstractContextManager:
 
 
 def _built_in_steps(model: nn.Module, kind: str) -> bool:
-    from ..module import KerasStyleModule  # the module imports this package
-
+    owner = _STEP_OWNER.get("class")
+    if owner is None:  # torchfit.module not imported: no built-in step to trust
+        return False
     for name in _BUILT_IN_STEPS[kind]:
-        if name in model.__dict__ or getattr(type(model), name, None) is not getattr(KerasStyleModule, name):
+        if name in model.__dict__ or getattr(type(model), name, None) is not getattr(owner, name):
             return False
     return True
 

@@ -1,0 +1,12 @@
+"""Reaching the optimizer inside a loss-scale wrapper (a leaf: no torchfit imports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def unwrap_loss_scale(optimizer: Any) -> Any:
+    """The optimizer that a ``LossScaleOptimizer`` wraps; any other optimizer
+    (or ``None``) as it is. Read by duck typing (``inner_optimizer``, Keras's
+    attribute), so every wrapper that follows Keras is unwrapped alike."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
