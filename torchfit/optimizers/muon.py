@@ -89,7 +89,7 @@ def newton_schulz(x: torch.Tensor, steps: int, a: float, b: float, c: float) -> 
 
     ``x`` (at least 2-D) is scaled to spectral norm <= 1 by its Frobenius
     norm, then ``x <- a x + (b A + c A^2) x`` with ``A = x x^T``, ``steps``
-    times, on the wider orientation of ``x``.
+    times, on the wider orientation of ``x`` (batched over leading dimensions).
     """
     if x.ndim < 2:
         raise ValueError(
@@ -99,10 +99,18 @@ def newton_schulz(x: torch.Tensor, steps: int, a: float, b: float, c: float) -> 
     tall = x.shape[-2] > x.shape[-1]
     if tall:
         x = _transpose_last(x)
+    shape = x.shape
+    # One batch of matrices; ``baddbmm`` fuses each scaled sum into its
+    # product, so an iteration holds x, A, the polynomial and the new x only.
+    x = x.reshape(-1, shape[-2], shape[-1])
     x = x / (torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True) + 1e-7)
     for _ in range(steps):
-        gram = x @ _transpose_last(x)
-        x = a * x + (b * gram + c * gram @ gram) @ x
+        gram = torch.bmm(x, _transpose_last(x))
+        poly = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
+        del gram
+        x = torch.baddbmm(x, poly, x, beta=a)
+        del poly
+    x = x.reshape(shape)
     return _transpose_last(x) if tall else x
 
 
@@ -333,10 +341,11 @@ class Muon(Optimizer):
 
     def _update(self, group: Dict[str, Any], params: Tensors, grads: Tensors,
                 states: List[Dict[str, Any]], lr: float, iteration: int, owned: bool) -> None:
-        """One step in place. The momentum update is one foreach kernel; the
+        """One step in place. The momenta update with foreach kernels; the
         Newton–Schulz iteration runs per matrix, so its temporaries are one
         matrix's at a time (the nesterov direction goes into the gradients
-        when they are ``owned``)."""
+        when they are ``owned``). Everything that can fail (shapes included,
+        see :meth:`_group_steps`) is checked before the first write."""
         if group.get("use_adamw", False):
             _adamw_update_(group, params, grads, states, lr, iteration + 1, owned)
             return
