@@ -130,6 +130,15 @@ def _adamw_update_(group: Dict[str, Any], params: Tensors, grads: Tensors,
     torch._foreach_addcdiv_(params, momentums, denominators, value=-alpha)
 
 
+def _direction(grad: torch.Tensor, momentum_buffer: torch.Tensor, momentum: float,
+               nesterov: bool, owned: bool) -> torch.Tensor:
+    """The Muon direction of one matrix: ``g + momentum * m`` (nesterov;
+    already in ``grad`` when the gradients are ``owned``), else ``m``."""
+    if not nesterov:
+        return momentum_buffer
+    return grad if owned else torch.add(grad, momentum_buffer, alpha=momentum)
+
+
 def _scaled_(update: torch.Tensor, lr: float, rms_rate: Optional[float]) -> torch.Tensor:
     """``update * lr * sqrt(max(rows, cols)) * rms_rate`` in place (Keras's
     ``lr_adjust(lr * update)``, the same operations in the same order)."""
@@ -356,12 +365,15 @@ class Muon(Optimizer):
         nesterov = group["nesterov"]
         if nesterov and owned:
             torch._foreach_add_(grads, momentums, alpha=momentum)
+        coefficients = group["muon_a"], group["muon_b"], group["muon_c"]
         for p, g, m in zip(params, grads, momentums):
-            direction = m
-            if nesterov:
-                direction = g if owned else torch.add(g, m, alpha=momentum)
-            update = self.zeropower_via_newtonschulz5(direction, group["ns_steps"], group)
-            p.sub_(_scaled_(update, lr, group["rms_rate"]))
+            # No names for the direction and the update: each temporary is
+            # freed once used, not kept through the next matrix's iteration.
+            p.sub_(_scaled_(
+                newton_schulz(_direction(g, m, momentum, nesterov, owned),
+                              group["ns_steps"], *coefficients),
+                lr, group["rms_rate"],
+            ))
 
     def zeropower_via_newtonschulz5(self, x: Any, steps: int,
                                     group: Optional[Dict[str, Any]] = None) -> torch.Tensor:
