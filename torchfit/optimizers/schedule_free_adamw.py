@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, List
 
 import torch
 
-from ._foreach import ema_square_
+from ._foreach import divide_each_, ema_square_
 from ._validation import ADAM_CHECKS, _cast_scalar, non_negative
 from .base import Optimizer
 
@@ -167,7 +167,8 @@ class ScheduleFreeAdamW(Optimizer):
                 states: List[Dict[str, Any]], lr: float, iteration: int, owned: bool) -> None:
         """One step in place: ``v`` and ``z`` in their state tensors, ``y``
         through ``x`` in the parameters themselves; one temporary (the
-        denominator). Nothing here can fail on the inputs the base class has
+        denominator, or each tensor's in turn when the gradients are an
+        ``owned`` copy). Nothing here can fail on the inputs the base class has
         checked, so a failing step never leaves anything half-updated."""
         dtype = params[0].dtype
         step = iteration + 1
@@ -178,14 +179,22 @@ class ScheduleFreeAdamW(Optimizer):
         z = [s["momentum"] for s in states]
         velocities = [s["velocity"] for s in states]
         ema_square_(velocities, grads, beta_2)
-        denominators = torch._foreach_div(velocities, 1 - beta_2**step)
-        torch._foreach_sqrt_(denominators)
-        torch._foreach_add_(denominators, group["epsilon"])
+        bias_correction_2 = 1 - beta_2**step
+        epsilon = group["epsilon"]
         # x = (y - (1 - beta_1) z_old) / beta_1, written over y before z moves.
         torch._foreach_add_(params, z, alpha=-(1 - beta_1))
         torch._foreach_div_(params, beta_1)
-        torch._foreach_addcdiv_(z, grads, denominators, value=-lr)
-        del denominators
+        if owned:
+            # The gradient copy is the step's temporary: g / denominator in
+            # it, each denominator one tensor's size at a time.
+            divide_each_(grads, lambda i: velocities[i].div(bias_correction_2).sqrt_().add_(epsilon))
+            torch._foreach_add_(z, grads, alpha=-lr)
+        else:
+            denominators = torch._foreach_div(velocities, bias_correction_2)
+            torch._foreach_sqrt_(denominators)
+            torch._foreach_add_(denominators, epsilon)
+            torch._foreach_addcdiv_(z, grads, denominators, value=-lr)
+            del denominators
         # x_new = lerp(x, z_new, 1/t), then y_new = beta_1 x_new + (1 - beta_1) z_new.
         torch._foreach_lerp_(params, z, 1.0 / step)
         torch._foreach_mul_(params, beta_1)
