@@ -20,8 +20,10 @@ The reference is torch's foreach optimizer for the same algorithm where torch
 has one (for Adagrad, Adadelta, Adamax, NAdam and RMSprop torch's variant
 differs from Keras's in epsilon placement or initial values, not in the kernels
 needed), otherwise a hand-written ``torch._foreach_*`` version of the Keras
-rule below (Lion, Lamb, Ftrl). Keras's options are measured on Adam against
-their idiomatic torch equivalent (``clip_grad_norm_``, ``GradScaler``...).
+rule below (Lion, Lamb, Ftrl, ScheduleFreeAdamW, Muon; Muon's Newton-Schulz
+iteration is matrix products, so run it at a smaller ``--width`` on CPU).
+Keras's options are measured on Adam against their idiomatic torch equivalent
+(``clip_grad_norm_``, ``GradScaler``...).
 ``--fit`` instead times ``fit(optimizer="adam")`` against a hand-written loop
 with ``torch.optim.Adam`` on the same model.
 
@@ -121,6 +123,64 @@ class KerasRuleReference(torch.optim.Optimizer):
         torch._foreach_sub_(old, z)
         torch._foreach_div_(old, new)
         torch._foreach_copy_(params, old)
+
+    def _schedule_free_adamw(self, group: Dict[str, Any], params: List[torch.Tensor],
+                             grads: List[torch.Tensor], states: List[Dict[str, Any]]) -> None:
+        """Keras's ScheduleFreeAdamW (lr 0.0025, no warmup): ``y`` in the
+        parameters, ``z`` and ``v`` as state, one temporary."""
+        t, lr = self.iterations + 1, 0.0025
+        if not states[0]:
+            for state, p in zip(states, params):
+                state["z"] = p.detach().clone()
+        z, v = [s["z"] for s in states], self._buffers(states, params, "v")
+        torch._foreach_mul_(v, 0.999)
+        torch._foreach_addcmul_(v, grads, grads, value=0.001)
+        d = torch._foreach_div(v, 1 - 0.999**t)
+        torch._foreach_sqrt_(d)
+        torch._foreach_add_(d, 1e-8)
+        torch._foreach_add_(params, z, alpha=-0.1)  # x = (y - 0.1 z) / 0.9
+        torch._foreach_div_(params, 0.9)
+        torch._foreach_addcdiv_(z, grads, d, value=-lr)
+        del d
+        torch._foreach_lerp_(params, z, 1.0 / t)
+        torch._foreach_mul_(params, 0.9)
+        torch._foreach_add_(params, z, alpha=0.1)
+
+    def _muon(self, group: Dict[str, Any], params: List[torch.Tensor], grads: List[torch.Tensor],
+              states: List[Dict[str, Any]]) -> None:
+        """Keras's Muon defaults: decay 0.004; matrices take nesterov momentum
+        0.95, 5 quintic Newton-Schulz iterations (``addmm``, as torch's Muon)
+        and rms_rate 0.2; the rest an AdamW step."""
+        lr = group["lr"]
+        torch._foreach_mul_(params, 1 - 0.004 * lr)
+        matrices = [i for i, p in enumerate(params) if p.ndim == 2]
+        rest = [i for i, p in enumerate(params) if p.ndim != 2]
+        mp, mg = [params[i] for i in matrices], [grads[i] for i in matrices]
+        m = self._buffers([states[i] for i in matrices], mp, "m")
+        torch._foreach_mul_(m, 0.95)
+        torch._foreach_add_(m, mg)
+        for p, g, b in zip(mp, mg, m):
+            x = torch.add(g, b, alpha=0.95)
+            tall = x.shape[0] > x.shape[1]
+            x = x.T if tall else x
+            x = x / (torch.linalg.vector_norm(x) + 1e-7)
+            for _ in range(5):
+                a = x @ x.T
+                x = torch.addmm(x, torch.addmm(a, a, a, beta=-4.7750, alpha=2.0315), x, beta=3.4445)
+            p.add_(x.T if tall else x, alpha=-lr * math.sqrt(max(p.shape)) * 0.2)
+        self._adam([params[i] for i in rest], [grads[i] for i in rest], [states[i] for i in rest], lr)
+
+    def _adam(self, params: List[torch.Tensor], grads: List[torch.Tensor],
+              states: List[Dict[str, Any]], lr: float) -> None:
+        """Keras's Adam rule (epsilon outside the root), betas 0.9/0.999."""
+        m, v = self._buffers(states, params, "m"), self._buffers(states, params, "v")
+        t = self.iterations + 1
+        torch._foreach_lerp_(m, grads, 0.1)
+        torch._foreach_mul_(v, 0.999)
+        torch._foreach_addcmul_(v, grads, grads, value=0.001)
+        d = torch._foreach_sqrt(v)
+        torch._foreach_add_(d, 1e-7)
+        torch._foreach_addcdiv_(params, m, d, value=-lr * math.sqrt(1 - 0.999**t) / (1 - 0.9**t))
 
     def _accumulate(self, group: Dict[str, Any], params: List[torch.Tensor],
                     grads: List[torch.Tensor], states: List[Dict[str, Any]]) -> None:
@@ -236,6 +296,11 @@ CASES: Dict[str, Tuple[Builder, Builder, int]] = {
              lambda p, d: _with_hook(topt.Lamb(p)), 1),
     "ftrl": (lambda p, d: _with_hook(KerasRuleReference(p, "ftrl")),
              lambda p, d: _with_hook(topt.Ftrl(p)), 1),
+    "schedule_free_adamw": (lambda p, d: _with_hook(KerasRuleReference(p, "schedule_free_adamw")),
+                            lambda p, d: _with_hook(topt.ScheduleFreeAdamW(p)), 1),
+    # Newton-Schulz costs 15 matrix products per matrix: run it at a smaller --width on CPU.
+    "muon": (lambda p, d: _with_hook(KerasRuleReference(p, "muon")),
+             lambda p, d: _with_hook(topt.Muon(p)), 1),
     "adafactor": (lambda p, d: _with_hook(torch.optim.Adafactor(p, lr=LR, foreach=True)),
                   lambda p, d: _with_hook(topt.Adafactor(p)), 1),
     # Keras's options, on Adam.

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-from torchfit.optimizers._validation import (
+from ._foreach import ema_, ema_square_, sqrt_plus
+from ._validation import (
     ADAM_CHECKS,
-    _cast_scalar,
     any_float,
     boolean,
     check_number,
@@ -43,7 +43,8 @@ from torchfit.optimizers._validation import (
     positive,
     unit_interval,
 )
-from torchfit.optimizers.base import Optimizer
+from .adam import _step_size
+from .base import Optimizer
 
 __all__ = ["Muon"]
 
@@ -88,7 +89,7 @@ def newton_schulz(x: torch.Tensor, steps: int, a: float, b: float, c: float) -> 
 
     ``x`` (at least 2-D) is scaled to spectral norm <= 1 by its Frobenius
     norm, then ``x <- a x + (b A + c A^2) x`` with ``A = x x^T``, ``steps``
-    times, on the wider orientation of ``x``.
+    times, on the wider orientation of ``x`` (batched over leading dimensions).
     """
     if x.ndim < 2:
         raise ValueError(
@@ -98,32 +99,53 @@ def newton_schulz(x: torch.Tensor, steps: int, a: float, b: float, c: float) -> 
     tall = x.shape[-2] > x.shape[-1]
     if tall:
         x = _transpose_last(x)
+    shape = x.shape
+    # One batch of matrices; ``baddbmm`` fuses each scaled sum into its
+    # product, so an iteration holds x, A, the polynomial and the new x only.
+    x = x.reshape(-1, shape[-2], shape[-1])
     x = x / (torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True) + 1e-7)
     for _ in range(steps):
-        gram = x @ _transpose_last(x)
-        x = a * x + (b * gram + c * gram @ gram) @ x
+        gram = torch.bmm(x, _transpose_last(x))
+        poly = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
+        del gram
+        x = torch.baddbmm(x, poly, x, beta=a)
+        del poly
+    x = x.reshape(shape)
     return _transpose_last(x) if tall else x
 
 
-def _adamw_step(group: Dict[str, Any], params: Tensors, grads: Tensors,
-                states: List[Dict[str, Any]], lr: float, step: int
-                ) -> Tuple[Tensors, List[Dict[str, Any]]]:
-    """Keras's Muon-internal AdamW step (epsilon outside the square root)."""
+def _adamw_update_(group: Dict[str, Any], params: Tensors, grads: Tensors,
+                   states: List[Dict[str, Any]], lr: float, step: int, owned: bool) -> None:
+    """Keras's Muon-internal AdamW step, in place: Adam's rule (epsilon outside
+    the square root) with ``adam_beta_1``, ``adam_beta_2`` and learning rate
+    ``lr * adam_lr_ratio``; one temporary (the denominator, in the gradients
+    when they are ``owned``)."""
     beta_1, beta_2 = group["adam_beta_1"], group["adam_beta_2"]
-    dtype = params[0].dtype
-    lr = _cast_scalar(lr * group["adam_lr_ratio"], dtype)
-    alpha = lr * math.sqrt(1 - _cast_scalar(beta_2, dtype) ** step) / (
-        1 - _cast_scalar(beta_1, dtype) ** step
-    )
-    momentums = torch._foreach_mul([s["momentum"] for s in states], beta_1)
-    torch._foreach_add_(momentums, grads, alpha=1 - beta_1)
-    velocities = torch._foreach_mul([s["velocity"] for s in states], beta_2)
-    torch._foreach_addcmul_(velocities, grads, grads, value=1 - beta_2)
-    denominators = torch._foreach_sqrt(velocities)
-    torch._foreach_add_(denominators, group["epsilon"])
-    new_params = torch._foreach_addcdiv(params, momentums, denominators, value=-alpha)
-    new_states = [{"momentum": m, "velocity": v} for m, v in zip(momentums, velocities)]
-    return new_params, new_states
+    alpha = _step_size(lr * group["adam_lr_ratio"], beta_1, beta_2, step, params[0].dtype)
+    momentums = [s["momentum"] for s in states]
+    velocities = [s["velocity"] for s in states]
+    ema_(momentums, grads, beta_1)
+    ema_square_(velocities, grads, beta_2)
+    denominators = sqrt_plus(velocities, group["epsilon"], grads if owned else None)
+    torch._foreach_addcdiv_(params, momentums, denominators, value=-alpha)
+
+
+def _direction(grad: torch.Tensor, momentum_buffer: torch.Tensor, momentum: float,
+               nesterov: bool, owned: bool) -> torch.Tensor:
+    """The Muon direction of one matrix: ``g + momentum * m`` (nesterov;
+    already in ``grad`` when the gradients are ``owned``), else ``m``."""
+    if not nesterov:
+        return momentum_buffer
+    return grad if owned else torch.add(grad, momentum_buffer, alpha=momentum)
+
+
+def _scaled_(update: torch.Tensor, lr: float, rms_rate: Optional[float]) -> torch.Tensor:
+    """``update * lr * sqrt(max(rows, cols)) * rms_rate`` in place (Keras's
+    ``lr_adjust(lr * update)``, the same operations in the same order)."""
+    update.mul_(lr)
+    if rms_rate is not None:
+        update.mul_(math.sqrt(max(update.shape[0], update.shape[1]))).mul_(rms_rate)
+    return update
 
 
 class Muon(Optimizer):
@@ -310,21 +332,48 @@ class Muon(Optimizer):
             state["velocity"] = torch.zeros_like(param)
         return state
 
-    def _compute_update(self, group: Dict[str, Any], params: Tensors, grads: Tensors,
-                        states: List[Dict[str, Any]], lr: float, iteration: int
-                        ) -> Tuple[Tensors, List[Dict[str, Any]]]:
+    def _group_steps(self, work: Any, params: Tensors, grads: Tensors,
+                     lrs: List[float]) -> List[Any]:
+        # Checked before any write: the Newton–Schulz step needs matrices (a
+        # group added without ``use_adamw`` may hold other shapes).
+        steps = super()._group_steps(work, params, grads, lrs)
+        for step in steps:
+            if step.group.get("use_adamw", False):
+                continue
+            for p in step.params:
+                if p.ndim < 2:
+                    raise ValueError(
+                        "Expected gradient or momentum to have at least 2 dimensions. "
+                        f"Received: shape={tuple(p.shape)}"
+                    )
+        return steps
+
+    def _update(self, group: Dict[str, Any], params: Tensors, grads: Tensors,
+                states: List[Dict[str, Any]], lr: float, iteration: int, owned: bool) -> None:
+        """One step in place. The momenta update with foreach kernels; the
+        Newton–Schulz iteration runs per matrix, so its temporaries are one
+        matrix's at a time (the nesterov direction goes into the gradients
+        when they are ``owned``). Everything that can fail (shapes included,
+        see :meth:`_group_steps`) is checked before the first write."""
         if group.get("use_adamw", False):
-            return _adamw_step(group, params, grads, states, lr, iteration + 1)
+            _adamw_update_(group, params, grads, states, lr, iteration + 1, owned)
+            return
         momentum = group["momentum"]
-        momentums = torch._foreach_mul([s["momentum"] for s in states], momentum)
+        momentums = [s["momentum"] for s in states]
+        torch._foreach_mul_(momentums, momentum)
         torch._foreach_add_(momentums, grads)
-        directions = (torch._foreach_add(grads, momentums, alpha=momentum)
-                      if group["nesterov"] else momentums)
-        new_params = []
-        for p, direction in zip(params, directions):
-            update = self.zeropower_via_newtonschulz5(direction, group["ns_steps"], group)
-            new_params.append(p - self.lr_adjust(lr * update, group["rms_rate"]))
-        return new_params, [{"momentum": m} for m in momentums]
+        nesterov = group["nesterov"]
+        if nesterov and owned:
+            torch._foreach_add_(grads, momentums, alpha=momentum)
+        coefficients = group["muon_a"], group["muon_b"], group["muon_c"]
+        for p, g, m in zip(params, grads, momentums):
+            # No names for the direction and the update: each temporary is
+            # freed once used, not kept through the next matrix's iteration.
+            p.sub_(_scaled_(
+                newton_schulz(_direction(g, m, momentum, nesterov, owned),
+                              group["ns_steps"], *coefficients),
+                lr, group["rms_rate"],
+            ))
 
     def zeropower_via_newtonschulz5(self, x: Any, steps: int,
                                     group: Optional[Dict[str, Any]] = None) -> torch.Tensor:

@@ -19,13 +19,14 @@ does every optimizer ``state_dict`` saved with a checkpoint.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 
 import torch
 
-from torchfit.optimizers._validation import ADAM_CHECKS, _cast_scalar, non_negative
-from torchfit.optimizers.base import Optimizer
-from torchfit.optimizers._unwrap import unwrap_loss_scale
+from ._foreach import divide_each_, ema_square_
+from ._validation import ADAM_CHECKS, _cast_scalar, non_negative
+from .base import Optimizer
+from ._unwrap import unwrap_loss_scale
 
 __all__ = ["ScheduleFreeAdamW", "evaluation_weights"]
 
@@ -163,35 +164,42 @@ class ScheduleFreeAdamW(Optimizer):
     def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
         return {"momentum": param.detach().clone(), "velocity": torch.zeros_like(param)}
 
-    def _compute_update(self, group: Dict[str, Any], params: Tensors, grads: Tensors,
-                        states: List[Dict[str, Any]], lr: float, iteration: int
-                        ) -> Tuple[Tensors, List[Dict[str, Any]]]:
+    def _update(self, group: Dict[str, Any], params: Tensors, grads: Tensors,
+                states: List[Dict[str, Any]], lr: float, iteration: int, owned: bool) -> None:
+        """One step in place: ``v`` and ``z`` in their state tensors, ``y``
+        through ``x`` in the parameters themselves; one temporary (the
+        denominator, or each tensor's in turn when the gradients are an
+        ``owned`` copy). Nothing here can fail on the inputs the base class has
+        checked, so a failing step never leaves anything half-updated."""
         dtype = params[0].dtype
         step = iteration + 1
         beta_1, beta_2 = _cast_scalar(group["beta_1"], dtype), _cast_scalar(group["beta_2"], dtype)
         lr = _cast_scalar(lr, dtype)
         if group["warmup_steps"] > 0:
             lr = lr * min(step / group["warmup_steps"], 1.0)
+        z = [s["momentum"] for s in states]
+        velocities = [s["velocity"] for s in states]
+        ema_square_(velocities, grads, beta_2)
         bias_correction_2 = 1 - beta_2**step
-        weight = 1.0 / step
-
-        old_z = [s["momentum"] for s in states]
-        velocities = torch._foreach_mul([s["velocity"] for s in states], beta_2)
-        torch._foreach_addcmul_(velocities, grads, grads, value=1 - beta_2)
-        denominators = torch._foreach_div(velocities, bias_correction_2)
-        torch._foreach_sqrt_(denominators)
-        torch._foreach_add_(denominators, group["epsilon"])
-        new_z = torch._foreach_addcdiv(old_z, grads, denominators, value=-lr)
-
-        # x = (y - (1 - beta_1) z_old) / beta_1, then x_new = lerp(x, z_new, 1/t)
-        # and y_new = (1 - beta_1) z_new + beta_1 x_new.
-        x = torch._foreach_add(params, old_z, alpha=-(1 - beta_1))
-        torch._foreach_div_(x, beta_1)
-        torch._foreach_lerp_(x, new_z, weight)
-        new_y = torch._foreach_mul(x, beta_1)
-        torch._foreach_add_(new_y, new_z, alpha=1 - beta_1)
-        new_states = [{"momentum": z, "velocity": v} for z, v in zip(new_z, velocities)]
-        return new_y, new_states
+        epsilon = group["epsilon"]
+        # x = (y - (1 - beta_1) z_old) / beta_1, written over y before z moves.
+        torch._foreach_add_(params, z, alpha=-(1 - beta_1))
+        torch._foreach_div_(params, beta_1)
+        if owned:
+            # The gradient copy is the step's temporary: g / denominator in
+            # it, each denominator one tensor's size at a time.
+            divide_each_(grads, lambda i: velocities[i].div(bias_correction_2).sqrt_().add_(epsilon))
+            torch._foreach_add_(z, grads, alpha=-lr)
+        else:
+            denominators = torch._foreach_div(velocities, bias_correction_2)
+            torch._foreach_sqrt_(denominators)
+            torch._foreach_add_(denominators, epsilon)
+            torch._foreach_addcdiv_(z, grads, denominators, value=-lr)
+            del denominators
+        # x_new = lerp(x, z_new, 1/t), then y_new = beta_1 x_new + (1 - beta_1) z_new.
+        torch._foreach_lerp_(params, z, 1.0 / step)
+        torch._foreach_mul_(params, beta_1)
+        torch._foreach_add_(params, z, alpha=1 - beta_1)
 
 
 @contextlib.contextmanager
