@@ -32,7 +32,7 @@ KNOWN_CYCLES: Set[FrozenSet[str]] = {
         "torchfit.callbacks.model_checkpoint", "torchfit.distributed",
         "torchfit.distributed.session", "torchfit.keras_style", "torchfit.loop",
         "torchfit.module", "torchfit.saving", "torchfit.saving.model_file",
-        "torchfit.saving.model_summary",
+        "torchfit.summary",
     }),
     # MeanMetricWrapper resolves stored function names through the package.
     frozenset({
@@ -57,8 +57,8 @@ KNOWN_FUNCTION_IMPORTS: Set[Tuple[str, str]] = {
     ("torchfit.optimizers.loss_scale_optimizer", "torchfit.optimizers"),  # package imports it
     ("torchfit.optimizers.multi_optimizer", "torchfit.optimizers"),  # package imports it
     ("torchfit.saving.model_file", "torchfit.module"),  # load_model wraps and compiles
-    ("torchfit.saving.model_summary", "torchfit.loop"),  # summary runs one batch
-    ("torchfit.saving.model_summary", "torchfit.module"),  # summary calls the model
+    ("torchfit.summary", "torchfit.loop"),  # summary runs one batch
+    ("torchfit.summary", "torchfit.module"),  # summary calls the model
     ("torchfit.testing", "torchfit.testing.pytest_plugin"),  # imports pytest: lazy
 }
 

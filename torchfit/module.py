@@ -32,7 +32,7 @@ from .utils.inference import grad_free, register_step_owner
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
-from .saving.model_summary import records_shapes_on_first_call
+from .summary import records_shapes_on_first_call, summary as print_summary
 from . import losses as losses_module
 from . import metrics as metrics_module
 
@@ -647,7 +647,7 @@ class KerasStyleModule:
         """Print a Keras-style table of layers, output shapes (from the first batch
         trained, evaluated or predicted, or from ``sample_input``) and parameter
         counts; see ``torchfit.saving.summary``."""
-        saving.summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
                        expand_nested=expand_nested, show_trainable=show_trainable,
                        layer_range=layer_range, sample_input=sample_input)
 

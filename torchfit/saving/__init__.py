@@ -36,7 +36,7 @@ from __future__ import annotations
 from .compile_args import torch_lr_schedulers  # noqa: F401
 from .files import FORMAT_VERSION, MODEL_FORMAT, atomic_save, read_checkpoint  # noqa: F401
 from .model_file import compile_config, load_model, save_model  # noqa: F401
-from .model_summary import summary
+from ..summary import summary  # noqa: F401 (moved to torchfit.summary; importable here as before)
 from .optimizer_state import check_optimizer_state, optimizer_identity  # noqa: F401
 from .rng import check_rng_state, get_rng_state, set_rng_state  # noqa: F401
 from .weights import check_state_dict, load_weights, save_weights  # noqa: F401

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.arrays import convert_structure, is_array_structure
-from ..optimizers._unwrap import unwrap_loss_scale
-from ..utils.training_mode import training_mode
-from ..validation import _received
-from .files import _check_bool, _check_model, _short_list
+from .data.arrays import convert_structure, is_array_structure
+from .optimizers._unwrap import unwrap_loss_scale
+from .saving.files import _check_bool, _check_model, _short_list
+from .utils.training_mode import training_mode
+from .validation import _received
 
 
 def _readable_size(size: float) -> str:
@@ -289,8 +289,9 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
 def _output_shapes(model: nn.Module, sample_input: Any) -> Dict[str, List[str]]:
     """Run ``sample_input`` through the model once (eval mode, no gradients) and
     record its submodules' output shapes."""
-    from ..loop import model_device_and_dtype, move_to
-    from ..module import call_model
+    # Until the batch helpers move below the loop and the module (batch.py).
+    from .loop import model_device_and_dtype, move_to
+    from .module import call_model
 
     if isinstance(sample_input, np.ndarray) or (
             isinstance(sample_input, (list, tuple, dict)) and not isinstance(sample_input, str)):
