@@ -23,16 +23,12 @@ ROOT = Path(torchfit.__file__).resolve().parent
 #: Today's cycles (strongly connected modules), each held by function-level
 #: imports. Shrink only.
 KNOWN_CYCLES: Set[FrozenSet[str]] = {
-    # saving reaches up to module/loop (load_model wraps and compiles; summary
-    # calls the model), BackupAndRestore and ModelCheckpoint save through
-    # saving, distributed/__init__ imports session (which needs callbacks),
-    # keras_style <-> module.
+    # torchfit.saving re-exports summary, which runs one batch through the
+    # loop's and the module's batch helpers (until they move to batch.py).
     frozenset({
         "torchfit.callbacks", "torchfit.callbacks.backup_and_restore",
-        "torchfit.callbacks.model_checkpoint", "torchfit.distributed",
-        "torchfit.distributed.session", "torchfit.keras_style", "torchfit.loop",
-        "torchfit.module", "torchfit.saving", "torchfit.saving.model_file",
-        "torchfit.summary",
+        "torchfit.callbacks.model_checkpoint", "torchfit.distributed.session",
+        "torchfit.loop", "torchfit.module", "torchfit.saving", "torchfit.summary",
     }),
     # MeanMetricWrapper resolves stored function names through the package.
     frozenset({
@@ -52,11 +48,9 @@ KNOWN_CYCLES: Set[FrozenSet[str]] = {
 #: torchfit module. Shrink only: each one is needed to break a cycle (the
 #: import points up a layer) or to keep an optional dependency lazy.
 KNOWN_FUNCTION_IMPORTS: Set[Tuple[str, str]] = {
-    ("torchfit.distributed.session", "torchfit.callbacks"),  # callbacks -> distributed package
     ("torchfit.metrics.reduction_metrics", "torchfit.metrics"),  # package being built
     ("torchfit.optimizers.loss_scale_optimizer", "torchfit.optimizers"),  # package imports it
     ("torchfit.optimizers.multi_optimizer", "torchfit.optimizers"),  # package imports it
-    ("torchfit.saving.model_file", "torchfit.module"),  # load_model wraps and compiles
     ("torchfit.summary", "torchfit.loop"),  # summary runs one batch
     ("torchfit.summary", "torchfit.module"),  # summary calls the model
     ("torchfit.testing", "torchfit.testing.pytest_plugin"),  # imports pytest: lazy

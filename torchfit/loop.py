@@ -19,6 +19,7 @@ import torch
 
 from . import distributed, tree
 from .callbacks import CallbackList, History, ProgbarLogger
+from .distributed.session import loop_session
 from .logs import LazyLogs, tensor_to_numpy, to_python
 from .optimizers import evaluation_weights
 from .utils.inference import grad_free
@@ -209,7 +210,7 @@ class Loop:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.device, self.dtype = model_device_and_dtype(model)
-        self.dist = distributed.loop_session(model)  # on one process: hooks that change nothing
+        self.dist = loop_session(model)  # on one process: hooks that change nothing
         self.steps_run = 0  # batches run by this loop (an empty input runs none)
 
     # ----------------------------------------------------------------- helpers

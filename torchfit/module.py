@@ -23,7 +23,8 @@ from .compilation import check_jit_compile, compile_step
 from .callbacks.torch_lr_scheduler import TorchLRScheduler, as_torch_lr_scheduler
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
 from .data import get_adapter, get_validation_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
-from .distributed import ROUTES, all_processes_agree
+from .distributed import all_processes_agree
+from .distributed.session import ROUTES
 from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_structure, rows_of
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .optimizers._unwrap import unwrap_loss_scale
@@ -32,6 +33,7 @@ from .utils.inference import grad_free, register_step_owner
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
 from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
+from .saving.model_file import register_keras_style
 from .summary import records_shapes_on_first_call, summary as print_summary
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -724,5 +726,60 @@ def _first_samples(x: Any) -> Any:
     return tree.map_structure(lambda t: None if t is None else rows_of(t, 0, 2), convert_leaves(x, "x"))
 
 
-# Re-exported here too (``torchfit.module.keras_style``); defined in keras_style.py.
-from .keras_style import keras_style  # noqa: E402
+# ----------------------------------------------------------------- keras_style()
+# An existing instance gets the Keras training API: its class becomes a
+# subclass of its own class with ``KerasStyleModule`` first (cached per class,
+# named like the original). Pickles and deep copies reduce to the original
+# class and are made keras-style again on load.
+
+_KERAS_STYLE_CLASSES: Dict[type, type] = {}
+
+
+def _rebuild_keras_style(base: type, state: Dict[str, Any]) -> nn.Module:
+    """Unpickling target for modules made keras-style by :func:`keras_style`."""
+    module = base.__new__(base)
+    if hasattr(module, "__setstate__"):
+        module.__setstate__(state)
+    else:
+        module.__dict__.update(state)
+    return keras_style(module)
+
+
+def _reduce_keras_style(self: Any, protocol: int) -> Any:
+    base = type(self).__bases__[1]
+    return _rebuild_keras_style, (base, self.__getstate__())
+
+
+def _keras_style_class(base: type) -> type:
+    cls = _KERAS_STYLE_CLASSES.get(base)
+    if cls is None:
+        cls = type(base.__name__, (KerasStyleModule, base), {
+            "__module__": base.__module__,
+            "__qualname__": base.__qualname__,
+            "__doc__": base.__doc__,
+            "__reduce_ex__": _reduce_keras_style,
+        })
+        _KERAS_STYLE_CLASSES[base] = cls
+    return cls
+
+
+def keras_style(module: nn.Module) -> nn.Module:
+    """Give an existing module instance the Keras training API, in place.
+
+    Returns the same object. Its class becomes a subclass of its own class
+    with :class:`KerasStyleModule` first; ``state_dict()`` keys, parameters,
+    ``repr``, ``copy.deepcopy``, pickling and ``torch.save`` are unchanged
+    (pickles load back as keras-style modules of the original class).
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            "Argument `module` must be a torch.nn.Module instance. "
+            f"Received: {type(module).__name__}."
+        )
+    if isinstance(module, KerasStyleModule):
+        return module
+    module.__class__ = _keras_style_class(type(module))
+    return module
+
+
+register_keras_style(KerasStyleModule, keras_style)  # load_model compiles through it

@@ -24,6 +24,19 @@ from .files import (FORMAT_VERSION, MODEL_FORMAT, _check_bool, _check_model, _ch
 from .weights import _state_dict, _weights_from, check_state_dict
 
 
+# The module layer's ``KerasStyleModule`` and ``keras_style()``, registered by
+# torchfit.module when it is imported: load_model wraps a plain module with them
+# to compile it, and saving never imports the layers above it.
+_KERAS_STYLE: Dict[str, Any] = {}
+
+
+def register_keras_style(cls: type, wrap: Callable[[nn.Module], nn.Module]) -> None:
+    """Tell ``load_model`` how to give a plain module the training API
+    (``cls``: the keras-style base class; ``wrap``: makes a module one)."""
+    _KERAS_STYLE["class"] = cls
+    _KERAS_STYLE["wrap"] = wrap
+
+
 # ----------------------------------------------------------------- compile config
 def compile_config(model: Any) -> Optional[Dict[str, Any]]:
     """What ``compile()`` was given, as far as it can be stored without pickling
@@ -294,13 +307,11 @@ def _fill_model(model: nn.Module, archive: Any, weights: Dict[str, Any], is_mode
         model.load_state_dict(weights)
     if not is_model_file or not compile:
         return model
-    from ..module import KerasStyleModule, keras_style
-
     config = archive.get("compile_config")
-    if not isinstance(model, KerasStyleModule):
+    if not isinstance(model, _KERAS_STYLE["class"]):
         if config is None:
             return model  # nothing to compile: the module stays as it was
-        model = keras_style(model)
+        model = _KERAS_STYLE["wrap"](model)
     restore_optimizer = model.compiled
     if not model.compiled and config is not None:
         restore_optimizer = _compile_from_config(model, config, custom_objects)
