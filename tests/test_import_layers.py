@@ -30,27 +30,12 @@ KNOWN_CYCLES: Set[FrozenSet[str]] = {
         "torchfit.callbacks.model_checkpoint", "torchfit.distributed.session",
         "torchfit.loop", "torchfit.module", "torchfit.saving", "torchfit.summary",
     }),
-    # MeanMetricWrapper resolves stored function names through the package.
-    frozenset({
-        "torchfit.metrics", "torchfit.metrics.accuracy_metrics",
-        "torchfit.metrics.correlation_metrics", "torchfit.metrics.hinge_metrics",
-        "torchfit.metrics.probabilistic_metrics", "torchfit.metrics.reduction_metrics",
-        "torchfit.metrics.regression_metrics",
-    }),
-    # The wrapper optimizers (de)serialize their inner optimizers through the package.
-    frozenset({
-        "torchfit.optimizers", "torchfit.optimizers.loss_scale_optimizer",
-        "torchfit.optimizers.multi_optimizer",
-    }),
 }
 
 #: (importing module, imported module) for every function-level import of a
 #: torchfit module. Shrink only: each one is needed to break a cycle (the
 #: import points up a layer) or to keep an optional dependency lazy.
 KNOWN_FUNCTION_IMPORTS: Set[Tuple[str, str]] = {
-    ("torchfit.metrics.reduction_metrics", "torchfit.metrics"),  # package being built
-    ("torchfit.optimizers.loss_scale_optimizer", "torchfit.optimizers"),  # package imports it
-    ("torchfit.optimizers.multi_optimizer", "torchfit.optimizers"),  # package imports it
     ("torchfit.summary", "torchfit.loop"),  # summary runs one batch
     ("torchfit.summary", "torchfit.module"),  # summary calls the model
     ("torchfit.testing", "torchfit.testing.pytest_plugin"),  # imports pytest: lazy
