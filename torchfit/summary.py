@@ -10,9 +10,8 @@ from torch import nn
 
 from .data.arrays import convert_structure, is_array_structure
 from .optimizers._unwrap import unwrap_loss_scale
-from .saving.files import _check_bool, _check_model, _short_list
 from .utils.training_mode import training_mode
-from .validation import _received
+from .validation import _received, check_bool, check_model, short_list
 
 
 def _readable_size(size: float) -> str:
@@ -172,7 +171,7 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
         sample_input: an example batch (what ``fit`` takes as ``x``), to show
             output shapes before training or for another input size.
     """
-    _check_model(model)
+    check_model(model)
     if line_length is not None and (isinstance(line_length, bool) or not isinstance(line_length, int)
                                     or line_length < 20):
         raise TypeError(
@@ -182,8 +181,8 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     if print_fn is not None and not callable(print_fn):
         raise TypeError(f"Argument `print_fn` must be callable or None. Received: "
                         f"{_received(print_fn)}.")
-    _check_bool(expand_nested, "expand_nested")
-    _check_bool(show_trainable, "show_trainable")
+    check_bool(expand_nested, "expand_nested")
+    check_bool(show_trainable, "show_trainable")
     columns = 4 if show_trainable else 3
     line_length = line_length or (98 if show_trainable else 80)
     if positions is None:
@@ -209,7 +208,7 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
         for name in layer_range:
             if name not in names:
                 raise ValueError(f"Argument `layer_range`: no layer named {name!r}. "
-                                 f"Layers: {_short_list(names)}.")
+                                 f"Layers: {short_list(names)}.")
         first, last = names.index(layer_range[0]), names.index(layer_range[1])
         if last < first:
             raise ValueError("Argument `layer_range` must list the first layer before the "

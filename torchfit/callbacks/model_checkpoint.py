@@ -10,7 +10,8 @@ from .. import distributed, saving
 from ..distributed import strategies
 from ..distributed.process_group import _comm_device, _dist
 from ..saving.model_file import checkpoint_state
-from . import _checks
+from .. import validation as check
+from ..logs import as_float
 from .callback import Logs
 from .monitor_callback import MonitorCallback, _plain
 
@@ -84,13 +85,15 @@ class ModelCheckpoint(MonitorCallback):
                  mode: str = "auto", save_freq: Any = "epoch",
                  initial_value_threshold: Optional[float] = None) -> None:
         owner = type(self).__name__
-        _checks.number(owner, "initial_value_threshold", initial_value_threshold, allow_none=True)
+        check.check_number(initial_value_threshold, "initial_value_threshold", allow_none=True,
+                           owner=owner)
         super().__init__(monitor, mode, baseline=initial_value_threshold)
-        self.filepath = _check_template(owner, _checks.path(owner, "filepath", filepath))
-        self.verbose = _checks.integer(owner, "verbose", verbose)
-        self.save_best_only = _checks.boolean(owner, "save_best_only", save_best_only)
-        self.save_weights_only = _checks.boolean(owner, "save_weights_only", save_weights_only)
-        self.save_freq = _checks.save_freq(owner, save_freq)
+        self.filepath = _check_template(owner, check.check_path(filepath, "filepath", owner=owner))
+        self.verbose = check.check_int(verbose, "verbose", minimum=0, owner=owner)
+        self.save_best_only = check.check_bool(save_best_only, "save_best_only", owner=owner)
+        self.save_weights_only = check.check_bool(save_weights_only, "save_weights_only",
+                                                  owner=owner)
+        self.save_freq = check.check_save_freq(save_freq, owner=owner)
         self._batches_seen_since_last_saving = 0
         self._last_batch_seen: Optional[int] = None
         self._current_epoch = 0
@@ -134,7 +137,7 @@ class ModelCheckpoint(MonitorCallback):
             warnings.warn(f"Can save best model only with {self.monitor} available.",
                           stacklevel=3)
             return True
-        current = _checks.as_float(current)
+        current = as_float(current)
         if not isinstance(current, float):
             warnings.warn(
                 f"Can save best model only when `monitor` is a scalar value. Received: "
@@ -154,7 +157,7 @@ class ModelCheckpoint(MonitorCallback):
         return False
 
     def _get_file_path(self, epoch: int, batch: Optional[int], logs: Dict[str, Any]) -> str:
-        values = {k: _checks.as_float(v) for k, v in logs.items()}
+        values = {k: as_float(v) for k, v in logs.items()}
         try:
             if batch is None or "batch" in values:
                 return self.filepath.format(epoch=epoch + 1, **values)

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
 from ..optimizers._unwrap import unwrap_loss_scale
-from . import _checks
+from .. import validation as check
+from ..logs import as_float
 from ._optimizer import get_learning_rate
 from .callback import Callback, Logs
 
@@ -62,15 +63,16 @@ class TensorBoard(Callback):
                  embeddings_metadata: Any = None) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.log_dir = _checks.path(owner, "log_dir", log_dir)
-        self.histogram_freq = _checks.integer(owner, "histogram_freq", histogram_freq)
-        self.write_graph = _checks.boolean(owner, "write_graph", write_graph)
-        self.write_images = _checks.boolean(owner, "write_images", write_images)
-        self.write_steps_per_second = _checks.boolean(owner, "write_steps_per_second",
-                                                      write_steps_per_second)
+        self.log_dir = check.check_path(log_dir, "log_dir", owner=owner)
+        self.histogram_freq = check.check_int(histogram_freq, "histogram_freq", minimum=0,
+                                              owner=owner)
+        self.write_graph = check.check_bool(write_graph, "write_graph", owner=owner)
+        self.write_images = check.check_bool(write_images, "write_images", owner=owner)
+        self.write_steps_per_second = check.check_bool(write_steps_per_second,
+                                                       "write_steps_per_second", owner=owner)
         if update_freq == "batch":
             update_freq = 1
-        if not (update_freq == "epoch" or (_checks.is_int(update_freq) and update_freq >= 1)):
+        if not (update_freq == "epoch" or (check.is_int(update_freq) and update_freq >= 1)):
             raise ValueError(f'{owner}: argument `update_freq` must be "epoch", "batch" or an '
                              f"integer >= 1. Received: {update_freq!r}.")
         self.update_freq = update_freq
@@ -109,7 +111,7 @@ class TensorBoard(Callback):
                  suffix: str = "") -> None:
         writer = self._writer(kind)
         for name, value in logs.items():
-            value = _checks.as_float(value)
+            value = as_float(value)
             if isinstance(value, float):
                 writer.add_scalar(f"{prefix}{name}{suffix}", value, global_step=step)
 
