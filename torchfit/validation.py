@@ -49,12 +49,19 @@ def argument_error(error: type, name: str, expected: str, received: str, *,
     return error(f"{_subject(name, owner, function)} must be {expected}. Received: {received}.")
 
 
-def keras_argument_error(error: type, name: str, expected: str, value: Any) -> Exception:
-    """Keras's wording, for the catalogs whose messages match Keras's:
+def named_value(name: str, value: Any, show_type: bool = True) -> str:
+    """``name=value!r of type T``: the received part of a message that shows the
+    keyword the value came in."""
+    return f"{name}={value!r}" + (f" of type {type(value).__name__}" if show_type else "")
+
+
+def keras_argument_error(error: type, name: str, expected: str, value: Any,
+                         show_type: bool = True) -> Exception:
+    """Keras's wording, for the loss catalog whose messages match Keras's:
     ``Invalid type (or value) for argument `x`. Expected ... Received: x=...``."""
     kind = "type" if error is TypeError else "value"
     return error(f"Invalid {kind} for argument `{name}`. Expected {expected}. "
-                 f"Received: {name}={value!r} of type {type(value).__name__}")
+                 f"Received: {named_value(name, value, show_type)}")
 
 
 def short_list(keys: Sequence[Any]) -> str:
