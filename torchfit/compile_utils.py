@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -535,8 +536,6 @@ class TorchMetricAdapter:
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         if sample_weight is not None and not self._warned_sample_weight:
             self._warned_sample_weight = True
-            import warnings
-
             warnings.warn(
                 f"The torchmetrics metric '{self.name}' ({type(self.metric).__name__}) "
                 "does not take sample weights; the `sample_weight` given to it is "

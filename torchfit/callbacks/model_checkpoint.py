@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import string
 import warnings
 from typing import Any, Dict, Optional
+
+import torch
 
 from .. import distributed, saving
 from ..distributed import strategies
@@ -19,8 +22,6 @@ from .monitor_callback import MonitorCallback, _plain
 def _check_template(owner: str, filepath: str) -> str:
     """Reject ``filepath`` templates that can never be formatted (unbalanced braces,
     positional fields) when the callback is made, not after the first epoch."""
-    import string
-
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(filepath) if field is not None]
     except ValueError as error:
@@ -178,8 +179,6 @@ class ModelCheckpoint(MonitorCallback):
     def _agreed_to_save(self, epoch: int, logs: Dict[str, Any], filepath: str) -> bool:
         """Under FSDP: rank 0 decides, every process follows (and keeps rank 0's
         ``best``), so all of them take part in the same gathers."""
-        import torch
-
         dist = _dist()
         main = dist.get_rank() == 0
         decided = self._should_save_model(epoch, logs, filepath) if main else True
