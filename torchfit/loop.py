@@ -9,15 +9,17 @@ batch-level callbacks are called once per ``steps_per_execution`` steps.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from . import distributed, tree
+from . import state as training_state
 from .callbacks import CallbackList, History, ProgbarLogger
 from .logs import LazyLogs, tensor_to_numpy, to_python
 from .optimizers import evaluation_weights
@@ -182,7 +184,8 @@ def batch_size_of(x: Any) -> int:
 def recheck_targets(model: Any, argument: str = "y") -> None:
     """New data may not fit losses built on earlier data: check its first batch
     (``argument`` names the data in messages)."""
-    compile_loss = getattr(model.__dict__.get("_torchfit"), "compile_loss", None)
+    state = training_state.of(model)
+    compile_loss = state.compiled.compile_loss if state is not None else None
     if compile_loss is not None and compile_loss.built:
         compile_loss.check_next_targets = argument
 
@@ -190,7 +193,8 @@ def recheck_targets(model: Any, argument: str = "y") -> None:
 def with_lr_scheduler(callbacks: Any, model: Any) -> Any:
     """The ``fit`` callbacks with the model's ``compile(lr_scheduler=...)`` first, so
     that the other callbacks see its ``learning_rate`` log and stepped state."""
-    attached = getattr(model.__dict__.get("_torchfit"), "lr_scheduler", None)
+    state = training_state.of(model)
+    attached = state.compiled.lr_scheduler if state is not None else None
     if attached is None or not (callbacks is None or isinstance(callbacks, (list, tuple))):
         return callbacks  # a CallbackList (or a bad value, reported by it) as given
     return [attached] + [c for c in (callbacks or ()) if c is not attached]
@@ -203,6 +207,15 @@ def close_progress_bars(callbacks: CallbackList) -> None:
             callback.close()
 
 
+def _in_a_run(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``Loop.fit``/``evaluate``/``predict`` run inside ``Loop._running``."""
+    @functools.wraps(method)
+    def running(self: "Loop", *args: Any, **kwargs: Any) -> Any:
+        with self._running():
+            return method(self, *args, **kwargs)
+    return running
+
+
 class Loop:
     """Runs epochs and steps for one model; created per ``fit``/``evaluate``/``predict``."""
 
@@ -211,6 +224,24 @@ class Loop:
         self.device, self.dtype = model_device_and_dtype(model)
         self.dist = distributed.loop_session(model)  # on one process: hooks that change nothing
         self.steps_run = 0  # batches run by this loop (an empty input runs none)
+        self.state = training_state.of(model)
+        self.run = self.state.run
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[training_state.RunState]:
+        """Own the model's ``RunState`` for one fit/evaluate/predict: a new one
+        (flags carried over), or the running one when called inside a run."""
+        current = self.state.run
+        if current.active:  # e.g. evaluate() from a callback of fit(): it joins that run
+            self.run = current
+            yield current
+            return
+        self.run = self.state.run = current.following()
+        self.run.active = True
+        try:
+            yield self.run
+        finally:
+            self.run.active = False
 
     # ----------------------------------------------------------------- helpers
     def _callbacks(self, callbacks: Any, verbose: int, epochs: int, steps: Optional[int],
@@ -262,7 +293,7 @@ class Loop:
 
     def _stop_flag(self, name: str) -> Callable[[], bool]:
         """Reads the model's ``stop_*`` flag (set by callbacks) without a property call per step."""
-        return functools.partial(getattr, self.model._torchfit, name)
+        return functools.partial(getattr, self.run, name)
 
     def _check_not_empty(self, x: Any, argument: str) -> None:
         """Inputs of unknown length (iterable datasets) are found empty only here."""
@@ -282,6 +313,7 @@ class Loop:
         return to_python(dict(logs) if isinstance(logs, Mapping) else {})
 
     # --------------------------------------------------------------------- fit
+    @_in_a_run
     def fit(self, x: Any, y: Any, *, batch_size: Optional[int], epochs: int, verbose: int,
             callbacks: Any, validation_split: float, validation_data: Any, shuffle: Any,
             class_weight: Any, sample_weight: Any, initial_epoch: int,
@@ -308,11 +340,12 @@ class Loop:
         callbacks = self._callbacks(with_lr_scheduler(callbacks, model), verbose, epochs,
                                     iterator.num_batches, add_history=True)
         train_fn = self.dist.step_function(model._step_to_run("train"), "train")
-        model.stop_training = False
+        run = self.run
+        run.stop_training = False
         recheck_targets(model)
-        model._torchfit.train_iterator = iterator  # for callbacks, during fit (see ResumePoint)
+        run.train_iterator = iterator  # callbacks read the data position (see ResumePoint)
         callbacks.on_train_begin()
-        resume, model.resume_point = model.resume_point, None
+        resume, run.resume_point = run.resume_point, None  # a callback's, from on_train_begin
         if resume is not None:
             initial_epoch = resume.epoch
             pass_position = resume.step if resume.pass_position is None else resume.pass_position
@@ -371,7 +404,7 @@ class Loop:
             raise
         finally:
             model.train(was_training)
-            model._torchfit.train_iterator = None
+            run.train_iterator = None
         finalize = getattr(model.optimizer, "finalize_variable_values", None)
         if epochs > 0 and callable(finalize):
             finalize()  # e.g. EMA weights become the model's weights, as in Keras
@@ -398,6 +431,7 @@ class Loop:
         callbacks.on_test_end(logs)
         return logs
 
+    @_in_a_run
     def evaluate(self, x: Any, y: Any, *, batch_size: Optional[int], verbose: int,
                  sample_weight: Any, steps: Optional[int], callbacks: Any) -> Dict[str, Any]:
         adapter = get_adapter(x, y, sample_weight, batch_size, steps, False, device=self.device)
@@ -409,6 +443,7 @@ class Loop:
         return logs
 
     # ----------------------------------------------------------------- predict
+    @_in_a_run
     def predict(self, x: Any, *, batch_size: Optional[int], verbose: int,
                 steps: Optional[int], callbacks: Any) -> Any:
         model = self.model

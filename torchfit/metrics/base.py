@@ -33,6 +33,7 @@ import torch
 from .. import naming
 from ..losses._utils import squeeze_or_expand_to_same_rank
 from ..naming import to_snake_case
+from ..validation import _received
 from .pending import PendingSum
 
 __all__ = [
@@ -380,13 +381,18 @@ class Metric:
             self.__dict__["_pending"].pop(name, None)
 
     def _set_state(self, name: str, value: Any) -> None:
+        value = self._state_value(name, value)
         self._discard_pending(name)
+        self._states[name] = value
+
+    def _state_value(self, name: str, value: Any) -> torch.Tensor:
+        """``value`` as a new tensor for state ``name`` (its dtype, shape and device)."""
         shape, _, dtype, _ = self._state_specs[name]
         with torch.inference_mode(False), torch.no_grad():
             value = to_tensor(value, dtype=dtype, device=self._device)
             if tuple(value.shape) != shape:
                 value = value.expand(shape)
-            self._states[name] = value.clone()
+            return value.clone()
 
     @property
     def variables(self) -> List[torch.Tensor]:
@@ -404,15 +410,46 @@ class Metric:
         return [spec[3] for spec in self._state_specs.values()]
 
     def assign_variables(self, values: Sequence[Any]) -> None:
-        """Replace every state (same order as :attr:`variables`)."""
+        """Replace every state (same order as :attr:`variables`); all or none."""
         values = list(values)
         if len(values) != len(self._states):
             raise ValueError(
                 f"{type(self).__name__} has {len(self._states)} states; "
                 f"received {len(values)} values."
             )
-        for name, value in zip(list(self._states), values):
-            self._set_state(name, value)
+        names = list(self._states)
+        new = [self._state_value(name, value) for name, value in zip(names, values)]
+        self._discard_pending()
+        self._states.update(zip(names, new))
+
+    def get_state(self) -> List[torch.Tensor]:
+        """Detached copies of the states, in :attr:`variables` order: what
+        checkpoints store and what :meth:`set_state` takes back."""
+        with torch.no_grad():
+            return [value.detach().clone() for value in self.variables]
+
+    def set_state(self, state: Sequence[Any]) -> None:
+        """Replace every state with ``state`` as :meth:`get_state` returned it
+        (copies are kept). A bad ``state`` changes nothing."""
+        if not isinstance(state, (list, tuple)):
+            raise TypeError(
+                f"{type(self).__name__}.set_state: argument `state` must be a list of "
+                f"{len(self._states)} tensors (as get_state() returns). Received: "
+                f"{_received(state)}."
+            )
+        if len(state) != len(self._states):
+            raise ValueError(
+                f"{type(self).__name__}.set_state: argument `state` must hold "
+                f"{len(self._states)} tensors ({self.state_names}). Received "
+                f"{len(state)} values."
+            )
+        try:
+            self.assign_variables(state)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"{type(self).__name__}.set_state: argument `state` does not fit the "
+                f"states {self.state_names}: {error}"
+            ) from None
 
     def reset_state(self) -> None:
         """Put every state back to its initial value (in place)."""
