@@ -1,7 +1,7 @@
 """``KerasStyleModule`` and ``keras_style()``: Keras's training API on an ``nn.Module``.
 
-This file is deliberately thin: it validates arguments, holds the compiled
-state and defines the overridable steps. Iteration lives in ``loop.py``,
+This file is deliberately thin: it validates arguments, keeps the model's
+``TrainingState`` (declared in ``state.py``) and defines the overridable steps. Iteration lives in ``loop.py``,
 input handling in ``data/``, loss/metric structure in ``compile_utils.py``.
 """
 
