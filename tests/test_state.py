@@ -173,3 +173,10 @@ def test_copies_and_pickles_leave_the_state_behind():
     assert not clone.compiled
     with pytest.raises(ValueError, match="compile"):
         clone.fit(X, Y, verbose=0)
+
+
+def test_the_parts_hold_declared_fields_only():
+    found = training_state.of(_compiled())
+    for part in (found, found.settings, found.compiled, found.run):
+        with pytest.raises(AttributeError):
+            part.undeclared = 1

@@ -23,6 +23,7 @@ how long they live:
   the next one starts.
 
 :func:`of` is the one way in for code outside ``module.py`` and ``loop.py``.
+Each part has slots: a field that is not declared here cannot be added.
 This module is a leaf: it imports nothing from torchfit, so the types of
 higher layers are named in comments only.
 """
@@ -42,7 +43,7 @@ __all__ = ["ModelSettings", "CompiledState", "RunState", "TrainingState", "of", 
 ATTRIBUTE = "_torchfit"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # declared fields only
 class ModelSettings:
     """Survives ``compile``: set on the model, or recorded by its runs."""
 
@@ -53,7 +54,7 @@ class ModelSettings:
     history: Any = None  # the History of the last fit
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # declared fields only
 class CompiledState:
     """What one ``compile`` call builds; the next one replaces it whole."""
 
@@ -72,7 +73,7 @@ class CompiledState:
     distributed: Dict[str, Any] = dataclasses.field(default_factory=dict)  # DDP/FSDP wrappers
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # declared fields only
 class RunState:
     """One ``fit``/``evaluate``/``predict``, owned by the ``Loop`` running it.
 
@@ -96,7 +97,7 @@ class RunState:
                         resume_point=self.resume_point)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # declared fields only
 class TrainingState:
     """A keras-style model's state: one part per lifetime (see the module docstring)."""
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import torch
@@ -84,7 +85,9 @@ class RunStateKeeper:
         """Torch LR schedulers held by the model's compiled state or by callbacks."""
         found: Dict[str, Any] = {}
         state = training_state.of(self.model)
-        for name, value in sorted(vars(state.compiled).items()) if state is not None else []:
+        fields = dataclasses.fields(state.compiled) if state is not None else ()
+        for name in sorted(field.name for field in fields):
+            value = getattr(state.compiled, name)
             if isinstance(value, _SCHEDULER_TYPES):
                 found[f"model.{name}"] = value
         for index, callback in enumerate(self.callbacks):
