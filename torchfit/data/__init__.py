@@ -27,8 +27,8 @@ from typing import Any, Dict, Optional
 import torch
 from torch.utils.data import DataLoader
 
-from .adapter import (Batch, DataAdapter, PinnedBatches, WrappedAdapter, pack_x_y_sample_weight,
-                      unpack_x_y_sample_weight)
+from ..batch import Batch, pack_x_y_sample_weight, unpack_x_y_sample_weight
+from .adapter import DataAdapter, PinnedBatches, WrappedAdapter
 from .arrays import ArrayDataAdapter, is_array_structure
 from .epoch_iterator import EpochIterator
 from .generator import GeneratorDataAdapter, is_iterator_input
@@ -54,6 +54,9 @@ __all__ = [
     "TFDatasetAdapter",
     "TorchDataLoaderAdapter",
     "WrappedAdapter",
+    "build_adapter",
+    "build_validation_adapter",
+    "check_adapter_arguments",
     "get_adapter",
     "get_validation_adapter",
     "is_batched_input",
@@ -137,6 +140,17 @@ def _batched_adapter(x: Any, y: Any, sample_weight: Any, batch_size: Any, steps:
     return GeneratorDataAdapter(x, names["x"])
 
 
+def check_adapter_arguments(batch_size: Any, steps: Any, shuffle: Any, class_weight: Any,
+                            names: Dict[str, str]) -> None:
+    """The arguments :func:`get_adapter` takes besides the data itself, each
+    checked here once (``fit``/``evaluate``/``predict`` check their own before
+    the loop builds adapters with :func:`build_adapter`)."""
+    check_int(batch_size, names["batch_size"], allow_none=True)
+    check_int(steps, names.get("steps", "steps"), allow_none=True)
+    check_shuffle(shuffle)
+    validate_class_weight(class_weight)
+
+
 def get_adapter(
     x: Any,
     y: Any = None,
@@ -156,10 +170,27 @@ def get_adapter(
     for ``validation_data``).
     """
     names = {**NAMES, **(names or {})}
-    check_int(batch_size, names["batch_size"], allow_none=True)
-    check_int(steps, names.get("steps", "steps"), allow_none=True)
-    check_shuffle(shuffle)
-    validate_class_weight(class_weight)
+    check_adapter_arguments(batch_size, steps, shuffle, class_weight, names)
+    return build_adapter(x, y, sample_weight, batch_size, steps, shuffle, class_weight,
+                         device=device, names=names)
+
+
+def build_adapter(
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    batch_size: Optional[int] = None,
+    steps: Optional[int] = None,
+    shuffle: bool | str = False,
+    class_weight: Any = None,
+    *,
+    device: Optional[torch.device] = None,
+    names: Optional[Dict[str, str]] = None,
+) -> DataAdapter:
+    """:func:`get_adapter` for arguments already checked (by
+    :func:`check_adapter_arguments` or by ``fit``/``evaluate``/``predict``):
+    only the data itself is checked here."""
+    names = {**NAMES, **(names or {})}
     if class_weight is not None and sample_weight is not None:
         raise ValueError(
             f"Arguments `{names['sample_weight']}` and `class_weight` cannot be given "
@@ -222,6 +253,21 @@ def get_validation_adapter(
     batches array-like data; given explicitly for data that batches itself it
     is an error, while the training ``batch_size`` is simply not used there.
     """
+    check_adapter_arguments(validation_batch_size, validation_steps, False, None,
+                            {"batch_size": "validation_batch_size", "steps": "validation_steps"})
+    return build_validation_adapter(validation_data, batch_size, validation_batch_size,
+                                    validation_steps, device=device)
+
+
+def build_validation_adapter(
+    validation_data: Any,
+    batch_size: Optional[int],
+    validation_batch_size: Optional[int],
+    validation_steps: Optional[int],
+    *,
+    device: Optional[torch.device] = None,
+) -> DataAdapter:
+    """:func:`get_validation_adapter` for sizes already checked (by ``fit``)."""
     if isinstance(validation_data, (tuple, list)):
         if len(validation_data) not in (2, 3):
             raise ValueError(
@@ -239,5 +285,5 @@ def get_validation_adapter(
     size = validation_batch_size
     if size is None and not is_batched_input(x):
         size = batch_size
-    return get_adapter(x, y, sample_weight, size, validation_steps, False,
-                       device=device, names=names)
+    return build_adapter(x, y, sample_weight, size, validation_steps, False,
+                         device=device, names=names)
