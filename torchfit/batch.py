@@ -14,6 +14,7 @@ import from here and never from each other for these helpers.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, List, Tuple
@@ -94,12 +95,12 @@ def model_device_and_dtype(model: nn.Module) -> tuple:
     return first.device, floating.dtype if floating is not None else torch.get_default_dtype()
 
 
-def _place(leaf: Any, device: torch.device, dtype: torch.dtype) -> Any:
+def _place(device: torch.device, dtype: torch.dtype, leaf: Any) -> Any:
     """One leaf of :func:`move_to`."""
-    if isinstance(leaf, np.ndarray):
+    if not isinstance(leaf, torch.Tensor):
+        if not isinstance(leaf, np.ndarray):
+            return leaf
         leaf = torch.from_numpy(np.ascontiguousarray(leaf))
-    elif not isinstance(leaf, torch.Tensor):
-        return leaf
     if leaf.is_floating_point() and leaf.dtype != dtype:
         return leaf.to(device=device, dtype=dtype, non_blocking=device.type == "cuda")
     if leaf.device != device:
@@ -111,8 +112,8 @@ def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
     """Tensors (and NumPy arrays) to ``device``; floating ones to ``dtype``;
     other leaves untouched."""
     if isinstance(structure, torch.Tensor):  # the usual single input: no walk
-        return _place(structure, device, dtype)
-    return tree.map_structure(lambda leaf: _place(leaf, device, dtype), structure)
+        return _place(device, dtype, structure)
+    return tree.map_structure(functools.partial(_place, device, dtype), structure)
 
 
 def is_placed(structure: Any, device: torch.device, dtype: torch.dtype) -> bool:

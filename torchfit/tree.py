@@ -62,6 +62,8 @@ def flatten(structure: Any) -> List[Any]:
 def _map_one(fn: Callable[[Any], Any], structure: Any) -> Any:
     """``map_structure`` over one structure. Runs on every batch (device
     placement), so the plain containers are rebuilt without the general path."""
+    if not isinstance(structure, (list, tuple, dict)):
+        return fn(structure)
     kind = type(structure)
     if kind is tuple:
         return tuple([_map_one(fn, child) for child in structure])
@@ -71,9 +73,7 @@ def _map_one(fn: Callable[[Any], Any], structure: Any) -> Any:
         return {key: _map_one(fn, value) for key, value in structure.items()}
     if isinstance(structure, dict):
         return kind((key, _map_one(fn, value)) for key, value in structure.items())
-    if isinstance(structure, (list, tuple)):
-        return _rebuild(structure, [_map_one(fn, child) for child in structure])
-    return fn(structure)
+    return _rebuild(structure, [_map_one(fn, child) for child in structure])
 
 
 def _check_same_kind(structure: Any, other: Any) -> None:
