@@ -24,7 +24,7 @@ from .optimizers import evaluation_weights
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
 from .validation import check_finite_batch
-from .data import EpochIterator, build_adapter, build_validation_adapter, split_for_validation
+from .data import EpochIterator, get_adapter, get_validation_adapter, split_for_validation
 from .data.epoch_iterator import ResumePoint, warn_ran_out_of_data  # noqa: F401 (ResumePoint: public here)
 
 
@@ -149,15 +149,16 @@ class Loop:
             (x, y, sample_weight), validation_data = split_for_validation(
                 x, y, sample_weight, validation_split)
         # Arguments checked by KerasStyleModule.fit: the adapters only check the data.
-        adapter = build_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
-                                class_weight, device=self.device)
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
+                              class_weight, device=self.device, check_arguments=False)
         adapter = self.dist.shard(adapter, "train", shuffle)
         iterator = EpochIterator(adapter, steps_per_epoch, spe)
 
         val_iterator = None
         if validation_data is not None:
-            val_adapter = build_validation_adapter(validation_data, batch_size, validation_batch_size,
-                                                   validation_steps, device=self.device)
+            val_adapter = get_validation_adapter(validation_data, batch_size, validation_batch_size,
+                                                 validation_steps, device=self.device,
+                                                 check_arguments=False)
             val_adapter = self.dist.shard(val_adapter, "test")
             val_iterator = EpochIterator(val_adapter, validation_steps, spe)
 
@@ -256,7 +257,8 @@ class Loop:
 
     def evaluate(self, x: Any, y: Any, *, batch_size: Optional[int], verbose: int,
                  sample_weight: Any, steps: Optional[int], callbacks: Any) -> Dict[str, Any]:
-        adapter = build_adapter(x, y, sample_weight, batch_size, steps, False, device=self.device)
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps, False, device=self.device,
+                              check_arguments=False)
         adapter = self.dist.shard(adapter, "test")
         iterator = EpochIterator(adapter, steps, self.model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
@@ -268,7 +270,8 @@ class Loop:
     def predict(self, x: Any, *, batch_size: Optional[int], verbose: int,
                 steps: Optional[int], callbacks: Any) -> Any:
         model = self.model
-        adapter = build_adapter(x, None, None, batch_size, steps, False, device=self.device)
+        adapter = get_adapter(x, None, None, batch_size, steps, False, device=self.device,
+                              check_arguments=False)
         adapter = self.dist.shard(adapter, "predict")
         iterator = EpochIterator(adapter, steps, model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)

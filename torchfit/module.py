@@ -24,7 +24,7 @@ from .callbacks.torch_lr_scheduler import TorchLRScheduler, as_torch_lr_schedule
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
 from .batch import (ROUTES, batch_size_of, call_model, concat_outputs, model_device_and_dtype,
                     move_to, pack_x_y_sample_weight, run_step, unpack_x_y_sample_weight)
-from .data import build_validation_adapter, get_adapter
+from .data import get_adapter, get_validation_adapter
 from .distributed import all_processes_agree
 from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_structure, rows_of
 from .data.weights import check_class_weight_keys, validate_class_weight
@@ -667,7 +667,7 @@ class KerasStyleModule:
                 or not isinstance(validation_data, (tuple, list))
                 or not all(is_array_structure(part) for part in validation_data[:2])):
             return
-        adapter = build_validation_adapter(validation_data, None, None, None)
+        adapter = get_validation_adapter(validation_data, None, None, None, check_arguments=False)
         x_val, y_val, sw_val = adapter.arrays
         try:
             y_pred = self._probe_outputs(x_val)

@@ -54,9 +54,6 @@ __all__ = [
     "TFDatasetAdapter",
     "TorchDataLoaderAdapter",
     "WrappedAdapter",
-    "build_adapter",
-    "build_validation_adapter",
-    "check_adapter_arguments",
     "get_adapter",
     "get_validation_adapter",
     "is_batched_input",
@@ -140,17 +137,6 @@ def _batched_adapter(x: Any, y: Any, sample_weight: Any, batch_size: Any, steps:
     return GeneratorDataAdapter(x, names["x"])
 
 
-def check_adapter_arguments(batch_size: Any, steps: Any, shuffle: Any, class_weight: Any,
-                            names: Dict[str, str]) -> None:
-    """The arguments :func:`get_adapter` takes besides the data itself, each
-    checked here once (``fit``/``evaluate``/``predict`` check their own before
-    the loop builds adapters with :func:`build_adapter`)."""
-    check_int(batch_size, names["batch_size"], allow_none=True)
-    check_int(steps, names.get("steps", "steps"), allow_none=True)
-    check_shuffle(shuffle)
-    validate_class_weight(class_weight)
-
-
 def get_adapter(
     x: Any,
     y: Any = None,
@@ -162,35 +148,23 @@ def get_adapter(
     *,
     device: Optional[torch.device] = None,
     names: Optional[Dict[str, str]] = None,
+    check_arguments: bool = True,
 ) -> DataAdapter:
     """The adapter for ``x`` (see the table above), with ``class_weight`` applied.
 
     ``device`` is where the model lives: batches come in pinned memory when it
     is a CUDA device. ``names`` renames the arguments in error messages (used
-    for ``validation_data``).
+    for ``validation_data``). ``check_arguments=False`` is for callers that
+    checked ``batch_size``, ``steps``, ``shuffle`` and ``class_weight`` already
+    (the loop: ``fit``/``evaluate``/``predict`` check them), so that each is
+    checked once; the data itself is always checked here.
     """
     names = {**NAMES, **(names or {})}
-    check_adapter_arguments(batch_size, steps, shuffle, class_weight, names)
-    return build_adapter(x, y, sample_weight, batch_size, steps, shuffle, class_weight,
-                         device=device, names=names)
-
-
-def build_adapter(
-    x: Any,
-    y: Any = None,
-    sample_weight: Any = None,
-    batch_size: Optional[int] = None,
-    steps: Optional[int] = None,
-    shuffle: bool | str = False,
-    class_weight: Any = None,
-    *,
-    device: Optional[torch.device] = None,
-    names: Optional[Dict[str, str]] = None,
-) -> DataAdapter:
-    """:func:`get_adapter` for arguments already checked (by
-    :func:`check_adapter_arguments` or by ``fit``/``evaluate``/``predict``):
-    only the data itself is checked here."""
-    names = {**NAMES, **(names or {})}
+    if check_arguments:
+        check_int(batch_size, names["batch_size"], allow_none=True)
+        check_int(steps, names.get("steps", "steps"), allow_none=True)
+        check_shuffle(shuffle)
+        validate_class_weight(class_weight)
     if class_weight is not None and sample_weight is not None:
         raise ValueError(
             f"Arguments `{names['sample_weight']}` and `class_weight` cannot be given "
@@ -245,6 +219,7 @@ def get_validation_adapter(
     validation_steps: Optional[int],
     *,
     device: Optional[torch.device] = None,
+    check_arguments: bool = True,
 ) -> DataAdapter:
     """The adapter for ``fit``'s ``validation_data`` (never shuffled or class-weighted).
 
@@ -252,22 +227,8 @@ def get_validation_adapter(
     that yields batches itself. ``validation_batch_size`` (else ``batch_size``)
     batches array-like data; given explicitly for data that batches itself it
     is an error, while the training ``batch_size`` is simply not used there.
+    ``check_arguments`` as for :func:`get_adapter` (``fit`` checks the sizes).
     """
-    check_adapter_arguments(validation_batch_size, validation_steps, False, None,
-                            {"batch_size": "validation_batch_size", "steps": "validation_steps"})
-    return build_validation_adapter(validation_data, batch_size, validation_batch_size,
-                                    validation_steps, device=device)
-
-
-def build_validation_adapter(
-    validation_data: Any,
-    batch_size: Optional[int],
-    validation_batch_size: Optional[int],
-    validation_steps: Optional[int],
-    *,
-    device: Optional[torch.device] = None,
-) -> DataAdapter:
-    """:func:`get_validation_adapter` for sizes already checked (by ``fit``)."""
     if isinstance(validation_data, (tuple, list)):
         if len(validation_data) not in (2, 3):
             raise ValueError(
@@ -281,9 +242,13 @@ def build_validation_adapter(
     else:
         x, y, sample_weight = validation_data, None, None
         names = {"x": "validation_data"}
-    names["batch_size"] = "validation_batch_size"
+    names.update(batch_size="validation_batch_size", steps="validation_steps")
+    if check_arguments:
+        check_int(batch_size, "batch_size", allow_none=True)
+        check_int(validation_batch_size, names["batch_size"], allow_none=True)
+        check_int(validation_steps, names["steps"], allow_none=True)
     size = validation_batch_size
     if size is None and not is_batched_input(x):
         size = batch_size
-    return build_adapter(x, y, sample_weight, size, validation_steps, False,
-                         device=device, names=names)
+    return get_adapter(x, y, sample_weight, size, validation_steps, False,
+                       device=device, names=names, check_arguments=False)
