@@ -145,3 +145,15 @@ def test_tf_elements_with_nested_namedtuples_become_tensors():
     assert type(converted[0]) is Pair and converted[0].a is None
     assert torch.equal(converted[0].b, torch.ones(2, dtype=torch.float64))
     assert torch.equal(converted[1]["y"], torch.zeros(2, dtype=torch.float64))
+
+
+def test_testing_snapshots_walk_like_every_other_caller():
+    from torchfit.testing.compare import _snapshot
+
+    weights = torch.ones(2)
+    snapshot = _snapshot(Pair(b=weights, a={"m": torch.nn.Linear(2, 1), "n": None}), "value")
+    assert type(snapshot) is Pair and snapshot.a["n"] is None
+    assert snapshot.b is not weights and torch.equal(snapshot.b, weights)
+    assert set(snapshot.a["m"]) == {"weight", "bias"}
+    with pytest.raises(TypeError, match="Received a value of type object"):
+        _snapshot([object()], "value")
