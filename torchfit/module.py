@@ -24,8 +24,10 @@ from . import saving
 from .compilation import check_jit_compile, compile_step
 from .callbacks.torch_lr_scheduler import TorchLRScheduler, as_torch_lr_scheduler
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
-from .data import get_adapter, get_validation_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
-from .distributed import ROUTES, all_processes_agree
+from .batch import (ROUTES, batch_size_of, call_model, concat_outputs, model_device_and_dtype,
+                    move_to, pack_x_y_sample_weight, run_step, unpack_x_y_sample_weight)
+from .data import get_adapter, get_validation_adapter
+from .distributed import all_processes_agree
 from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_structure, rows_of
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .optimizers._unwrap import unwrap_loss_scale
@@ -33,23 +35,12 @@ from .logs import LazyLogs, to_python
 from .utils.inference import grad_free, register_step_owner
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
-from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
+from .loop import Loop
 from .saving.model_summary import records_shapes_on_first_call
 from . import losses as losses_module
 from . import metrics as metrics_module
 
 __all__ = ["KerasStyleModule", "keras_style"]
-
-
-def call_model(model: nn.Module, x: Any) -> Any:
-    """Keras's calling convention on torch: tensor → ``m(x)``, sequence → ``m(*x)``, dict → ``m(**x)``."""
-    if ROUTES:  # a distributed train step: the forward goes through the DDP wrapper
-        model = ROUTES.get(id(model), model)
-    if isinstance(x, dict):
-        return model(**x)
-    if isinstance(x, (list, tuple)):
-        return model(*x)
-    return model(x)
 
 
 def _state_property(part: str, name: str, doc: str) -> property:
@@ -497,6 +488,7 @@ class KerasStyleModule:
         validation_freq = check.check_validation_freq(validation_freq)
         self._check_validation_targets(validation_data)
         self._check_validation_data_fits(validation_data)
+        validate_class_weight(class_weight)
         if class_weight is not None:
             self._check_class_weight_against_outputs(x, class_weight)
         return Loop(self).fit(
@@ -643,7 +635,7 @@ class KerasStyleModule:
                 or not isinstance(validation_data, (tuple, list))
                 or not all(is_array_structure(part) for part in validation_data[:2])):
             return
-        adapter = get_validation_adapter(validation_data, None, None, None)
+        adapter = get_validation_adapter(validation_data, None, None, None, check_arguments=False)
         x_val, y_val, sw_val = adapter.arrays
         try:
             y_pred = self._probe_outputs(x_val)
@@ -669,8 +661,8 @@ class KerasStyleModule:
             return call_model(self, move_to(probe, device, dtype))
 
     def _check_class_weight_against_outputs(self, x: Any, class_weight: Dict[int, float]) -> None:
-        """Reject class indices the output cannot produce, before training starts."""
-        validate_class_weight(class_weight)
+        """Reject class indices the output cannot produce, before training starts
+        (``class_weight`` itself is checked by ``fit``)."""
         out = self._probe_outputs(x)
         if isinstance(out, torch.Tensor) and out.ndim >= 1:
             check_class_weight_keys(class_weight, int(out.shape[-1]) if out.ndim > 1 else 1)

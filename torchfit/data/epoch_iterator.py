@@ -7,7 +7,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from .adapter import Batch, DataAdapter
+from ..batch import Batch
+from .adapter import DataAdapter
 
 
 @dataclass

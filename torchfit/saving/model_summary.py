@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .. import state as training_state
+from ..batch import call_model, model_device_and_dtype, move_to
 from ..data.arrays import convert_structure, is_array_structure
 from ..optimizers._unwrap import unwrap_loss_scale
 from ..utils.training_mode import training_mode
@@ -290,9 +291,6 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
 def _output_shapes(model: nn.Module, sample_input: Any) -> Dict[str, List[str]]:
     """Run ``sample_input`` through the model once (eval mode, no gradients) and
     record its submodules' output shapes."""
-    from ..loop import model_device_and_dtype, move_to
-    from ..module import call_model
-
     if isinstance(sample_input, np.ndarray) or (
             isinstance(sample_input, (list, tuple, dict)) and not isinstance(sample_input, str)):
         if is_array_structure(sample_input):
