@@ -22,22 +22,12 @@ ROOT = Path(torchfit.__file__).resolve().parent
 
 #: Today's cycles (strongly connected modules), each held by function-level
 #: imports. Shrink only.
-KNOWN_CYCLES: Set[FrozenSet[str]] = {
-    # torchfit.saving re-exports summary, which runs one batch through the
-    # loop's and the module's batch helpers (until they move to batch.py).
-    frozenset({
-        "torchfit.callbacks", "torchfit.callbacks.backup_and_restore",
-        "torchfit.callbacks.model_checkpoint", "torchfit.distributed.session",
-        "torchfit.loop", "torchfit.module", "torchfit.saving", "torchfit.summary",
-    }),
-}
+KNOWN_CYCLES: Set[FrozenSet[str]] = set()
 
 #: (importing module, imported module) for every function-level import of a
 #: torchfit module. Shrink only: each one is needed to break a cycle (the
 #: import points up a layer) or to keep an optional dependency lazy.
 KNOWN_FUNCTION_IMPORTS: Set[Tuple[str, str]] = {
-    ("torchfit.summary", "torchfit.loop"),  # summary runs one batch
-    ("torchfit.summary", "torchfit.module"),  # summary calls the model
     ("torchfit.testing", "torchfit.testing.pytest_plugin"),  # imports pytest: lazy
 }
 

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import state as training_state
+from .batch import call_model, model_device_and_dtype, move_to
 from .data.arrays import convert_structure, is_array_structure
 from .optimizers._unwrap import unwrap_loss_scale
 from .utils.training_mode import training_mode
@@ -182,8 +184,8 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     rows = _rows(model, expand_nested)
     if layer_range is not None:
         rows = _rows_in_range(rows, layer_range)
-    state = model.__dict__.get("_torchfit")
-    shapes: Optional[Dict[str, List[str]]] = getattr(state, "output_shapes", None)
+    state = training_state.of(model)
+    shapes: Optional[Dict[str, List[str]]] = state.settings.output_shapes if state else None
     if sample_input is not None:
         shapes = _output_shapes(model, sample_input)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Trainable"] if show_trainable else [])
@@ -194,7 +196,7 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     for cells in _table(model, rows, shapes, show_trainable):
         lines += _row_lines(cells, widths, "│")
     lines.append(_rule(widths, "└", "┴", "┘", "─"))
-    lines += _totals(model, getattr(state, "optimizer", None) if state is not None else None)
+    lines += _totals(model, state.compiled.optimizer if state is not None else None)
     (print_fn or print)("\n".join(lines))
 
 
@@ -318,10 +320,6 @@ def _totals(model: nn.Module, optimizer: Any) -> List[str]:
 def _output_shapes(model: nn.Module, sample_input: Any) -> Dict[str, List[str]]:
     """Run ``sample_input`` through the model once (eval mode, no gradients) and
     record its submodules' output shapes."""
-    # Until the batch helpers move below the loop and the module (batch.py).
-    from .loop import model_device_and_dtype, move_to
-    from .module import call_model
-
     if isinstance(sample_input, np.ndarray) or (
             isinstance(sample_input, (list, tuple, dict)) and not isinstance(sample_input, str)):
         if is_array_structure(sample_input):
