@@ -64,6 +64,11 @@ def keras_argument_error(error: type, name: str, expected: str, value: Any,
                  f"Received: {named_value(name, value, show_type)}")
 
 
+def is_config(value: Any) -> bool:
+    """A Keras-layout config dict: ``{"class_name": ..., "config": {...}}``."""
+    return isinstance(value, dict) and "class_name" in value
+
+
 def short_list(keys: Sequence[Any]) -> str:
     """``['a', 'b', ... and N more]``: names for a message, at most ten shown."""
     keys = list(keys)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 from typing import Any, Dict, Optional
 
+from ..validation import is_config
+
 #: Lower-cased class name -> class; the string identifiers ``get`` takes.
 ALL_OBJECTS_DICT: Dict[str, type] = {}
 
@@ -53,7 +55,7 @@ def deserialize(
     Also accepts a Keras ``keras.optimizers.serialize`` dict for the
     optimizers torchfit provides.
     """
-    if not isinstance(config, dict) or "class_name" not in config:
+    if not is_config(config):
         raise ValueError(
             "Invalid value for argument `optimizer`: a config dict must have "
             "the form {'class_name': ..., 'config': {...}}; received "

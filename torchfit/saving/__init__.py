@@ -1,4 +1,4 @@
-"""Saving and loading models in torch's own format, and ``summary()``.
+"""Saving and loading models in torch's own format.
 
 Two kinds of files, both written atomically (a temporary file in the same
 directory, then ``os.replace``) and both readable with
@@ -25,11 +25,11 @@ explicitly, and must only be done for files you trust.
 This package also holds the RNG snapshot helpers used by ``BackupAndRestore``.
 """
 
-# Layout: files (argument checks, atomic writes, checked reads), weights
+# Layout: files (atomic writes, checked reads), weights
 # (save_weights/load_weights, key and shape checks), compile_args (the compile()
 # arguments through allow-lists), optimizer_state (does a stored state fit an
-# optimizer), model_file (save_model/load_model), rng (RNG snapshots),
-# model_summary (summary()).
+# optimizer), model_file (save_model/load_model), rng (RNG snapshots).
+# ``summary`` lives in torchfit/summary.py (it runs the model); importable here.
 
 from __future__ import annotations
 
