@@ -211,26 +211,13 @@ class KerasStyleModule:
                 "monitor"}``, or a factory ``fn(optimizer)`` returning one of
                 these, for optimizers that ``compile`` builds. Saved with the model.
         """
-        check.check_bool(run_eagerly, "run_eagerly")
-        check.check_int(steps_per_execution, "steps_per_execution")
-        check_jit_compile(jit_compile)
-        if run_eagerly and (jit_compile is True or isinstance(jit_compile, dict)):
-            warnings.warn("`run_eagerly=True` wins over `jit_compile`: the steps run eagerly.",
-                          stacklevel=2)
-        check.check_bool(auto_scale_loss, "auto_scale_loss")
-        check.check_loss_weights(loss_weights)
-        check.check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
-        check_torch_losses(loss)
-        check.check_identifiers(metrics, "metrics", metrics_module.get, ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
-        check.check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get,
-                           ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
+        _check_compile_arguments(loss, loss_weights, metrics, weighted_metrics, run_eagerly,
+                                 steps_per_execution, jit_compile, auto_scale_loss)
         resolved_optimizer = self._bind_optimizer(optimizer)
-
-        state = CompiledState()
-        policy = self.dtype_policy
-        if (auto_scale_loss and policy.needs_loss_scaling
+        if (auto_scale_loss and self.dtype_policy.needs_loss_scaling
                 and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
             resolved_optimizer = precision.LossScaleOptimizer(resolved_optimizer)
+        state = CompiledState()
         state.optimizer = resolved_optimizer
         state.lr_scheduler = as_torch_lr_scheduler(
             lr_scheduler, unwrap_loss_scale(resolved_optimizer))
@@ -667,6 +654,25 @@ class KerasStyleModule:
         out = self._probe_outputs(x)
         if isinstance(out, torch.Tensor) and out.ndim >= 1:
             check_class_weight_keys(class_weight, int(out.shape[-1]) if out.ndim > 1 else 1)
+
+
+def _check_compile_arguments(loss: Any, loss_weights: Any, metrics: Any, weighted_metrics: Any,
+                             run_eagerly: Any, steps_per_execution: Any, jit_compile: Any,
+                             auto_scale_loss: Any) -> None:
+    """``compile``'s checks, before anything is built or bound."""
+    check.check_bool(run_eagerly, "run_eagerly")
+    check.check_int(steps_per_execution, "steps_per_execution")
+    check_jit_compile(jit_compile)
+    if run_eagerly and (jit_compile is True or isinstance(jit_compile, dict)):
+        warnings.warn("`run_eagerly=True` wins over `jit_compile`: the steps run eagerly.",
+                      stacklevel=3)
+    check.check_bool(auto_scale_loss, "auto_scale_loss")
+    check.check_loss_weights(loss_weights)
+    check.check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
+    check_torch_losses(loss)
+    metric_aliases = ACCURACY_ALIASES + CROSSENTROPY_ALIASES
+    check.check_identifiers(metrics, "metrics", metrics_module.get, metric_aliases)
+    check.check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get, metric_aliases)
 
 
 _NO_AUTOCAST = contextlib.nullcontext()
