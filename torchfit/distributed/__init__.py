@@ -64,6 +64,7 @@ from .strategies import DataParallel, Distribution, FSDP, distribution, full_sta
 # use. The loop's session (session.py, which needs callbacks) is not imported by
 # this package: it sits in the loop's layer; import it as torchfit.distributed.session.
 from .process_group import DEFAULT_TIMEOUT  # noqa: F401
+from ..batch import ROUTES  # noqa: F401 (call_model's routes; they live in batch.py)
 from .sharding import ShardBatch, _epoch_order  # noqa: F401
 
 __all__ = [
