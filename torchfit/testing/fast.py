@@ -40,7 +40,8 @@ class FitLimits:
 
     def __post_init__(self) -> None:
         check_int(self.max_epochs, "max_epochs", 1, allow_none=True, function="FitLimits")
-        check_int(self.max_steps_per_epoch, "max_steps_per_epoch", 1, allow_none=True, function="FitLimits")
+        check_int(self.max_steps_per_epoch, "max_steps_per_epoch", 1, allow_none=True,
+                  function="FitLimits")
 
     def tightest(self, other: Optional["FitLimits"]) -> "FitLimits":
         """The limits that satisfy both ``self`` and ``other`` (for nesting)."""

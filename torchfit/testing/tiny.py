@@ -15,8 +15,7 @@ from torch import nn
 
 from .. import losses, optimizers
 from ..module import KerasStyleModule
-from ..validation import _received
-from ..validation import check_int
+from ..validation import _received, check_int
 
 DEFAULT_SEED = 0
 
