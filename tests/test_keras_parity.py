@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import torchfit
+from torchfit.metrics.base import reset_name_uids
 from twins import (assert_histories_match, assert_same_results, keras, mlp_pair, rng_data,
                    two_head_pair)
 
@@ -19,8 +20,10 @@ DATA = rng_data(n=50)
 
 @pytest.fixture(autouse=True)
 def fresh_keras_names():
-    """Keras numbers auto-named objects per session (false_negatives_3...)."""
+    """Keras numbers auto-named objects per session (false_negatives_3...); so does
+    torchfit, per process: start both counts afresh."""
     keras().utils.clear_session()
+    reset_name_uids()
 
 
 def fit_both(tmodel, kmodel, compile_kwargs, fit_kwargs, k_compile_kwargs=None):
