@@ -152,13 +152,13 @@ class ScheduleFreeAdamW(Optimizer):
                     p.copy_(kept)
             group["weights"] = _TRAIN
 
-    def _apply(self, work: Any) -> None:
+    def _plan_step(self, work: Any) -> Any:
         if self.holds_eval_weights:
             raise RuntimeError(
                 f"{type(self).__name__}: the parameters hold the evaluation weights; "
                 "call `.train()` before stepping."
             )
-        super()._apply(work)
+        return super()._plan_step(work)
 
     # -- the update ------------------------------------------------------------ #
     def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:
