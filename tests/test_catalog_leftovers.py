@@ -126,3 +126,112 @@ def test_apply_with_no_gradient_for_a_later_sub_optimizer_leaves_everything_unch
     _assert_unchanged(model, before)
     model.optimizer.apply([torch.ones_like(p) for p in params], params)
     assert model.optimizer.iterations == before[1]["iterations"] + 1
+
+
+# --------------------------------------- ScheduleFreeAdamW: weights files say which
+def _schedule_free_model(optimizer=None):
+    torch.manual_seed(0)
+    model = _Net()
+    model.compile(optimizer=optimizer or O.ScheduleFreeAdamW(learning_rate=0.05), loss="mse")
+    model.fit(X, Y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    return model
+
+
+def _kind(path):
+    state = torch.load(path, weights_only=True)
+    return state._metadata[""].get("torchfit_weights")
+
+
+def _weights(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_weights_files_say_which_weights_they_hold_and_stay_plain_state_dicts(tmp_path):
+    model = _schedule_free_model()
+    model.save_weights(tmp_path / "train.pt")
+    model.optimizer.eval()
+    model.save_weights(tmp_path / "eval.pt")
+    x = _weights(model)
+    model.optimizer.train()
+    assert (_kind(tmp_path / "train.pt"), _kind(tmp_path / "eval.pt")) == ("train", "eval")
+    plain = _Net()  # torch alone still reads them
+    plain.load_state_dict(torch.load(tmp_path / "eval.pt", weights_only=True))
+    assert all(torch.equal(a, p) for a, p in zip(x, plain.parameters()))
+    checkpoint = torchfit.callbacks.ModelCheckpoint(str(tmp_path / "ckpt.pt"), save_weights_only=True)
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[checkpoint], validation_data=(X, Y))
+    assert _kind(tmp_path / "ckpt.pt") == "train"  # validation ran on x, the file holds y
+    sgd = _Net()
+    sgd.compile(optimizer="sgd", loss="mse")
+    sgd.save_weights(tmp_path / "sgd.pt")
+    assert _kind(tmp_path / "sgd.pt") is None  # one set of weights: nothing to say
+
+
+def test_loading_training_weights_while_the_optimizer_holds_evaluation_weights(tmp_path):
+    model = _schedule_free_model()
+    model.fit(X, Y, epochs=1, verbose=0)
+    y = _weights(model)
+    model.save_weights(tmp_path / "train.pt")
+    other = _schedule_free_model()
+    other.optimizer.eval()
+    other.load_weights(tmp_path / "train.pt")
+    assert other.optimizer.holds_eval_weights  # the optimizer keeps the set it held
+    other.optimizer.train()
+    assert all(torch.equal(a, p) for a, p in zip(y, other.parameters()))  # not lost on train()
+
+
+def test_loading_evaluation_weights_puts_them_where_they_belong(tmp_path):
+    model = _schedule_free_model()
+    model.optimizer.eval()
+    x = _weights(model)
+    model.save_weights(tmp_path / "eval.pt")
+    model.optimizer.train()
+    y = _weights(model)
+    twin = _schedule_free_model()  # the same training state
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.add_(1.0)  # other weights, same optimizer state
+    twin.load_weights(tmp_path / "eval.pt")
+    assert not twin.optimizer.holds_eval_weights
+    for a, p in zip(y, twin.parameters()):  # y = (1 - beta_1) z + beta_1 x
+        torch.testing.assert_close(p, a, rtol=1e-5, atol=1e-6)
+    twin.optimizer.eval()  # x again, up to rounding (x -> y -> x)
+    for a, p in zip(x, twin.parameters()):
+        torch.testing.assert_close(p, a, rtol=1e-5, atol=1e-6)
+    twin.optimizer.train()
+    again = _schedule_free_model()
+    again.optimizer.eval()
+    again.load_weights(tmp_path / "eval.pt")  # also while it holds x: x is the file's
+    assert again.optimizer.holds_eval_weights
+    assert all(torch.equal(a, p) for a, p in zip(x, again.parameters()))
+    fresh = _Net()  # no optimizer state: the weights as they are
+    fresh.compile(optimizer=O.ScheduleFreeAdamW(), loss="mse")
+    torchfit.load_model(str(tmp_path / "eval.pt"), model=fresh)
+    assert all(torch.equal(a, p) for a, p in zip(x, fresh.parameters()))
+
+
+def test_multi_optimizer_with_a_schedule_free_sub_optimizer_tags_and_loads(tmp_path):
+    def multi():
+        return O.MultiOptimizer(O.OptimizerMap(
+            O.SGD(learning_rate=0.1), {"encoder/.*": O.ScheduleFreeAdamW(learning_rate=0.05)}))
+
+    model = _schedule_free_model(multi())
+    model.save_weights(tmp_path / "train.pt")
+    y = _weights(model)
+    other = _schedule_free_model(multi())
+    other.optimizer.eval()
+    other.save_weights(tmp_path / "eval.pt")
+    assert (_kind(tmp_path / "train.pt"), _kind(tmp_path / "eval.pt")) == ("train", "eval")
+    other.load_weights(tmp_path / "train.pt")
+    other.optimizer.train()
+    assert all(torch.equal(a, p) for a, p in zip(y, other.parameters()))
+
+
+def test_a_file_naming_unknown_weights_is_refused_and_changes_nothing(tmp_path):
+    model = _schedule_free_model()
+    state = model.state_dict()
+    state._metadata[""]["torchfit_weights"] = "average"
+    torch.save(state, tmp_path / "odd.pt")
+    before = _weights(model)
+    with pytest.raises(ValueError, match="'average' weights; expected one of"):
+        model.load_weights(tmp_path / "odd.pt")
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))

@@ -446,6 +446,13 @@ class MultiOptimizer(torch.optim.Optimizer):
             if optimizer.has_eval_weights:
                 optimizer.train()
 
+    def rebase_train_weights(self) -> None:
+        """:meth:`ScheduleFreeAdamW.rebase_train_weights` for every
+        sub-optimizer that holds evaluation weights."""
+        for optimizer in self._bound_optimizers():
+            if optimizer.has_eval_weights and optimizer.holds_eval_weights:
+                optimizer.rebase_train_weights()
+
     # -- state and config --------------------------------------------------------- #
     def state_dict(self) -> Dict[str, Any]:
         """``{"iterations", "optimizers": [state_dict of each bound sub-optimizer]}``."""

@@ -152,6 +152,22 @@ class ScheduleFreeAdamW(Optimizer):
                     p.copy_(kept)
             group["weights"] = _TRAIN
 
+    @torch.no_grad()
+    def rebase_train_weights(self) -> None:
+        """The parameters hold evaluation weights ``x`` put there from elsewhere
+        (a weights file): keep the training weights they imply with this
+        optimizer's state, ``y = (1 - beta_1) z + beta_1 x``, for :meth:`train`."""
+        self._require_bound("rebase the training weights")
+        if not self.holds_eval_weights:
+            raise RuntimeError(f"{type(self).__name__}: the parameters hold the training "
+                               "weights; call `.eval()` first.")
+        for group in self.param_groups:
+            beta_1 = group["beta_1"]
+            for p in group["params"]:
+                state = self.state[p]
+                if "momentum" in state:  # never stepped: x = y, nothing kept
+                    state[_TRAIN_WEIGHTS] = torch.lerp(state["momentum"], p.detach(), beta_1)
+
     def _plan_step(self, work: Any) -> Any:
         if self.holds_eval_weights:
             raise RuntimeError(
