@@ -235,3 +235,110 @@ def test_a_file_naming_unknown_weights_is_refused_and_changes_nothing(tmp_path):
     with pytest.raises(ValueError, match="'average' weights; expected one of"):
         model.load_weights(tmp_path / "odd.pt")
     assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
+# ------------------------------------------- TensorBoard: images and embeddings
+tensorboard = pytest.importorskip("tensorboard")
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+from torchfit.callbacks.tensorboard import KERAS_EMBEDDING_TENSOR_NAME, weight_image  # noqa: E402
+
+
+class _Images(torchfit.KerasStyleModule, nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.dense = nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.dense(self.conv(x).mean(dim=(2, 3)))
+
+
+def _tags(folder, kind):
+    events = EventAccumulator(str(folder), size_guidance={"images": 0, "histograms": 0})
+    events.Reload()
+    return set(events.Tags()[kind])
+
+
+def test_weight_images_follow_keras_rules_on_torch_layouts():
+    linear = nn.Linear(4, 3)  # Keras's Dense kernel is its (4, 3) transpose
+    image = weight_image(linear.weight)
+    assert image.shape == (1, 3, 4, 1) and torch.equal(image[0, :, :, 0], linear.weight.detach())
+    assert weight_image(nn.Linear(3, 4).weight).shape == (1, 3, 4, 1)  # wider than tall
+    assert weight_image(torch.arange(5.0)).shape == (1, 5, 1, 1)  # a bias
+    conv = nn.Conv2d(1, 2, 3)  # one image per output channel
+    assert torch.equal(weight_image(conv.weight)[..., 0], conv.weight.detach()[:, 0])
+    assert weight_image(torch.zeros(2, 2, 3, 5)) is None  # no colour channel: skipped, as Keras
+    assert weight_image(torch.zeros(2, 2, 2, 2, 2)) is None
+
+
+def test_write_images_logs_every_weight_as_images_next_to_its_histogram(tmp_path):
+    torch.manual_seed(0)
+    model = _Images()
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((4, 1, 5, 5), "float32")
+    callback = torchfit.callbacks.TensorBoard(tmp_path, histogram_freq=1, write_images=True)
+    model.fit(x, np.ones((4, 1), "float32"), epochs=1, verbose=0, callbacks=[callback])
+    names = ["conv.weight", "conv.bias", "dense.weight", "dense.bias"]
+    # dense.bias has one value: no image of a scalar, as in Keras.
+    assert _tags(tmp_path / "train", "images") == {f"{n}/image" for n in names[:3]}
+    assert _tags(tmp_path / "train", "histograms") == {f"{n}/histogram" for n in names}
+
+
+def test_non_finite_weights_do_not_stop_fit_and_still_get_histograms(tmp_path):
+    model = _Images()
+    model.compile(optimizer="sgd", loss="mse")
+    with torch.no_grad():  # frozen, so that they stay as set here
+        model.dense.weight.requires_grad_(False).fill_(float("nan"))
+        model.conv.weight.requires_grad_(False)[0, 0, 0, 0] = float("inf")
+    callback = torchfit.callbacks.TensorBoard(tmp_path, histogram_freq=1, write_images=True)
+    model.fit(np.ones((4, 1, 5, 5), "float32"), np.ones((4, 1), "float32"), epochs=1, verbose=0,
+              callbacks=[callback])
+    events = EventAccumulator(str(tmp_path / "train"), size_guidance={"histograms": 0})
+    events.Reload()
+    assert events.Histograms("conv.weight/histogram")[0].histogram_value.num == 2 * 9 - 1
+    assert events.Histograms("dense.weight/histogram")[0].histogram_value.num == 2
+
+
+class _Tokens(torchfit.KerasStyleModule, nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.ModuleDict({"tokens": nn.Embedding(10, 4)})
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(self.encoder["tokens"](x.long()).mean(dim=1))
+
+
+def test_embeddings_freq_writes_keras_projector_config_and_the_weights_each_epoch(tmp_path):
+    torch.manual_seed(0)
+    model = _Tokens()
+    model.compile(optimizer="adam", loss="mse")
+    callback = torchfit.callbacks.TensorBoard(tmp_path, embeddings_freq=2,
+                                              embeddings_metadata={"tokens": "words.tsv"})
+    x = RNG.integers(0, 10, (8, 5)).astype("int64")
+    model.fit(x, np.ones((8, 1), "float32"), epochs=3, verbose=0, callbacks=[callback])
+    config = (tmp_path / "projector_config.pbtxt").read_text().splitlines()
+    assert config == ["embeddings {", f'  tensor_name: "{KERAS_EMBEDDING_TENSOR_NAME}"',
+                      '  metadata_path: "words.tsv"', "}"]
+    saved = sorted(p.name for p in (tmp_path / "train").glob("keras_embedding.ckpt-*"))
+    assert saved == ["keras_embedding.ckpt-0.weights.pt", "keras_embedding.ckpt-2.weights.pt"]
+    last = torch.load(tmp_path / "train" / saved[-1], weights_only=True)
+    assert torch.equal(last["encoder.tokens.weight"], model.encoder["tokens"].weight.detach())
+    every = torchfit.callbacks.TensorBoard(tmp_path / "all", embeddings_freq=1,
+                                           embeddings_metadata="words.tsv")
+    model.fit(x, np.ones((8, 1), "float32"), epochs=1, verbose=0, callbacks=[every])
+    assert 'metadata_path: "words.tsv"' in (tmp_path / "all" / "projector_config.pbtxt").read_text()
+
+
+def test_batch_steps_per_second_is_written_with_batch_logs(tmp_path):
+    model = _Images()
+    model.compile(optimizer="sgd", loss="mse")
+    callback = torchfit.callbacks.TensorBoard(tmp_path, update_freq=2, write_steps_per_second=True)
+    model.fit(np.ones((8, 1, 5, 5), "float32"), np.ones((8, 1), "float32"), batch_size=2,
+              epochs=1, verbose=0, callbacks=[callback])
+    events = EventAccumulator(str(tmp_path / "train"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("batch_steps_per_second")] == [2, 4]
+    assert all(e.value > 0 for e in events.Scalars("batch_steps_per_second"))
+    assert "epoch_steps_per_second" in events.Tags()["scalars"]
