@@ -13,20 +13,11 @@ from torch import nn
 
 import torchfit
 from torchfit import optimizers as O
+from test_catalog_additions import _Net  # encoder = Linear(4, 3), head = Linear(3, 1)
 
 RNG = np.random.default_rng(19)
 X = RNG.random((16, 4)).astype("float32")
 Y = RNG.random((16, 1)).astype("float32")
-
-
-class _Net(torchfit.KerasStyleModule, nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.encoder = nn.Linear(4, 3)
-        self.head = nn.Linear(3, 1)
-
-    def forward(self, x):
-        return self.head(torch.relu(self.encoder(x)))
 
 
 # ------------------------------------------------ MultiOptimizer: all or nothing

@@ -7,19 +7,14 @@ that sees the same global batches, within that file's tolerances.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pickle
 from typing import Any, Callable, Dict
 
 import pytest
 import torch
 
 import torchfit
-from torchfit import distributed
-from torchfit.distributed import FSDP
-from test_distributed import (BATCH, WORLD, Net, assert_history_close, init_group, launch,
-                              make_data)
+from test_distributed import (BATCH, WORLD, assert_history_close, fsdp_keras_rules_run, init_group,
+                              make_data, run_job, save_results)
 
 pytestmark = pytest.mark.slow  # a multi-process job
 
@@ -40,20 +35,9 @@ OPTIMIZERS: Dict[str, Callable[[], Any]] = {"muon": muon, "multi": multi}
 
 
 def train(optimizer: Callable[[], Any], batch_size: int, fsdp: bool = False) -> Dict[str, Any]:
-    """Two epochs on 101 samples (a short last global batch), then the full weights."""
+    """Two epochs on 101 samples (a short last global batch): logs, steps, full weights."""
     x, y = make_data(101)
-    torch.manual_seed(0)
-    model = Net()
-    model.compile(optimizer=optimizer(), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    with FSDP().scope() if fsdp else contextlib.nullcontext():
-        history = model.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
-        if fsdp:
-            weights = distributed.full_state_dict(model)
-        else:
-            weights = model.state_dict()
-    return {"history": history.history, "iterations": int(model.optimizer.iterations),
-            "state_dict": {k: v.detach().clone() for k, v in weights.items()}}
+    return fsdp_keras_rules_run(x, y, batch_size, fsdp=fsdp, optimizer=optimizer)
 
 
 def scenarios(rank: int, port: int, outdir: str) -> None:
@@ -65,21 +49,12 @@ def scenarios(rank: int, port: int, outdir: str) -> None:
             out[f"fsdp_{name}"] = train(optimizer, BATCH, fsdp=True)
         except Exception as error:  # recorded: the test says what failed
             out[f"fsdp_{name}"] = {"error": f"{type(error).__name__}: {error}"}
-    with open(os.path.join(outdir, f"rank{rank}.pkl"), "wb") as handle:
-        pickle.dump(out, handle)
-    distributed.barrier()
-    distributed.shutdown()
+    save_results(out, rank, outdir)
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: Any) -> Dict[int, Dict[str, Any]]:
-    outdir = tmp_path_factory.mktemp("distributed_catalog")
-    launch(scenarios, str(outdir))
-    results = {}
-    for rank in range(WORLD):
-        with open(outdir / f"rank{rank}.pkl", "rb") as handle:
-            results[rank] = pickle.load(handle)
-    return results
+    return run_job(scenarios, tmp_path_factory.mktemp("distributed_catalog"))
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])

@@ -13,7 +13,9 @@ to put back exactly) and :meth:`ScheduleFreeAdamW.train` restores ``y``.
 validation inside ``fit`` run under :func:`evaluation_weights`, which does
 both; training always runs on ``y``. Every param group records which weights
 the parameters hold (``group["weights"]``: ``"train"`` or ``"eval"``), and so
-does every optimizer ``state_dict`` saved with a checkpoint.
+does every optimizer ``state_dict`` saved with a checkpoint. Weights-only
+files say it in their metadata, and loading them puts them back where they
+belong (see :mod:`torchfit.saving.weights` and :meth:`rebase_train_weights`).
 """
 
 from __future__ import annotations
