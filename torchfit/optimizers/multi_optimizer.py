@@ -403,7 +403,8 @@ class MultiOptimizer(torch.optim.Optimizer):
         for optimizer in self._bound_optimizers():
             if id(optimizer) in shares:
                 lookup = optimizer._gradient_lookup(*shares[id(optimizer)])
-                works.append((optimizer, optimizer._collect_work(lambda p, grads=lookup: grads.get(id(p)))))
+                work = optimizer._collect_work(lambda p, share=lookup: share.get(id(p)))
+                works.append((optimizer, work))
         self._step_all(works)
 
     def apply_gradients(self, grads_and_vars: Any) -> int:
