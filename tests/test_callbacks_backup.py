@@ -534,3 +534,31 @@ def test_a_redrawn_pass_is_drawn_for_the_epoch_it_began_in(tmp_path, monkeypatch
     del epochs[:]
     script(str(tmp_path / "b"), save_freq=1, **SPE2)
     assert epochs[0] == 0 and epochs[1:] == list(range(2, 2 + len(epochs) - 1))
+
+
+def _lazy_metrics_script(backup_dir, crash=None):
+    """Metrics that create their states on the first batch (F1Score, R2Score)."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    model = NoisyNet()
+    model.compile(optimizer="adam", loss="categorical_crossentropy",
+                  metrics=[torchfit.metrics.F1Score(average="macro"), torchfit.metrics.R2Score()])
+    callbacks = [tcb.BackupAndRestore(backup_dir, save_freq=2)]
+    if crash is not None:
+        callbacks.append(CrashAt(*crash))
+    onehot = np.eye(3, dtype="float32")[Y]
+    return model, model.fit(X, onehot, batch_size=10, epochs=2, verbose=0, callbacks=callbacks,
+                            shuffle=True)
+
+
+def test_resume_mid_epoch_restores_metrics_built_on_their_first_batch(tmp_path):
+    ref_model, ref_history = _lazy_metrics_script(str(tmp_path / "ref"))
+    backup_dir = str(tmp_path / "backup")
+    with pytest.raises(Crash):
+        _lazy_metrics_script(backup_dir, ("on_train_batch_end", 9))  # epoch 1, after step 2's backup
+    model, history = _lazy_metrics_script(backup_dir)
+    assert_identical(model, ref_model)
+    assert history.epoch == [1]
+    for key, values in history.history.items():
+        assert ref_history.history[key][-1:] == values, key

@@ -83,7 +83,7 @@ def test_the_loop_runs_its_single_process_path():
 
 
 def test_call_model_goes_through_a_route_while_one_is_set():
-    from torchfit.module import call_model
+    from torchfit.batch import call_model
 
     model = Net()
     seen = []

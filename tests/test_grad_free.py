@@ -11,7 +11,7 @@ from torchfit import tree
 from torchfit.data import arrays as arrays_module
 from torchfit.data import unpack_x_y_sample_weight
 from torchfit.data.arrays import ArrayDataAdapter
-from torchfit.loop import is_placed
+from torchfit.batch import is_placed
 from torchfit.utils.inference import grad_free
 
 

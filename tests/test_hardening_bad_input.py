@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 import torchfit
+from torchfit import state as training_state
 from torchfit import callbacks as tcb
 
 RNG = np.random.default_rng(0)
@@ -71,8 +72,8 @@ def _leaves(value, prefix=""):
 
 def snapshot(model: nn.Module):
     """Weights, buffers and optimizer state, byte for byte."""
-    state = model.__dict__.get("_torchfit")
-    optimizer = getattr(state, "optimizer", None)
+    state = training_state.of(model)
+    optimizer = state.compiled.optimizer if state is not None else None
     return (_leaves(model.state_dict()),
             _leaves(optimizer.state_dict()) if optimizer is not None else None)
 

@@ -23,16 +23,15 @@ ROOT = Path(torchfit.__file__).resolve().parent
 #: Today's cycles (strongly connected modules), each held by function-level
 #: imports. Shrink only.
 KNOWN_CYCLES: Set[FrozenSet[str]] = {
-    # saving reaches up to module/loop (load_model wraps and compiles; summary
-    # calls the model), BackupAndRestore and ModelCheckpoint save through
-    # saving, distributed/__init__ imports session (which needs callbacks),
+    # saving reaches up to module (load_model wraps and compiles),
+    # BackupAndRestore and ModelCheckpoint save through saving,
+    # distributed/__init__ imports session (which needs callbacks),
     # keras_style <-> module.
     frozenset({
         "torchfit.callbacks", "torchfit.callbacks.backup_and_restore",
         "torchfit.callbacks.model_checkpoint", "torchfit.distributed",
         "torchfit.distributed.session", "torchfit.keras_style", "torchfit.loop",
         "torchfit.module", "torchfit.saving", "torchfit.saving.model_file",
-        "torchfit.saving.model_summary",
     }),
     # MeanMetricWrapper resolves stored function names through the package.
     frozenset({
@@ -57,8 +56,6 @@ KNOWN_FUNCTION_IMPORTS: Set[Tuple[str, str]] = {
     ("torchfit.optimizers.loss_scale_optimizer", "torchfit.optimizers"),  # package imports it
     ("torchfit.optimizers.multi_optimizer", "torchfit.optimizers"),  # package imports it
     ("torchfit.saving.model_file", "torchfit.module"),  # load_model wraps and compiles
-    ("torchfit.saving.model_summary", "torchfit.loop"),  # summary runs one batch
-    ("torchfit.saving.model_summary", "torchfit.module"),  # summary calls the model
     ("torchfit.testing", "torchfit.testing.pytest_plugin"),  # imports pytest: lazy
 }
 

@@ -19,8 +19,9 @@ from torch import nn
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import tree
-from .naming import object_name, to_snake_case
+from .naming import object_name
 from .compilation import eager_only
+from .metrics.torchmetrics_adapter import TorchMetricAdapter, is_torchmetrics  # noqa: F401 (public here)
 from .torch_loss import KerasOrder, TorchLossAdapter, is_torch_order
 
 ACCURACY_ALIASES = ("accuracy", "acc")
@@ -488,7 +489,7 @@ def resolve_metric(identifier: Any, y_true: Any, y_pred: Any) -> Any:
                    else metrics_module.SparseCategoricalCrossentropy if is_sparse
                    else metrics_module.CategoricalCrossentropy)
         return cls(name=identifier)
-    if _is_torchmetrics(identifier):
+    if is_torchmetrics(identifier):
         return TorchMetricAdapter(identifier)
     if is_torch_order(identifier):
         return metrics_module.MeanMetricWrapper(KerasOrder(identifier), name=object_name(identifier))
@@ -498,68 +499,6 @@ def resolve_metric(identifier: Any, y_true: Any, y_pred: Any) -> Any:
     if isinstance(identifier, str):
         metric.name = identifier
     return metric
-
-
-def _is_torchmetrics(obj: Any) -> bool:
-    return any(c.__module__.startswith("torchmetrics") and c.__name__ == "Metric" for c in type(obj).__mro__)
-
-
-class TorchMetricAdapter:
-    """Lets a ``torchmetrics.Metric`` sit in ``metrics=``/``weighted_metrics=``.
-
-    * Update: ``metric.update(y_pred, y_true)`` (torch's ``(preds, target)``
-      order), targets passed as given (a torchmetrics classification metric
-      wants integer targets).
-    * Name (its key in the logs): the metric's own ``name`` attribute if it
-      has a string one, else the snake_cased class name
-      (``MulticlassAccuracy`` -> ``multiclass_accuracy``).
-    * Device: the metric moves to ``y_pred``'s device on the first update
-      and whenever that device changes (not on every step).
-    * ``sample_weight``: torchmetrics metrics take none, so it is ignored,
-      with a ``UserWarning`` the first time a weight is actually given.
-    * ``update``/``compute``/``reset`` run outside ``torch.inference_mode``
-      (evaluate's mode), so the metric's states stay ordinary tensors that
-      training-time updates can modify in place.
-
-    torchmetrics' own argument checks (``validate_args=True``) read tensor
-    values on the host; build the metric with ``validate_args=False`` to
-    keep the step free of host syncs.
-    """
-
-    def __init__(self, metric: Any) -> None:
-        self.metric = metric
-        name = getattr(metric, "name", None)
-        self.name = name if isinstance(name, str) and name else to_snake_case(type(metric).__name__)
-        self._warned_sample_weight = False
-
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        if sample_weight is not None and not self._warned_sample_weight:
-            self._warned_sample_weight = True
-            import warnings
-
-            warnings.warn(
-                f"The torchmetrics metric '{self.name}' ({type(self.metric).__name__}) "
-                "does not take sample weights; the `sample_weight` given to it is "
-                "ignored. Use a torchfit.metrics metric for weighted results.",
-                UserWarning,
-                stacklevel=2,
-            )
-        device = getattr(y_pred, "device", None)
-        if device is not None and getattr(self.metric, "device", None) != device:
-            self.metric.to(device)
-        with torch.inference_mode(False), torch.no_grad():
-            self.metric.update(y_pred, y_true)
-
-    def result(self) -> torch.Tensor:
-        with torch.inference_mode(False), torch.no_grad():
-            return self.metric.compute()
-
-    def reset_state(self) -> None:
-        with torch.inference_mode(False):
-            self.metric.reset()
-
-    def __repr__(self) -> str:
-        return f"<TorchMetricAdapter name={self.name} metric={type(self.metric).__name__}>"
 
 
 class CompileMetrics:

@@ -2,81 +2,32 @@
 
 The loop owns iteration, callbacks, validation cadence and the History; the
 model owns the steps (``train_step``/``test_step``/``predict_step``). Batches
-are moved to the model's device here. Logs stay tensors on the device while
-batches run; they become Python floats once per epoch (or evaluation), and
+are moved to the model's device here (``batch.move_to``). Logs stay tensors on
+the device while batches run; they become Python floats once per epoch (or evaluation), and
 batch-level callbacks are called once per ``steps_per_execution`` steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import itertools
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-import numpy as np
-import torch
-
-from . import distributed, tree
+from . import distributed
+from . import state as training_state
+# The batch helpers used to live here: the ones the loop does not call stay importable.
+from .batch import (batch_size_of, check_output_rows, concat_outputs, describe_inputs,  # noqa: F401
+                    is_placed, model_device_and_dtype, move_to, note_forward_error,
+                    pack_x_y_sample_weight, raised_in_forward, run_step, unpack_x_y_sample_weight)
 from .callbacks import CallbackList, History, ProgbarLogger
-from .logs import LazyLogs, tensor_to_numpy, to_python
+from .logs import LazyLogs, to_python
 from .optimizers import evaluation_weights
 from .utils.inference import grad_free
 from .utils.training_mode import training_mode
-from .validation import check_finite_batch, integer_input_error
-from .data import (EpochIterator, get_adapter, get_validation_adapter, pack_x_y_sample_weight,
-                   split_for_validation, unpack_x_y_sample_weight)
+from .validation import check_finite_batch
+from .data import EpochIterator, get_adapter, get_validation_adapter, split_for_validation
 from .data.epoch_iterator import ResumePoint, warn_ran_out_of_data  # noqa: F401 (ResumePoint: public here)
-
-
-def model_device_and_dtype(model: torch.nn.Module) -> tuple:
-    """Device of the first parameter (or buffer) and the model's floating dtype."""
-    tensors = itertools.chain(model.parameters(), model.buffers())
-    first = next(tensors, None)
-    if first is None:
-        return torch.device("cpu"), torch.get_default_dtype()
-    floating = first if first.is_floating_point() else next(
-        (t for t in tensors if t.is_floating_point()), None)
-    return first.device, floating.dtype if floating is not None else torch.get_default_dtype()
-
-
-def move_to(structure: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    """Tensors to ``device``; floating ones to ``dtype``; other leaves untouched.
-
-    Written as a direct recursion (not ``tree.map_structure``): it runs once per
-    batch, so its Python cost is part of every step.
-    """
-    if isinstance(structure, torch.Tensor):
-        if structure.is_floating_point() and structure.dtype != dtype:
-            return structure.to(device=device, dtype=dtype, non_blocking=device.type == "cuda")
-        if structure.device != device:
-            return structure.to(device, non_blocking=device.type == "cuda")
-        return structure
-    if structure is None:
-        return None
-    if isinstance(structure, tuple) and not hasattr(structure, "_fields"):
-        return tuple([move_to(item, device, dtype) for item in structure])
-    if isinstance(structure, list):
-        return [move_to(item, device, dtype) for item in structure]
-    if isinstance(structure, dict):
-        return type(structure)((k, move_to(v, device, dtype)) for k, v in structure.items())
-    if isinstance(structure, np.ndarray):
-        return move_to(torch.from_numpy(np.ascontiguousarray(structure)), device, dtype)
-    if tree.is_nested(structure):
-        return tree.map_structure(lambda leaf: move_to(leaf, device, dtype), structure)
-    return structure
-
-
-def is_placed(structure: Any, device: torch.device, dtype: torch.dtype) -> bool:
-    """Whether ``move_to(structure, device, dtype)`` would return every leaf as it is."""
-    for leaf in tree.flatten(structure):
-        if leaf is None:
-            continue
-        if not isinstance(leaf, torch.Tensor) or leaf.device != device:
-            return False
-        if leaf.is_floating_point() and leaf.dtype != dtype:
-            return False
-    return True
 
 
 def should_validate(epoch: int, validation_freq: Any) -> bool:
@@ -85,104 +36,11 @@ def should_validate(epoch: int, validation_freq: Any) -> bool:
     return (epoch + 1) in validation_freq
 
 
-def check_output_rows(outputs: Any, batch: Any) -> None:
-    """Predictions are concatenated along dim 0: each output needs one row per sample."""
-    if (isinstance(outputs, torch.Tensor) and isinstance(batch, torch.Tensor)  # the usual case
-            and outputs.ndim and batch.ndim and outputs.shape[0] == batch.shape[0]):
-        return
-    expected = batch_size_of(batch)
-    for leaf in tree.flatten(outputs):
-        rows = leaf.shape[0] if isinstance(leaf, torch.Tensor) and leaf.ndim else None
-        if rows != expected:
-            raise ValueError(
-                "Argument `x`: the model must return one output row per input sample so "
-                f"that predictions can be concatenated. Expected {expected} rows for this "
-                f"batch, received an output of shape "
-                f"{tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else type(leaf).__name__}."
-            )
-
-
-def concat_outputs(batches: List[Any]) -> Any:
-    """Concatenate per-batch outputs leaf-wise, then convert to NumPy once."""
-    first = batches[0]
-    flat = [tree.flatten(b) for b in batches]
-    joined = [torch.cat([f[i] for f in flat]) if isinstance(flat[0][i], torch.Tensor)
-              else np.concatenate([np.asarray(f[i]) for f in flat]) for i in range(len(flat[0]))]
-    as_numpy = [tensor_to_numpy(j) if isinstance(j, torch.Tensor) else j for j in joined]
-    return tree.pack_sequence_as(first, as_numpy)
-
-
-def describe_inputs(x: Any) -> str:
-    """Shapes and dtypes of a batch's inputs, in their structure."""
-    if isinstance(x, torch.Tensor):
-        return f"shape {tuple(x.shape)} {str(x.dtype).replace('torch.', '')}"
-    if isinstance(x, Mapping):
-        return "{" + ", ".join(f"{k!r}: {describe_inputs(v)}" for k, v in x.items()) + "}"
-    if isinstance(x, (list, tuple)):
-        return "(" + ", ".join(describe_inputs(v) for v in x) + ")"
-    return type(x).__name__
-
-
-def raised_in_forward(error: BaseException, model: Any) -> bool:
-    """Whether ``error`` came out of calling ``model`` (its traceback passes the
-    module call of ``model`` itself); read only once a step has failed."""
-    trace = error.__traceback__
-    while trace is not None:
-        frame = trace.tb_frame
-        if frame.f_code.co_name == "_wrapped_call_impl" and frame.f_locals.get("self") is model:
-            return True
-        trace = trace.tb_next
-    return False
-
-
-def note_forward_error(error: BaseException, model: Any, batch: Any, argument: str) -> None:
-    """Add a note naming the batch's inputs and their argument to an error the
-    model's forward raised (the exception type stays the same)."""
-    if raised_in_forward(error, model) and hasattr(error, "add_note"):
-        x, _, _ = unpack_x_y_sample_weight(batch)
-        error.add_note(
-            f"[torchfit] The model's forward raised on a batch from argument `{argument}` "
-            f"with inputs {describe_inputs(x)}."
-        )
-
-
-def run_step(step_fn: Callable[[Any], Any], batch: Any, model: Any = None,
-             argument: str = "x") -> Any:
-    """Run one step; an out-of-memory error says which batch size caused it, a
-    dtype failure on an integer ``x`` says that only floating inputs are cast, and
-    an error of the model's forward names the batch's inputs and ``argument``."""
-    try:
-        return step_fn(batch)
-    except torch.OutOfMemoryError as error:
-        size = batch_size_of(batch)
-        raise torch.OutOfMemoryError(
-            f"{error}\n[torchfit] Out of memory on a batch of {size} samples. Hint: lower "
-            "`batch_size`, use a 'mixed_bfloat16'/'mixed_float16' dtype policy, or free "
-            "cached memory (torch.cuda.empty_cache())."
-        ) from error
-    except Exception as error:
-        explained = integer_input_error(error, batch[0] if isinstance(batch, tuple) else batch)
-        if explained is not None:
-            raise explained from error
-        if model is not None:
-            note_forward_error(error, model, batch, argument)
-        raise
-
-
-def batch_size_of(x: Any) -> int:
-    """Samples in a batch (or in its inputs): the first dimension of the first leaf."""
-    leaf = x
-    while type(leaf) in (tuple, list) and leaf:  # (x, y, sample_weight): no tree walk per step
-        leaf = leaf[0]
-    if not isinstance(leaf, torch.Tensor):
-        leaf = tree.first_leaf(x)
-    return int(leaf.shape[0]) if isinstance(leaf, torch.Tensor) and leaf.ndim else 1
-
-
 def recheck_targets(model: Any, argument: str = "y") -> None:
     """New data may not fit losses built on earlier data: check its first batch
     (``argument`` names the data in messages)."""
-    compile_loss = getattr(model.__dict__.get("_torchfit"), "compile_loss", None)
+    state = training_state.of(model)
+    compile_loss = state.compiled.compile_loss if state is not None else None
     if compile_loss is not None and compile_loss.built:
         compile_loss.check_next_targets = argument
 
@@ -190,7 +48,8 @@ def recheck_targets(model: Any, argument: str = "y") -> None:
 def with_lr_scheduler(callbacks: Any, model: Any) -> Any:
     """The ``fit`` callbacks with the model's ``compile(lr_scheduler=...)`` first, so
     that the other callbacks see its ``learning_rate`` log and stepped state."""
-    attached = getattr(model.__dict__.get("_torchfit"), "lr_scheduler", None)
+    state = training_state.of(model)
+    attached = state.compiled.lr_scheduler if state is not None else None
     if attached is None or not (callbacks is None or isinstance(callbacks, (list, tuple))):
         return callbacks  # a CallbackList (or a bad value, reported by it) as given
     return [attached] + [c for c in (callbacks or ()) if c is not attached]
@@ -203,6 +62,15 @@ def close_progress_bars(callbacks: CallbackList) -> None:
             callback.close()
 
 
+def _in_a_run(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``Loop.fit``/``evaluate``/``predict`` run inside ``Loop._running``."""
+    @functools.wraps(method)
+    def running(self: "Loop", *args: Any, **kwargs: Any) -> Any:
+        with self._running():
+            return method(self, *args, **kwargs)
+    return running
+
+
 class Loop:
     """Runs epochs and steps for one model; created per ``fit``/``evaluate``/``predict``."""
 
@@ -211,6 +79,24 @@ class Loop:
         self.device, self.dtype = model_device_and_dtype(model)
         self.dist = distributed.loop_session(model)  # on one process: hooks that change nothing
         self.steps_run = 0  # batches run by this loop (an empty input runs none)
+        self.state = training_state.of(model)
+        self.run = self.state.run
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[training_state.RunState]:
+        """Own the model's ``RunState`` for one fit/evaluate/predict: a new one
+        (flags carried over), or the running one when called inside a run."""
+        current = self.state.run
+        if current.active:  # e.g. evaluate() from a callback of fit(): it joins that run
+            self.run = current
+            yield current
+            return
+        self.run = self.state.run = current.following()
+        self.run.active = True
+        try:
+            yield self.run
+        finally:
+            self.run.active = False
 
     # ----------------------------------------------------------------- helpers
     def _callbacks(self, callbacks: Any, verbose: int, epochs: int, steps: Optional[int],
@@ -262,7 +148,7 @@ class Loop:
 
     def _stop_flag(self, name: str) -> Callable[[], bool]:
         """Reads the model's ``stop_*`` flag (set by callbacks) without a property call per step."""
-        return functools.partial(getattr, self.model._torchfit, name)
+        return functools.partial(getattr, self.run, name)
 
     def _check_not_empty(self, x: Any, argument: str) -> None:
         """Inputs of unknown length (iterable datasets) are found empty only here."""
@@ -282,6 +168,7 @@ class Loop:
         return to_python(dict(logs) if isinstance(logs, Mapping) else {})
 
     # --------------------------------------------------------------------- fit
+    @_in_a_run
     def fit(self, x: Any, y: Any, *, batch_size: Optional[int], epochs: int, verbose: int,
             callbacks: Any, validation_split: float, validation_data: Any, shuffle: Any,
             class_weight: Any, sample_weight: Any, initial_epoch: int,
@@ -293,26 +180,29 @@ class Loop:
             # Split before class weights apply: validation is never class-weighted.
             (x, y, sample_weight), validation_data = split_for_validation(
                 x, y, sample_weight, validation_split)
-        adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight,
-                              device=self.device)
+        # Arguments checked by KerasStyleModule.fit: the adapters only check the data.
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
+                              class_weight, device=self.device, check_arguments=False)
         adapter = self.dist.shard(adapter, "train", shuffle)
         iterator = EpochIterator(adapter, steps_per_epoch, spe)
 
         val_iterator = None
         if validation_data is not None:
             val_adapter = get_validation_adapter(validation_data, batch_size, validation_batch_size,
-                                                 validation_steps, device=self.device)
+                                                 validation_steps, device=self.device,
+                                                 check_arguments=False)
             val_adapter = self.dist.shard(val_adapter, "test")
             val_iterator = EpochIterator(val_adapter, validation_steps, spe)
 
         callbacks = self._callbacks(with_lr_scheduler(callbacks, model), verbose, epochs,
                                     iterator.num_batches, add_history=True)
         train_fn = self.dist.step_function(model._step_to_run("train"), "train")
-        model.stop_training = False
+        run = self.run
+        run.stop_training = False
         recheck_targets(model)
-        model._torchfit.train_iterator = iterator  # for callbacks, during fit (see ResumePoint)
+        run.train_iterator = iterator  # callbacks read the data position (see ResumePoint)
         callbacks.on_train_begin()
-        resume, model.resume_point = model.resume_point, None
+        resume, run.resume_point = run.resume_point, None  # a callback's, from on_train_begin
         if resume is not None:
             initial_epoch = resume.epoch
             pass_position = resume.step if resume.pass_position is None else resume.pass_position
@@ -371,7 +261,7 @@ class Loop:
             raise
         finally:
             model.train(was_training)
-            model._torchfit.train_iterator = None
+            run.train_iterator = None
         finalize = getattr(model.optimizer, "finalize_variable_values", None)
         if epochs > 0 and callable(finalize):
             finalize()  # e.g. EMA weights become the model's weights, as in Keras
@@ -398,9 +288,11 @@ class Loop:
         callbacks.on_test_end(logs)
         return logs
 
+    @_in_a_run
     def evaluate(self, x: Any, y: Any, *, batch_size: Optional[int], verbose: int,
                  sample_weight: Any, steps: Optional[int], callbacks: Any) -> Dict[str, Any]:
-        adapter = get_adapter(x, y, sample_weight, batch_size, steps, False, device=self.device)
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps, False, device=self.device,
+                              check_arguments=False)
         adapter = self.dist.shard(adapter, "test")
         iterator = EpochIterator(adapter, steps, self.model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)
@@ -409,10 +301,12 @@ class Loop:
         return logs
 
     # ----------------------------------------------------------------- predict
+    @_in_a_run
     def predict(self, x: Any, *, batch_size: Optional[int], verbose: int,
                 steps: Optional[int], callbacks: Any) -> Any:
         model = self.model
-        adapter = get_adapter(x, None, None, batch_size, steps, False, device=self.device)
+        adapter = get_adapter(x, None, None, batch_size, steps, False, device=self.device,
+                              check_arguments=False)
         adapter = self.dist.shard(adapter, "predict")
         iterator = EpochIterator(adapter, steps, model.steps_per_execution)
         callbacks = self._callbacks(callbacks, verbose, 1, iterator.num_batches)

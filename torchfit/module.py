@@ -1,7 +1,7 @@
 """``KerasStyleModule`` and ``keras_style()``: Keras's training API on an ``nn.Module``.
 
-This file is deliberately thin: it validates arguments, holds the compiled
-state and defines the overridable steps. Iteration lives in ``loop.py``,
+This file is deliberately thin: it validates arguments, keeps the model's
+``TrainingState`` (declared in ``state.py``) and defines the overridable steps. Iteration lives in ``loop.py``,
 input handling in ``data/``, loss/metric structure in ``compile_utils.py``.
 """
 
@@ -18,12 +18,16 @@ from . import optimizers as optimizers_module
 from . import tree
 from . import validation as check
 from . import precision
+from . import state as training_state
+from .state import CompiledState, TrainingState
 from . import saving
 from .compilation import check_jit_compile, compile_step
 from .callbacks.torch_lr_scheduler import TorchLRScheduler, as_torch_lr_scheduler
 from .compile_utils import ACCURACY_ALIASES, CROSSENTROPY_ALIASES, CompileLoss, CompileMetrics
-from .data import get_adapter, get_validation_adapter, pack_x_y_sample_weight, unpack_x_y_sample_weight
-from .distributed import ROUTES, all_processes_agree
+from .batch import (ROUTES, batch_size_of, call_model, concat_outputs, model_device_and_dtype,
+                    move_to, pack_x_y_sample_weight, run_step, unpack_x_y_sample_weight)
+from .data import get_adapter, get_validation_adapter
+from .distributed import all_processes_agree
 from .data.arrays import ArrayDataAdapter, as_tensors, convert_leaves, is_array_structure, rows_of
 from .data.weights import check_class_weight_keys, validate_class_weight
 from .optimizers._unwrap import unwrap_loss_scale
@@ -31,7 +35,7 @@ from .logs import LazyLogs, to_python
 from .utils.inference import grad_free, register_step_owner
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
-from .loop import Loop, batch_size_of, concat_outputs, model_device_and_dtype, move_to, run_step
+from .loop import Loop
 from .saving.model_summary import records_shapes_on_first_call
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -39,52 +43,13 @@ from . import metrics as metrics_module
 __all__ = ["KerasStyleModule", "keras_style"]
 
 
-class TrainingState:
-    """Everything ``compile``/``fit`` keep. A plain object, so nothing in it is
-    ever registered on the module (no new ``state_dict`` keys or submodules)."""
-
-    def __init__(self) -> None:
-        self.compiled = False
-        self.optimizer: Optional[torch.optim.Optimizer] = None
-        self.loss: Any = None
-        self.compile_loss: Optional[CompileLoss] = None
-        self.compile_metrics: Optional[CompileMetrics] = None
-        self.loss_tracker: Any = None
-        self.run_eagerly = False
-        self.jit_compile: Any = "auto"
-        self.steps_per_execution = 1
-        self.auto_scale_loss = True
-        self.history: Any = None
-        self.stop_training = False
-        self.stop_evaluating = False
-        self.stop_predicting = False
-        self.step_functions: Dict[str, Any] = {}
-        self.resume_point: Any = None
-        self.train_iterator: Any = None  # the training EpochIterator, during fit (ResumePoint)
-        self.dtype_policy: Optional[precision.DTypePolicy] = None  # None: global policy
-        self.nan_policy: Optional[str] = None
-        self.input_nan_policy: Optional[str] = None
-        self.lr_scheduler: Optional[TorchLRScheduler] = None  # stepped by every fit
-        self.output_shapes: Optional[Dict[str, List[str]]] = None  # from the first batch, for summary()
-
-
-def call_model(model: nn.Module, x: Any) -> Any:
-    """Keras's calling convention on torch: tensor → ``m(x)``, sequence → ``m(*x)``, dict → ``m(**x)``."""
-    if ROUTES:  # a distributed train step: the forward goes through the DDP wrapper
-        model = ROUTES.get(id(model), model)
-    if isinstance(x, dict):
-        return model(**x)
-    if isinstance(x, (list, tuple)):
-        return model(*x)
-    return model(x)
-
-
-def _state_property(name: str, doc: str) -> property:
+def _state_property(part: str, name: str, doc: str) -> property:
+    """A model attribute kept in one part of its ``TrainingState`` (see ``state.py``)."""
     def getter(self: Any) -> Any:
-        return getattr(self._torchfit, name)
+        return getattr(getattr(self._torchfit, part), name)
 
     def setter(self: Any, value: Any) -> None:
-        setattr(self._torchfit, name, value)
+        setattr(getattr(self._torchfit, part), name, value)
 
     return property(getter, setter, doc=doc)
 
@@ -116,43 +81,43 @@ class KerasStyleModule:
     # ------------------------------------------------------------------ state
     @property
     def _torchfit(self) -> TrainingState:
-        state = self.__dict__.get("_torchfit")
+        state = self.__dict__.get(training_state.ATTRIBUTE)
         if state is None:
             state = TrainingState()
-            self.__dict__["_torchfit"] = state
+            self.__dict__[training_state.ATTRIBUTE] = state
         return state
 
     def __getstate__(self) -> Dict[str, Any]:
         # Copies and pickles carry the module, not its compiled training state.
         state = dict(self.__dict__)
-        state.pop("_torchfit", None)
+        state.pop(training_state.ATTRIBUTE, None)
         return state
 
-    optimizer = _state_property("optimizer", "The torch optimizer set by ``compile``.")
-    loss = _state_property("loss", "The ``loss`` argument given to ``compile``.")
-    compiled = _state_property("compiled", "Whether ``compile`` has been called.")
-    history = _state_property("history", "The ``History`` of the last ``fit``.")
-    stop_training = _state_property("stop_training", "Set True (e.g. in a callback) to end ``fit``.")
-    stop_evaluating = _state_property("stop_evaluating", "Set True to end ``evaluate``.")
-    stop_predicting = _state_property("stop_predicting", "Set True to end ``predict``.")
-    run_eagerly = _state_property("run_eagerly", "Never compile the step functions.")
-    jit_compile = _state_property("jit_compile", "Compile step functions with torch.compile.")
-    steps_per_execution = _state_property("steps_per_execution", "Steps per callback batch call.")
+    optimizer = _state_property("compiled", "optimizer", "The torch optimizer set by ``compile``.")
+    loss = _state_property("compiled", "loss", "The ``loss`` argument given to ``compile``.")
+    compiled = _state_property("compiled", "compiled", "Whether ``compile`` has been called.")
+    history = _state_property("settings", "history", "The ``History`` of the last ``fit``.")
+    stop_training = _state_property("run", "stop_training", "Set True (e.g. in a callback) to end ``fit``.")
+    stop_evaluating = _state_property("run", "stop_evaluating", "Set True to end ``evaluate``.")
+    stop_predicting = _state_property("run", "stop_predicting", "Set True to end ``predict``.")
+    run_eagerly = _state_property("compiled", "run_eagerly", "Never compile the step functions.")
+    jit_compile = _state_property("compiled", "jit_compile", "Compile step functions with torch.compile.")
+    steps_per_execution = _state_property("compiled", "steps_per_execution", "Steps per callback batch call.")
     @property
     def dtype_policy(self) -> precision.DTypePolicy:
         """This model's dtype policy (the global one unless set)."""
-        return self._torchfit.dtype_policy or precision.global_policy()
+        return self._torchfit.settings.dtype_policy or precision.global_policy()
 
     @dtype_policy.setter
     def dtype_policy(self, policy: Any) -> None:
-        self._torchfit.dtype_policy = precision.as_policy(policy, "dtype_policy")
+        self._torchfit.settings.dtype_policy = precision.as_policy(policy, "dtype_policy")
 
     @property
     def nan_policy(self) -> Optional[str]:
         """What a non-finite training loss does: ``None`` (nothing is checked, no
         host sync), ``"raise"`` (``FloatingPointError``), ``"skip"`` (the step is
         not applied) or ``"stop"`` (not applied, and ``fit`` ends after the batch)."""
-        return self._torchfit.nan_policy
+        return self._torchfit.settings.nan_policy
 
     @nan_policy.setter
     def nan_policy(self, value: Optional[str]) -> None:
@@ -160,7 +125,7 @@ class KerasStyleModule:
             raise ValueError(
                 f"Argument `nan_policy` must be one of {NAN_POLICIES}. Received: {value!r}."
             )
-        self._torchfit.nan_policy = value
+        self._torchfit.settings.nan_policy = value
 
     @property
     def input_nan_policy(self) -> Optional[str]:
@@ -174,7 +139,7 @@ class KerasStyleModule:
 
         Not a Keras option (Keras has none): set it on the model, e.g.
         ``model.input_nan_policy = "raise"``. It survives ``compile()``."""
-        return self._torchfit.input_nan_policy
+        return self._torchfit.settings.input_nan_policy
 
     @input_nan_policy.setter
     def input_nan_policy(self, value: Optional[str]) -> None:
@@ -183,10 +148,10 @@ class KerasStyleModule:
                 f"Argument `input_nan_policy` must be one of {INPUT_NAN_POLICIES}. "
                 f"Received: {value!r}."
             )
-        self._torchfit.input_nan_policy = value
+        self._torchfit.settings.input_nan_policy = value
 
     def _autocast(self) -> Any:
-        policy = self._torchfit.dtype_policy or precision.global_policy()
+        policy = self._torchfit.settings.dtype_policy or precision.global_policy()
         if not policy.is_mixed:
             return _NO_AUTOCAST
         device = next(self.parameters(), torch.empty(0)).device
@@ -196,17 +161,16 @@ class KerasStyleModule:
     def lr_scheduler(self) -> Optional[TorchLRScheduler]:
         """The ``TorchLRScheduler`` set by ``compile(lr_scheduler=...)`` (or None);
         assign any form ``compile`` accepts to replace it."""
-        return self._torchfit.lr_scheduler
+        return self._torchfit.compiled.lr_scheduler
 
     @lr_scheduler.setter
     def lr_scheduler(self, value: Any) -> None:
         self._require_compiled("lr_scheduler")
-        optimizer = self._torchfit.optimizer
-        self._torchfit.lr_scheduler = as_torch_lr_scheduler(
+        optimizer = self._torchfit.compiled.optimizer
+        self._torchfit.compiled.lr_scheduler = as_torch_lr_scheduler(
             value, unwrap_loss_scale(optimizer))
 
-    resume_point = _state_property(
-        "resume_point", "A ``torchfit.loop.ResumePoint`` for the next ``fit`` (set by callbacks).")
+    resume_point = _state_property("run", "resume_point", "A ``torchfit.loop.ResumePoint`` for the next ``fit`` (set by callbacks).")
 
     # --------------------------------------------------------------- compile
     def compile(
@@ -261,13 +225,8 @@ class KerasStyleModule:
                            ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
         resolved_optimizer = self._bind_optimizer(optimizer)
 
-        state = TrainingState()
-        state.history = self._torchfit.history
-        state.dtype_policy = self._torchfit.dtype_policy
-        state.nan_policy = self._torchfit.nan_policy
-        state.input_nan_policy = self._torchfit.input_nan_policy
-        state.output_shapes = self._torchfit.output_shapes
-        policy = state.dtype_policy or precision.global_policy()
+        state = CompiledState()
+        policy = self.dtype_policy
         if (auto_scale_loss and policy.needs_loss_scaling
                 and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
             resolved_optimizer = precision.LossScaleOptimizer(resolved_optimizer)
@@ -284,7 +243,7 @@ class KerasStyleModule:
         state.steps_per_execution = int(steps_per_execution)
         state.auto_scale_loss = auto_scale_loss
         state.compiled = True
-        self.__dict__["_torchfit"] = state
+        self._torchfit.compiled = state  # settings and the run stay
 
     def _bind_optimizer(self, optimizer: Any) -> torch.optim.Optimizer:
         if optimizer is None:
@@ -318,7 +277,7 @@ class KerasStyleModule:
                      sample_weight: Any = None, training: bool = True) -> torch.Tensor:
         """The total (weighted) loss of a batch; override for custom losses."""
         del x, training
-        compiled = self._torchfit.compile_loss
+        compiled = self._torchfit.compiled.compile_loss
         loss = compiled(y, y_pred, sample_weight) if compiled is not None else None
         if loss is None:
             raise ValueError(
@@ -335,7 +294,7 @@ class KerasStyleModule:
         cost no ``result()`` kernels.
         """
         del x
-        compiled = self._torchfit.compile_metrics
+        compiled = self._torchfit.compiled.compile_metrics
         if compiled is not None:
             compiled.update_state(y, y_pred, sample_weight)
         if torch.compiler.is_compiling():
@@ -355,9 +314,9 @@ class KerasStyleModule:
         with self._autocast():
             y_pred = call_model(self, x)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
-        if self._torchfit.nan_policy is not None and not self._loss_is_finite(loss):
+        if self._torchfit.settings.nan_policy is not None and not self._loss_is_finite(loss):
             return LazyLogs(self.get_metrics_result)  # the step is not applied
-        self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
+        self._torchfit.compiled.loss_tracker.update_batch_mean(loss, batch_size_of(x))
         trains = loss.requires_grad or not self._without_trainable_weights()
         if trains:
             scale_loss = getattr(optimizer, "scale_loss", None)
@@ -383,7 +342,7 @@ class KerasStyleModule:
             finite = all_processes_agree(finite)
         if finite:
             return True
-        policy = self._torchfit.nan_policy
+        policy = self._torchfit.settings.nan_policy
         if policy == "raise":
             raise FloatingPointError(
                 f"The training loss is {loss.detach().float().cpu().tolist()} (not finite) and "
@@ -399,7 +358,7 @@ class KerasStyleModule:
         with self._autocast():
             y_pred = call_model(self, x)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
-        self._torchfit.loss_tracker.update_batch_mean(loss, batch_size_of(x))
+        self._torchfit.compiled.loss_tracker.update_batch_mean(loss, batch_size_of(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data: Any) -> Any:
@@ -409,7 +368,7 @@ class KerasStyleModule:
             return call_model(self, x)
 
     def _step_function(self, kind: str) -> Any:
-        state = self._torchfit
+        state = self._torchfit.compiled
         fn = state.step_functions.get(kind)
         if fn is None:
             step = getattr(self, f"{kind}_step")
@@ -424,8 +383,8 @@ class KerasStyleModule:
         removed around a torch.compile'd step would be traced into it (module
         hooks are not guarded on)."""
         fn = getattr(self, f"make_{kind}_function")()
-        if self._torchfit.output_shapes is None and fn == getattr(self, f"{kind}_step"):
-            return records_shapes_on_first_call(self, fn, self._torchfit)
+        if self._torchfit.settings.output_shapes is None and fn == getattr(self, f"{kind}_step"):
+            return records_shapes_on_first_call(self, fn, self._torchfit.settings)
         return fn
 
     def make_train_function(self) -> Any:
@@ -442,7 +401,7 @@ class KerasStyleModule:
     def metrics(self) -> List[Any]:
         """As in Keras: the loss tracker, the compiled metrics (one container
         named ``"compile_metrics"``), then per-output loss trackers."""
-        state = self._torchfit
+        state = self._torchfit.compiled
         found: List[Any] = []
         if state.loss_tracker is not None:
             found.append(state.loss_tracker)
@@ -529,6 +488,7 @@ class KerasStyleModule:
         validation_freq = check.check_validation_freq(validation_freq)
         self._check_validation_targets(validation_data)
         self._check_validation_data_fits(validation_data)
+        validate_class_weight(class_weight)
         if class_weight is not None:
             self._check_class_weight_against_outputs(x, class_weight)
         return Loop(self).fit(
@@ -588,8 +548,8 @@ class KerasStyleModule:
             )
         device, dtype = model_device_and_dtype(self)
         batch = move_to(adapter.whole_batch(), device, dtype)
-        if self._torchfit.input_nan_policy is not None:
-            check.check_finite_batch(batch, self._torchfit.input_nan_policy, 0)
+        if self._torchfit.settings.input_nan_policy is not None:
+            check.check_finite_batch(batch, self._torchfit.settings.input_nan_policy, 0)
         return pack_x_y_sample_weight(*batch)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
@@ -655,7 +615,7 @@ class KerasStyleModule:
         """Bare validation inputs (no tuple) carry no targets: with the built-in
         ``test_step`` and a compiled loss, that would only fail after an epoch."""
         if (validation_data is None or isinstance(validation_data, (tuple, list))
-                or self._torchfit.compile_loss is None
+                or self._torchfit.compiled.compile_loss is None
                 or type(self).test_step is not KerasStyleModule.test_step
                 or not is_array_structure(validation_data)):
             return
@@ -670,12 +630,12 @@ class KerasStyleModule:
         """In-memory ``validation_data`` targets that cannot fit the losses (class
         indices out of range, wrong shapes, complex values) fail before the first
         epoch trains, naming ``validation_data``, not after it."""
-        compile_loss = self._torchfit.compile_loss
+        compile_loss = self._torchfit.compiled.compile_loss
         if (compile_loss is None or type(self).test_step is not KerasStyleModule.test_step
                 or not isinstance(validation_data, (tuple, list))
                 or not all(is_array_structure(part) for part in validation_data[:2])):
             return
-        adapter = get_validation_adapter(validation_data, None, None, None)
+        adapter = get_validation_adapter(validation_data, None, None, None, check_arguments=False)
         x_val, y_val, sw_val = adapter.arrays
         try:
             y_pred = self._probe_outputs(x_val)
@@ -701,8 +661,8 @@ class KerasStyleModule:
             return call_model(self, move_to(probe, device, dtype))
 
     def _check_class_weight_against_outputs(self, x: Any, class_weight: Dict[int, float]) -> None:
-        """Reject class indices the output cannot produce, before training starts."""
-        validate_class_weight(class_weight)
+        """Reject class indices the output cannot produce, before training starts
+        (``class_weight`` itself is checked by ``fit``)."""
         out = self._probe_outputs(x)
         if isinstance(out, torch.Tensor) and out.ndim >= 1:
             check_class_weight_keys(class_weight, int(out.shape[-1]) if out.ndim > 1 else 1)

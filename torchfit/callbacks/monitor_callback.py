@@ -11,6 +11,7 @@ import operator
 import warnings
 from typing import Any, Dict, Optional
 
+from .. import state as training_state
 from . import _checks
 from .callback import Callback
 
@@ -52,8 +53,8 @@ def metric_direction(metric: Any) -> Optional[str]:
 def direction_from_model(model: Any, name: str) -> Optional[str]:
     """``"up"``/``"down"`` for the model's metric logged as ``name`` (without
     ``val_``), None when no compiled metric of that name tells."""
-    state = getattr(model, "_torchfit", None)
-    compiled = getattr(state, "compile_metrics", None)
+    state = training_state.of(model)
+    compiled = state.compiled.compile_metrics if state is not None else None
     candidates = []
     if compiled is not None and getattr(compiled, "built", False):
         candidates.extend(zip(compiled.names, compiled.metrics))

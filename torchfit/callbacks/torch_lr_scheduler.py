@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from .. import state as training_state
 from ..validation import _received
 from . import _checks
 from ._optimizer import get_learning_rate, model_optimizer
@@ -138,8 +139,8 @@ class TorchLRScheduler(Callback):
         self._handles = []
 
     def _fitting(self) -> bool:
-        state = self.model.__dict__.get("_torchfit") if self.model is not None else None
-        return getattr(state, "train_iterator", None) is not None
+        state = training_state.of(self.model)
+        return state is not None and state.run.train_iterator is not None
 
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self._iterations_before = _applied_updates(optimizer)

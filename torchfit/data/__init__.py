@@ -27,8 +27,8 @@ from typing import Any, Dict, Optional
 import torch
 from torch.utils.data import DataLoader
 
-from .adapter import (Batch, DataAdapter, PinnedBatches, WrappedAdapter, pack_x_y_sample_weight,
-                      unpack_x_y_sample_weight)
+from ..batch import Batch, pack_x_y_sample_weight, unpack_x_y_sample_weight
+from .adapter import DataAdapter, PinnedBatches, WrappedAdapter
 from .arrays import ArrayDataAdapter, is_array_structure
 from .epoch_iterator import EpochIterator
 from .generator import GeneratorDataAdapter, is_iterator_input
@@ -148,18 +148,23 @@ def get_adapter(
     *,
     device: Optional[torch.device] = None,
     names: Optional[Dict[str, str]] = None,
+    check_arguments: bool = True,
 ) -> DataAdapter:
     """The adapter for ``x`` (see the table above), with ``class_weight`` applied.
 
     ``device`` is where the model lives: batches come in pinned memory when it
     is a CUDA device. ``names`` renames the arguments in error messages (used
-    for ``validation_data``).
+    for ``validation_data``). ``check_arguments=False`` is for callers that
+    checked ``batch_size``, ``steps``, ``shuffle`` and ``class_weight`` already
+    (the loop: ``fit``/``evaluate``/``predict`` check them), so that each is
+    checked once; the data itself is always checked here.
     """
     names = {**NAMES, **(names or {})}
-    check_int(batch_size, names["batch_size"], allow_none=True)
-    check_int(steps, names.get("steps", "steps"), allow_none=True)
-    check_shuffle(shuffle)
-    validate_class_weight(class_weight)
+    if check_arguments:
+        check_int(batch_size, names["batch_size"], allow_none=True)
+        check_int(steps, names.get("steps", "steps"), allow_none=True)
+        check_shuffle(shuffle)
+        validate_class_weight(class_weight)
     if class_weight is not None and sample_weight is not None:
         raise ValueError(
             f"Arguments `{names['sample_weight']}` and `class_weight` cannot be given "
@@ -214,6 +219,7 @@ def get_validation_adapter(
     validation_steps: Optional[int],
     *,
     device: Optional[torch.device] = None,
+    check_arguments: bool = True,
 ) -> DataAdapter:
     """The adapter for ``fit``'s ``validation_data`` (never shuffled or class-weighted).
 
@@ -221,6 +227,7 @@ def get_validation_adapter(
     that yields batches itself. ``validation_batch_size`` (else ``batch_size``)
     batches array-like data; given explicitly for data that batches itself it
     is an error, while the training ``batch_size`` is simply not used there.
+    ``check_arguments`` as for :func:`get_adapter` (``fit`` checks the sizes).
     """
     if isinstance(validation_data, (tuple, list)):
         if len(validation_data) not in (2, 3):
@@ -235,9 +242,13 @@ def get_validation_adapter(
     else:
         x, y, sample_weight = validation_data, None, None
         names = {"x": "validation_data"}
-    names["batch_size"] = "validation_batch_size"
+    names.update(batch_size="validation_batch_size", steps="validation_steps")
+    if check_arguments:
+        check_int(batch_size, "batch_size", allow_none=True)
+        check_int(validation_batch_size, names["batch_size"], allow_none=True)
+        check_int(validation_steps, names["steps"], allow_none=True)
     size = validation_batch_size
     if size is None and not is_batched_input(x):
         size = batch_size
     return get_adapter(x, y, sample_weight, size, validation_steps, False,
-                       device=device, names=names)
+                       device=device, names=names, check_arguments=False)

@@ -3,19 +3,21 @@
 An adapter turns what the user passed to ``fit``/``evaluate``/``predict`` into
 an iterable of ``(x, y, sample_weight)`` batches of CPU tensors (``y`` and
 ``sample_weight`` may be ``None``). Moving a batch to the model's device is
-the loop's job (``loop.move_to``, non-blocking on CUDA); when the target is a
+the loop's job (``batch.move_to``, non-blocking on CUDA); when the target is a
 CUDA device, adapters hand over batches in pinned (page-locked) memory so that
 copy can overlap with compute (see :class:`PinnedBatches`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
 
-Batch = Tuple[Any, Any, Any]
+from .. import tree
+# Defined with the rest of a batch's helpers; importable from here as before.
+from ..batch import Batch, pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
 
 
 class DataAdapter:
@@ -30,9 +32,6 @@ class DataAdapter:
     loaders), which is how validation restarts at the start of the data every
     epoch; one-shot inputs (generators) continue where they stopped.
     """
-
-    #: Whether ``validation_split`` can slice this input.
-    can_split = False
 
     @property
     def num_batches(self) -> Optional[int]:
@@ -107,19 +106,27 @@ class WrappedAdapter(DataAdapter):
             yield self.transform(batch)
 
 
+def _to_tensor(leaf: Any) -> Any:
+    """A numeric NumPy leaf as a CPU tensor sharing its memory (read-only arrays are
+    copied first: torch tensors are writable); any other leaf as it is."""
+    if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "biufc":
+        if not leaf.flags.writeable:
+            leaf = leaf.copy()
+        return torch.from_numpy(np.ascontiguousarray(leaf))
+    return leaf
+
+
 def to_tensors(structure: Any) -> Any:
     """NumPy leaves of a batch as CPU tensors (sharing memory); other leaves as they are."""
-    if isinstance(structure, np.ndarray) and structure.dtype.kind in "biufc":
-        if not structure.flags.writeable:
-            structure = structure.copy()
-        return torch.from_numpy(np.ascontiguousarray(structure))
-    if isinstance(structure, tuple) and not hasattr(structure, "_fields"):
-        return tuple(to_tensors(item) for item in structure)
-    if isinstance(structure, list):
-        return [to_tensors(item) for item in structure]
-    if isinstance(structure, dict):
-        return type(structure)((key, to_tensors(value)) for key, value in structure.items())
-    return structure
+    return tree.map_structure(_to_tensor, structure)
+
+
+def _pinned(leaf: Any) -> Any:
+    """One CPU tensor (or numeric NumPy array) in pinned memory; others as they are."""
+    leaf = _to_tensor(leaf)
+    if not isinstance(leaf, torch.Tensor) or leaf.device.type != "cpu" or leaf.is_pinned():
+        return leaf
+    return leaf.pin_memory()
 
 
 def pin(structure: Any) -> Any:
@@ -128,19 +135,7 @@ def pin(structure: Any) -> Any:
     Tensors already pinned, or not on the CPU, are left as they are. Only
     called when the model lives on a CUDA device.
     """
-    if isinstance(structure, torch.Tensor):
-        if structure.device.type != "cpu" or structure.is_pinned():
-            return structure
-        return structure.pin_memory()
-    if isinstance(structure, np.ndarray) and structure.dtype.kind in "biufc":
-        return pin(torch.from_numpy(np.ascontiguousarray(structure)))
-    if isinstance(structure, tuple) and not hasattr(structure, "_fields"):
-        return tuple(pin(item) for item in structure)
-    if isinstance(structure, list):
-        return [pin(item) for item in structure]
-    if isinstance(structure, dict):
-        return type(structure)((key, pin(value)) for key, value in structure.items())
-    return structure
+    return tree.map_structure(_pinned, structure)
 
 
 class PinnedBatches(WrappedAdapter):
@@ -148,43 +143,3 @@ class PinnedBatches(WrappedAdapter):
 
     def transform(self, batch: Batch) -> Batch:
         return pin(batch)
-
-
-def unpack_x_y_sample_weight(data: Any) -> Batch:
-    """Split one element of an iterator-like input into ``(x, y, sample_weight)``.
-
-    Tuples (and lists) of length 1, 2 or 3 are unpacked; anything else,
-    including a dict, is ``x`` alone. Namedtuples are ambiguous and rejected.
-    """
-    if isinstance(data, tuple) and hasattr(data, "_fields"):
-        raise ValueError(
-            "Each batch of the input data must be a tuple (x,), (x, y) or "
-            "(x, y, sample_weight); a namedtuple is ambiguous (is it x, or "
-            f"x/y/sample_weight by position?). Received: a {type(data).__name__} "
-            f"with fields {data._fields}. Convert it to a plain tuple."
-        )
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if len(data) == 1:
-        return data[0], None, None
-    if len(data) == 2:
-        return data[0], data[1], None
-    if len(data) == 3:
-        return data[0], data[1], data[2]
-    raise ValueError(
-        "Each batch of the input data must be a tuple (x,), (x, y) or "
-        f"(x, y, sample_weight). Received: a tuple of length {len(data)}."
-    )
-
-
-def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
-    """The batch a step receives, packed as Keras packs it: ``x`` alone (or
-    ``(x,)`` when ``x`` is a tuple/list), ``(x, y)``, or ``(x, y, sample_weight)``,
-    so that ``x, y = data`` works in a custom ``train_step``."""
-    if y is None:
-        return (x,) if isinstance(x, (tuple, list)) else x
-    if sample_weight is None:
-        return (x, y)
-    return (x, y, sample_weight)

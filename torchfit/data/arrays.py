@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from .. import tree
-from .adapter import Batch, DataAdapter
+from ..batch import Batch
+from .adapter import DataAdapter
 
 #: Batches cut per ``Tensor.split`` call: one call instead of a slice per batch
 #: per leaf, without holding a view object for every batch of a large array.
@@ -215,8 +216,6 @@ class ArrayDataAdapter(DataAdapter):
     ``names`` maps ``"x"``, ``"y"`` and ``"sample_weight"`` to the argument
     names used in error messages (``validation_data`` reuses this adapter).
     """
-
-    can_split = True
 
     def __init__(
         self,

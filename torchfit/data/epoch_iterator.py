@@ -7,7 +7,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from .adapter import Batch, DataAdapter
+from ..batch import Batch
+from .adapter import DataAdapter
 
 
 @dataclass
@@ -26,7 +27,7 @@ class ResumePoint:
     of the original pass start in its ``on_epoch_begin``), drops
     ``pass_position`` batches, the last ``step`` of which count as the epoch's
     first steps, then calls ``on_positioned()``. During ``fit`` the training
-    ``EpochIterator`` is ``model._torchfit.train_iterator`` (its
+    ``EpochIterator`` is ``state.of(model).run.train_iterator`` (its
     ``starts_new_pass`` and ``pass_position`` say where the pass is).
     """
 

@@ -6,7 +6,9 @@ import collections.abc
 import inspect
 from typing import Any, Iterator, Optional
 
-from .adapter import Batch, DataAdapter, to_tensors, unpack_x_y_sample_weight
+from .. import tree
+from ..batch import Batch, unpack_x_y_sample_weight
+from .adapter import DataAdapter, to_tensors
 from .arrays import check_string_keys
 
 _EMPTY = object()
@@ -89,13 +91,7 @@ class GeneratorDataAdapter(DataAdapter):
 
 def _structure(value: Any) -> Any:
     """The nesting of one part of a batch, leaves reduced to ``"array"`` (or None)."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {key: _structure(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_structure(item) for item in value)
-    return "array"
+    return tree.map_structure(lambda leaf: None if leaf is None else "array", value)
 
 
 def batch_structure(batch: Batch) -> Any:

@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import torch
 
 from ..utils.py_dataset import PyDataset
-from .adapter import Batch, DataAdapter, to_tensors, unpack_x_y_sample_weight
+from ..batch import Batch, unpack_x_y_sample_weight
+from .adapter import DataAdapter, to_tensors
 
 
 def is_py_dataset(value: Any) -> bool:

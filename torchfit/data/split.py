@@ -12,7 +12,7 @@ import math
 from typing import Any, Tuple
 
 from .. import tree
-from .adapter import Batch
+from ..batch import Batch
 from .arrays import ArrayDataAdapter, is_array_structure
 from .pandas_data import contains_pandas, convert_pandas
 from .torch_data import is_torch_dataset, split_dataset

@@ -13,7 +13,9 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import torch
 
-from .adapter import Batch, DataAdapter, unpack_x_y_sample_weight
+from .. import tree
+from ..batch import Batch, unpack_x_y_sample_weight
+from .adapter import DataAdapter
 
 _TF_DATASET_CLASSES = ("DatasetV2", "DistributedDataset", "DistributedDatasetsFromFunction")
 
@@ -25,10 +27,11 @@ def is_tf_dataset(value: Any) -> bool:
 
 
 def _to_torch(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_torch(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _to_torch(v) for k, v in value.items()}
+    """Every leaf of one dataset element as a CPU tensor (``None`` stays)."""
+    return tree.map_structure(_leaf_to_torch, value)
+
+
+def _leaf_to_torch(value: Any) -> Any:
     if value is None:
         return None
     array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
@@ -59,6 +62,6 @@ class TFDatasetAdapter(DataAdapter):
 
     def get_iterator(self) -> Iterator[Batch]:
         for element in self._dataset:
-            if isinstance(element, tuple) and hasattr(element, "_fields"):
+            if tree.is_namedtuple(element):
                 unpack_x_y_sample_weight(element)  # raises: namedtuples are ambiguous
             yield unpack_x_y_sample_weight(_to_torch(element))

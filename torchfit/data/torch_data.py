@@ -18,7 +18,8 @@ from typing import Any, Iterator, List, Optional, Tuple
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, Subset, TensorDataset
 
-from .adapter import Batch, DataAdapter, unpack_x_y_sample_weight
+from ..batch import Batch, unpack_x_y_sample_weight
+from .adapter import DataAdapter
 from .arrays import ArrayDataAdapter
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from .. import tree
-from .adapter import Batch, DataAdapter, WrappedAdapter
+from ..batch import Batch
+from .adapter import DataAdapter, WrappedAdapter
 
 
 def validate_class_weight(class_weight: Any) -> None:

@@ -2,7 +2,8 @@
 
 Metrics are combined by their *states* (``metric.variables`` all-reduced with
 ``metric.state_reduce_ops``), never by averaging per-process results; a
-placeholder batch's effect on them is undone by saving and restoring states.
+placeholder batch's effect on them is undone with each metric's
+``get_state()``/``set_state()``.
 """
 
 from __future__ import annotations
@@ -115,22 +116,9 @@ def metrics_result(model: Any) -> Dict[str, Any]:
 
 
 def _save_metric_states(model: Any) -> Dict[int, Tuple[Any, Any]]:
-    saved: Dict[int, Tuple[Any, Any]] = {}
-    for metric in _leaf_metrics(model):
-        if hasattr(metric, "variables"):
-            saved[id(metric)] = (metric, [v.detach().clone() for v in metric.variables])
-        elif hasattr(getattr(metric, "metric", None), "_defaults"):  # torchmetrics
-            inner = metric.metric
-            saved[id(metric)] = (metric, {k: _copy_state(getattr(inner, k)) for k in inner._defaults})
-    return saved
-
-
-def _copy_state(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, list):
-        return [_copy_state(v) for v in value]
-    return value
+    """Each metric's ``get_state()``, to undo a placeholder batch."""
+    return {id(metric): (metric, metric.get_state()) for metric in _leaf_metrics(model)
+            if callable(getattr(metric, "get_state", None))}
 
 
 def _restore_metric_states(model: Any, saved: Dict[int, Tuple[Any, Any]]) -> None:
@@ -140,12 +128,5 @@ def _restore_metric_states(model: Any, saved: Dict[int, Tuple[Any, Any]]) -> Non
             entry = saved.get(id(metric))
             if entry is None:
                 metric.reset_state()
-            elif isinstance(entry[1], dict):
-                inner = metric.metric
-                for name, value in entry[1].items():
-                    setattr(inner, name, value)
-                if hasattr(inner, "_computed"):
-                    inner._computed = None
             else:
-                for value, local in zip(metric.variables, entry[1]):
-                    value.copy_(local)
+                metric.set_state(entry[1])

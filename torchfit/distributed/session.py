@@ -16,17 +16,13 @@ import torch
 from torch import nn
 
 from .. import tree
+from ..batch import ROUTES  # call_model's table; filled here while a train step runs
 from .errors import PeerProcessError, _publish_error, _published_error, _raise_unrouted
 from .process_group import _comm_device, _dist, is_distributed
 from .reduction import _gather_rows, _no_rows, _restore_metric_states, _save_metric_states, metrics_result
 from .sharding import InputSharding, ShardBatch
 from .strategies import FSDP, DataParallel, Distribution, _gathers_checkpoints, _is_fsdp_module
 from .strategies import distribution as current_distribution
-
-
-#: ``id(model) -> callable`` while a distributed train step runs: ``call_model``
-#: (module.py) calls the model through it, so DDP's hooks see the forward.
-ROUTES: Dict[int, Callable] = {}
 
 
 class _ScaleGrad(torch.autograd.Function):

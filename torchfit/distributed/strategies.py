@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import torch
 from torch import nn
 
+from .. import state as training_state
 from ..optimizers._unwrap import unwrap_loss_scale
 from .errors import _received
 from .process_group import _comm_device, _dist, is_initialized
@@ -263,8 +264,8 @@ class FSDP(Distribution):
 
 def _repoint_optimizer(model: nn.Module, old_names: Dict[int, str]) -> None:
     """After in-place sharding, make the compiled optimizer hold the new parameters."""
-    state = model.__dict__.get("_torchfit")
-    optimizer = getattr(state, "optimizer", None)
+    state = training_state.of(model)
+    optimizer = state.compiled.optimizer if state is not None else None
     if optimizer is None:
         return
     inner = unwrap_loss_scale(optimizer)
@@ -319,14 +320,10 @@ def distribution() -> Optional[Distribution]:
 def _cache(model: nn.Module) -> Dict[str, Any]:
     """torchfit's per-model cache (the DDP wrapper...), kept in the model's
     TrainingState: never registered on the module, dropped by ``compile``."""
-    state = getattr(model, "_torchfit", None)
+    state = training_state.of(model)
     if state is None:  # a plain module (not keras-style)
         return {}
-    cache = getattr(state, "distributed", None)
-    if cache is None:
-        cache = {}
-        state.distributed = cache
-    return cache
+    return state.compiled.distributed
 
 
 def _broadcast_module(model: nn.Module) -> None:

@@ -18,6 +18,12 @@ State rules, relied on by the training loop:
   Python control flow on tensor values. It runs under ``torch.no_grad()`` and
   updates states in place, so the tensors in ``variables`` stay the same
   objects between updates (device moves and ``assign_variables`` aside).
+* ``get_state()`` returns detached copies of the states and ``set_state()``
+  takes them back (all or nothing): backups (``saving/run_state.py``) and
+  distributed runs (``distributed/reduction.py``) snapshot metrics only
+  through them. A metric that creates its states on the first batch
+  (``_built``) overrides ``_build_like`` so that a fresh one can take the
+  state of a built one.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import torch
 from .. import naming
 from ..losses._utils import squeeze_or_expand_to_same_rank
 from ..naming import to_snake_case
+from ..validation import _received
 from .pending import PendingSum
 
 __all__ = [
@@ -380,13 +387,18 @@ class Metric:
             self.__dict__["_pending"].pop(name, None)
 
     def _set_state(self, name: str, value: Any) -> None:
+        value = self._state_value(name, value)
         self._discard_pending(name)
+        self._states[name] = value
+
+    def _state_value(self, name: str, value: Any) -> torch.Tensor:
+        """``value`` as a new tensor for state ``name`` (its dtype, shape and device)."""
         shape, _, dtype, _ = self._state_specs[name]
         with torch.inference_mode(False), torch.no_grad():
             value = to_tensor(value, dtype=dtype, device=self._device)
             if tuple(value.shape) != shape:
                 value = value.expand(shape)
-            self._states[name] = value.clone()
+            return value.clone()
 
     @property
     def variables(self) -> List[torch.Tensor]:
@@ -404,15 +416,46 @@ class Metric:
         return [spec[3] for spec in self._state_specs.values()]
 
     def assign_variables(self, values: Sequence[Any]) -> None:
-        """Replace every state (same order as :attr:`variables`)."""
+        """Replace every state (same order as :attr:`variables`); all or none."""
         values = list(values)
         if len(values) != len(self._states):
             raise ValueError(
                 f"{type(self).__name__} has {len(self._states)} states; "
                 f"received {len(values)} values."
             )
-        for name, value in zip(list(self._states), values):
-            self._set_state(name, value)
+        names = list(self._states)
+        new = [self._state_value(name, value) for name, value in zip(names, values)]
+        self._discard_pending()
+        self._states.update(zip(names, new))
+
+    def get_state(self) -> List[torch.Tensor]:
+        """Detached copies of the states, in :attr:`variables` order: what
+        checkpoints store and what :meth:`set_state` takes back."""
+        with torch.no_grad():
+            return [value.detach().clone() for value in self.variables]
+
+    def set_state(self, state: Sequence[Any]) -> None:
+        """Replace every state with ``state`` as :meth:`get_state` returned it
+        (copies are kept). A bad ``state`` changes nothing."""
+        if not isinstance(state, (list, tuple)):
+            raise TypeError(
+                f"{type(self).__name__}.set_state: argument `state` must be a list of "
+                f"{len(self._states)} tensors (as get_state() returns). Received: "
+                f"{_received(state)}."
+            )
+        if self.__dict__.get("_built") is not None and len(state) != len(self._states):
+            self._set_state_across_build(state)
+            return
+        if len(state) != len(self._states):
+            raise ValueError(
+                f"{type(self).__name__}.set_state: argument `state` must hold "
+                f"{len(self._states)} tensors ({self.state_names}). Received "
+                f"{len(state)} values."
+            )
+        try:
+            self.assign_variables(state)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise self._misfit(error) from None
 
     def reset_state(self) -> None:
         """Put every state back to its initial value (in place)."""
@@ -424,6 +467,35 @@ class Metric:
                     value.copy_(self._initial_value(name, value.device))
                 else:
                     value.fill_(float(initializer))
+
+    def _set_state_across_build(self, state: Sequence[Any]) -> None:
+        """A metric that creates states on its first batch (``_built``) takes the
+        state of one built (it builds alike) or not built yet (nothing seen:
+        its states start empty); all or nothing."""
+        before = (dict(self._states), dict(self._state_specs), self._built)
+        try:
+            if not self._built and len(state) > len(self._states):
+                self._build_like(state)
+                self.assign_variables(state)
+            elif self._built and len(state) < len(self._states):
+                names = list(self._states)[:len(state)]
+                new = [self._state_value(name, value) for name, value in zip(names, state)]
+                self.reset_state()
+                self._states.update(zip(names, new))
+            else:
+                raise ValueError(f"{len(self._states)} states are needed, {len(state)} were given")
+        except (TypeError, ValueError, RuntimeError, IndexError) as error:
+            self._states, self._state_specs, self._built = before
+            raise self._misfit(error) from None
+
+    def _misfit(self, error: BaseException) -> ValueError:
+        return ValueError(f"{type(self).__name__}.set_state: argument `state` does not fit "
+                          f"the states {self.state_names}: {error}")
+
+    def _build_like(self, state: Sequence[Any]) -> None:
+        """Hook of metrics that create states on their first batch: create
+        them with the shapes of ``state`` (another instance's ``get_state()``)."""
+        raise ValueError("this metric does not build its states from a state")
 
     # -- devices ----------------------------------------------------------- #
     def to(self, device: Union[str, torch.device]) -> "Metric":

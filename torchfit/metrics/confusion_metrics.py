@@ -681,6 +681,10 @@ class AUC(_ThresholdMetric):
             self.add_state(state, state_shape, 0.0)
         self._built = True
 
+    def _build_like(self, state: Sequence[Any]) -> None:
+        first = to_tensor(state[0])  # (num_thresholds, num_labels) when multi-label
+        self._build([None, first.shape[-1]] if self.multi_label else None)
+
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = to_tensor(y_pred)
         if not self._built:

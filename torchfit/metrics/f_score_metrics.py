@@ -8,7 +8,7 @@ known, and all of them are sum-reducible across processes.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 
@@ -105,6 +105,11 @@ class FBetaScore(Metric):
         for state in _STATES:
             self.add_state(state, shape, 0.0)
         self._built = True
+
+    def _build_like(self, state: Sequence[Any]) -> None:
+        first = to_tensor(state[0])
+        outputs = first.shape[-1] if first.ndim else 1  # micro averaging: scalar states
+        self._build((1, outputs), (1, outputs))
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = to_tensor(y_pred)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 
@@ -171,6 +171,10 @@ class R2Score(Metric):
         for state in ("squared_sum", "sum", "residual", "count"):
             self.add_state(state, (num_outputs,), 0.0)
         self._built = True
+
+    def _build_like(self, state: Sequence[Any]) -> None:
+        outputs = to_tensor(state[-1]).shape[-1]  # the per-output states come last
+        self._build((1, outputs), (1, outputs))
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = to_tensor(y_pred)

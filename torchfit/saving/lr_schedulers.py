@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 from torch import nn
 from torch.optim import lr_scheduler
 
+from .. import state as training_state
 from ..optimizers._unwrap import unwrap_loss_scale
 from ..validation import _received
 
@@ -109,7 +110,8 @@ def build_scheduler(record: Any, optimizer: Any, custom_objects: Optional[Dict[s
 def lr_scheduler_record(model: nn.Module) -> Optional[Dict[str, Any]]:
     """The model's ``compile(lr_scheduler=...)`` as data (None without one): class
     names, settings and state, never the objects."""
-    attached = getattr(model.__dict__.get("_torchfit"), "lr_scheduler", None)
+    state = training_state.of(model)
+    attached = state.compiled.lr_scheduler if state is not None else None
     if attached is None:
         return None
     return {"classes": scheduler_classes(attached.scheduler), "interval": attached.interval,

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from .. import state as training_state
 from ..compilation import restorable_jit_compile
 from ..distributed import strategies
 from ..distributed.process_group import is_main_process
@@ -29,9 +30,10 @@ from .weights import (_state_dict, _weights_from, check_state_dict, load_tagged_
 def compile_config(model: Any) -> Optional[Dict[str, Any]]:
     """What ``compile()`` was given, as far as it can be stored without pickling
     code (see :mod:`.compile_args`); the rest is listed under ``"unserialized"``."""
-    state = model.__dict__.get("_torchfit")
-    if state is None or not state.compiled:
+    found = training_state.of(model)
+    if found is None or not found.compiled.compiled:
         return None
+    state = found.compiled
     config: Dict[str, Any] = {}
     unserialized: List[str] = []
 
@@ -160,8 +162,8 @@ def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimi
 
 
 def _optimizer(model: nn.Module) -> Any:
-    state = model.__dict__.get("_torchfit")
-    return getattr(state, "optimizer", None) if state is not None else None
+    state = training_state.of(model)
+    return state.compiled.optimizer if state is not None else None
 
 
 def _archive(model: nn.Module, weights: Dict[str, Any], include_optimizer: bool,
@@ -274,17 +276,14 @@ def load_model(filepath: Any, model: Any = None, compile: bool = True,
     # All or nothing: if compiling or the optimizer state fails below, the model
     # gets its own weights and training state back.
     previous_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    previous_state = model.__dict__.get("_torchfit")
+    previous_state = training_state.snapshot(model)
     try:
         return _fill_model(model, archive, weights, is_model_file, compile, custom_objects,
                            filepath)
     except BaseException:
         with torch.no_grad():
             model.load_state_dict(previous_weights)
-        if previous_state is None:
-            model.__dict__.pop("_torchfit", None)
-        else:
-            model.__dict__["_torchfit"] = previous_state
+        training_state.restore(model, previous_state)
         raise
 
 

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import state as training_state
+from ..batch import call_model, model_device_and_dtype, move_to
 from ..data.arrays import convert_structure, is_array_structure
 from ..optimizers._unwrap import unwrap_loss_scale
 from ..utils.training_mode import training_mode
@@ -216,8 +218,8 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
                              f"last one. Received: {list(layer_range)}.")
         rows = rows[first:last + 1]
 
-    state = model.__dict__.get("_torchfit")
-    shapes: Optional[Dict[str, List[str]]] = getattr(state, "output_shapes", None)
+    state = training_state.of(model)
+    shapes: Optional[Dict[str, List[str]]] = state.settings.output_shapes if state else None
     if sample_input is not None:
         shapes = _output_shapes(model, sample_input)
 
@@ -275,7 +277,7 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
     lines.append(f" Total params: {total_count:,} ({_readable_size(trainable_size + frozen_size)})")
     lines.append(f" Trainable params: {trainable_count:,} ({_readable_size(trainable_size)})")
     lines.append(f" Non-trainable params: {frozen_count:,} ({_readable_size(frozen_size)})")
-    optimizer = getattr(state, "optimizer", None) if state is not None else None
+    optimizer = state.compiled.optimizer if state is not None else None
     optimizer = unwrap_loss_scale(optimizer)
     if optimizer is not None and getattr(optimizer, "state", None):
         tensors = [v for s in optimizer.state.values() if isinstance(s, dict)
@@ -289,9 +291,6 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
 def _output_shapes(model: nn.Module, sample_input: Any) -> Dict[str, List[str]]:
     """Run ``sample_input`` through the model once (eval mode, no gradients) and
     record its submodules' output shapes."""
-    from ..loop import model_device_and_dtype, move_to
-    from ..module import call_model
-
     if isinstance(sample_input, np.ndarray) or (
             isinstance(sample_input, (list, tuple, dict)) and not isinstance(sample_input, str)):
         if is_array_structure(sample_input):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections.abc
+import functools
 import math
 import numbers
 from typing import Any, Optional
@@ -12,22 +13,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import tree
+
 
 def _snapshot(value: Any, argument: str) -> Any:
     """A detached copy of weights / outputs, for exact comparison later."""
-    if isinstance(value, nn.Module):
+    return tree.map_structure(functools.partial(_snapshot_leaf, argument), value)
+
+
+def _snapshot_leaf(argument: str, value: Any) -> Any:
+    if isinstance(value, (nn.Module, torch.optim.Optimizer)):
         return _snapshot(value.state_dict(), argument)
-    if isinstance(value, torch.optim.Optimizer):
-        return _snapshot(value.state_dict(), argument)
+    if isinstance(value, collections.abc.Mapping):  # not a dict (those are walked): one as a dict
+        return _snapshot(dict(value), argument)
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, np.ndarray):
         return value.copy()
-    if isinstance(value, collections.abc.Mapping):
-        return {key: _snapshot(item, argument) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_snapshot(item, argument) for item in value) if not hasattr(value, "_fields") \
-            else type(value)(*(_snapshot(item, argument) for item in value))
     if value is None or isinstance(value, (numbers.Number, str, bytes, np.generic)):
         return value
     raise TypeError(
