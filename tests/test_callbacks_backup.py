@@ -528,7 +528,7 @@ def test_a_redrawn_pass_is_drawn_for_the_epoch_it_began_in(tmp_path, monkeypatch
         def set_epoch(self, epoch):
             epochs.append(epoch)
 
-    monkeypatch.setattr(loop.distributed, "loop_session", Recording)
+    monkeypatch.setattr(loop, "loop_session", Recording)
     with pytest.raises(Crash):  # the backup at #3 is (e1, s1), pass begun in e0
         script(str(tmp_path / "b"), ("on_train_batch_end", 4), save_freq=1, **SPE2)
     del epochs[:]

@@ -17,6 +17,7 @@ from torch import nn
 
 import torchfit
 from torchfit import distributed
+from torchfit.distributed import session
 from torchfit.distributed import DataParallel, FSDP, ShardPlan
 
 
@@ -68,14 +69,14 @@ def test_torchrun_environment_is_detected(monkeypatch):
 def test_the_loop_runs_its_single_process_path():
     model = Net()
     model.compile(optimizer="sgd", loss="mse")
-    assert type(torchfit.Loop(model).dist) is distributed.LocalSession
-    assert type(distributed.loop_session(model)) is distributed.LocalSession
+    assert type(torchfit.Loop(model).dist) is session.LocalSession
+    assert type(session.loop_session(model)) is session.LocalSession
     x, y = np.random.rand(10, 3).astype("float32"), np.random.rand(10, 1).astype("float32")
     keys = list(model.state_dict())
     with FSDP().scope():  # a distribution changes nothing on one process
         model.fit(x, y, batch_size=4, epochs=1, verbose=0)
         assert model.predict(x, verbose=0).shape == (10, 1)
-    assert not distributed.ROUTES
+    assert not session.ROUTES
     assert list(model.state_dict()) == keys
     assert all(type(v) is torch.Tensor for v in model.state_dict().values())
     assert distributed.metrics_result(model) == model.get_metrics_result()
@@ -92,18 +93,18 @@ def test_call_model_goes_through_a_route_while_one_is_set():
         seen.append(x)
         return model(x)
 
-    distributed.ROUTES[id(model)] = route
+    session.ROUTES[id(model)] = route
     try:
         call_model(model, torch.zeros(2, 3))
     finally:
-        distributed.ROUTES.pop(id(model))
+        session.ROUTES.pop(id(model))
     call_model(model, torch.zeros(2, 3))
     assert len(seen) == 1
 
 
 def test_scale_grad_weights_gradients_only():
     x = torch.ones(3, requires_grad=True)
-    y = distributed._ScaleGrad.apply(x * 2, 0.25)
+    y = session._ScaleGrad.apply(x * 2, 0.25)
     torch.testing.assert_close(y, torch.full((3,), 2.0))
     y.sum().backward()
     torch.testing.assert_close(x.grad, torch.full((3,), 0.5))

@@ -14,7 +14,7 @@ import ast
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterator, List, Set, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 import torchfit
 
@@ -22,43 +22,33 @@ ROOT = Path(torchfit.__file__).resolve().parent
 
 #: Today's cycles (strongly connected modules), each held by function-level
 #: imports. Shrink only.
-KNOWN_CYCLES: Set[FrozenSet[str]] = {
-    # saving reaches up to module (load_model wraps and compiles),
-    # BackupAndRestore and ModelCheckpoint save through saving,
-    # distributed/__init__ imports session (which needs callbacks),
-    # keras_style <-> module.
-    frozenset({
-        "torchfit.callbacks", "torchfit.callbacks.backup_and_restore",
-        "torchfit.callbacks.model_checkpoint", "torchfit.distributed",
-        "torchfit.distributed.session", "torchfit.keras_style", "torchfit.loop",
-        "torchfit.module", "torchfit.saving", "torchfit.saving.model_file",
-    }),
-    # MeanMetricWrapper resolves stored function names through the package.
-    frozenset({
-        "torchfit.metrics", "torchfit.metrics.accuracy_metrics",
-        "torchfit.metrics.correlation_metrics", "torchfit.metrics.hinge_metrics",
-        "torchfit.metrics.probabilistic_metrics", "torchfit.metrics.reduction_metrics",
-        "torchfit.metrics.regression_metrics",
-    }),
-    # The wrapper optimizers (de)serialize their inner optimizers through the package.
-    frozenset({
-        "torchfit.optimizers", "torchfit.optimizers.loss_scale_optimizer",
-        "torchfit.optimizers.multi_optimizer",
-    }),
-}
+KNOWN_CYCLES: Set[FrozenSet[str]] = set()
 
 #: (importing module, imported module) for every function-level import of a
 #: torchfit module. Shrink only: each one is needed to break a cycle (the
 #: import points up a layer) or to keep an optional dependency lazy.
 KNOWN_FUNCTION_IMPORTS: Set[Tuple[str, str]] = {
-    ("torchfit.distributed.session", "torchfit.callbacks"),  # callbacks -> distributed package
-    ("torchfit.metrics.reduction_metrics", "torchfit.metrics"),  # package being built
-    ("torchfit.optimizers.loss_scale_optimizer", "torchfit.optimizers"),  # package imports it
-    ("torchfit.optimizers.multi_optimizer", "torchfit.optimizers"),  # package imports it
-    ("torchfit.saving.model_file", "torchfit.module"),  # load_model wraps and compiles
     ("torchfit.testing", "torchfit.testing.pytest_plugin"),  # imports pytest: lazy
 }
 
+
+#: ARCHITECTURE.md's layers, lowest first: a module may import its own layer or
+#: a lower one. The longest matching prefix decides (``torchfit.distributed`` is
+#: a component, its ``session`` module belongs to the loop layer).
+LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
+    ("leaves", ("torchfit.tree", "torchfit.logs", "torchfit.validation", "torchfit.batch",
+                "torchfit.naming", "torchfit.name_gate", "torchfit.state",
+                "torchfit.utils.training_mode")),
+    ("components", ("torchfit.data", "torchfit.metrics", "torchfit.losses", "torchfit.optimizers",
+                    "torchfit.precision", "torchfit.compilation", "torchfit.torch_loss",
+                    "torchfit.compile_utils", "torchfit.summary", "torchfit.distributed",
+                    "torchfit.utils")),
+    ("saving", ("torchfit.saving",)),
+    ("callbacks", ("torchfit.callbacks",)),
+    ("loop", ("torchfit.loop", "torchfit.distributed.session")),
+    ("module", ("torchfit.module", "torchfit.keras_style")),
+    ("top", ("torchfit.__init__", "torchfit.testing")),
+]
 
 def _module_names() -> Dict[str, Path]:
     """``torchfit.x.y`` -> its file, for every module of the package."""
@@ -207,3 +197,52 @@ def test_the_graph_sees_relative_and_function_level_imports(tmp_path, monkeypatc
     edges, function_level = import_graph()
     assert function_level == {("torchfit.sub.b", "torchfit.a")}
     assert cycles(edges) == {frozenset({"torchfit.a", "torchfit.sub.b"})}
+
+
+def layer_of(module: str) -> Optional[int]:
+    """The index in ``LAYERS`` of a module (None: not placed in any layer)."""
+    if module == "torchfit":
+        module = "torchfit.__init__"
+    best: Optional[Tuple[int, int]] = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (
+                    best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return None if best is None else best[0]
+
+
+def upward_imports(edges: Dict[str, Set[str]]) -> List[str]:
+    """Every import that points to a higher layer than its importer's."""
+    found = []
+    for module, targets in sorted(edges.items()):
+        for target in sorted(targets):
+            low, high = layer_of(module), layer_of(target)
+            if low is not None and high is not None and high > low:
+                found.append(f"{module} ({LAYERS[low][0]}) imports {target} ({LAYERS[high][0]})")
+    return found
+
+
+def test_every_module_has_a_layer():
+    unplaced = sorted(name for name in _module_names() if layer_of(name) is None)
+    assert not unplaced, (
+        f"Modules in no layer: {unplaced}. Add each to LAYERS here and to ARCHITECTURE.md.")
+
+
+def test_imports_point_down_the_layers():
+    edges, _ = import_graph()
+    upward = upward_imports(edges)
+    assert not upward, (
+        f"Imports pointing up the layers of ARCHITECTURE.md: {upward}. Move the shared piece "
+        "down, or hand the higher object to the lower one (as module.py registers keras_style).")
+
+
+def test_an_upward_import_is_found():
+    edges = {"torchfit.saving.files": {"torchfit.module", "torchfit.tree"},
+             "torchfit.loop": {"torchfit.distributed.session", "torchfit.callbacks"},
+             "torchfit.distributed.strategies": {"torchfit.distributed.session"}}
+    assert upward_imports(edges) == [
+        "torchfit.distributed.strategies (components) imports torchfit.distributed.session (loop)",
+        "torchfit.saving.files (saving) imports torchfit.module (module)"]
+    assert layer_of("torchfit") == layer_of("torchfit.testing.assertions") == len(LAYERS) - 1
+    assert layer_of("torchfit.elsewhere") is None

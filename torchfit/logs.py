@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Callable, Dict, Iterator, Optional
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -102,3 +104,21 @@ def to_python(logs: Mapping) -> Dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def as_float(value: Any) -> Any:
+    """A log value as a Python float when it is a scalar (0-d tensors, NumPy
+    scalars, 1-element arrays); anything else is returned unchanged."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Real):
+        return float(value)
+    numel = getattr(value, "numel", None)
+    if callable(numel) and numel() == 1:
+        return float(value.detach().cpu()) if hasattr(value, "detach") else float(value)
+    size = getattr(value, "size", None)
+    if isinstance(size, int) and size == 1:
+        return float(value)
+    return value

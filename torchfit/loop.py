@@ -21,6 +21,7 @@ from .batch import (batch_size_of, check_output_rows, concat_outputs, describe_i
                     is_placed, model_device_and_dtype, move_to, note_forward_error,
                     pack_x_y_sample_weight, raised_in_forward, run_step, unpack_x_y_sample_weight)
 from .callbacks import CallbackList, History, ProgbarLogger
+from .distributed.session import loop_session
 from .logs import LazyLogs, to_python
 from .optimizers import evaluation_weights
 from .utils.inference import grad_free
@@ -77,7 +78,7 @@ class Loop:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.device, self.dtype = model_device_and_dtype(model)
-        self.dist = distributed.loop_session(model)  # on one process: hooks that change nothing
+        self.dist = loop_session(model)  # on one process: hooks that change nothing
         self.steps_run = 0  # batches run by this loop (an empty input runs none)
         self.state = training_state.of(model)
         self.run = self.state.run
@@ -175,25 +176,9 @@ class Loop:
             steps_per_epoch: Optional[int], validation_steps: Optional[int],
             validation_batch_size: Optional[int], validation_freq: Any) -> History:
         model = self.model
-        spe = model.steps_per_execution
-        if validation_split and validation_data is None:
-            # Split before class weights apply: validation is never class-weighted.
-            (x, y, sample_weight), validation_data = split_for_validation(
-                x, y, sample_weight, validation_split)
-        # Arguments checked by KerasStyleModule.fit: the adapters only check the data.
-        adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
-                              class_weight, device=self.device, check_arguments=False)
-        adapter = self.dist.shard(adapter, "train", shuffle)
-        iterator = EpochIterator(adapter, steps_per_epoch, spe)
-
-        val_iterator = None
-        if validation_data is not None:
-            val_adapter = get_validation_adapter(validation_data, batch_size, validation_batch_size,
-                                                 validation_steps, device=self.device,
-                                                 check_arguments=False)
-            val_adapter = self.dist.shard(val_adapter, "test")
-            val_iterator = EpochIterator(val_adapter, validation_steps, spe)
-
+        iterator, val_iterator = self._fit_iterators(
+            x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight,
+            validation_split, validation_data, validation_batch_size, validation_steps)
         callbacks = self._callbacks(with_lr_scheduler(callbacks, model), verbose, epochs,
                                     iterator.num_batches, add_history=True)
         train_fn = self.dist.step_function(model._step_to_run("train"), "train")
@@ -202,11 +187,7 @@ class Loop:
         recheck_targets(model)
         run.train_iterator = iterator  # callbacks read the data position (see ResumePoint)
         callbacks.on_train_begin()
-        resume, run.resume_point = run.resume_point, None  # a callback's, from on_train_begin
-        if resume is not None:
-            initial_epoch = resume.epoch
-            pass_position = resume.step if resume.pass_position is None else resume.pass_position
-            iterator.resume_at(pass_position, resume.step, resume.on_positioned)
+        resume, initial_epoch = self._take_resume_point(iterator, initial_epoch)
         training_logs: Dict[str, Any] = {}
         was_training = model.training
         try:
@@ -217,33 +198,14 @@ class Loop:
                     # without logs reaches History or any callback.
                     warn_ran_out_of_data(stacklevel=4)
                     break
-                model.reset_metrics()
-                resumed = resume is not None and epoch == initial_epoch  # the epoch a resume continues
-                redrawn = resumed and resume.pass_epoch is not None
-                self.dist.set_epoch(resume.pass_epoch if redrawn else epoch)
-                callbacks.on_epoch_begin(epoch)
-                model.train()
-                steps_before = self.steps_run
-                logs = self._run(train_fn, iterator, callbacks.batch_hooks("train"),
-                                 self._stop_flag("stop_training"))
-                if epoch == initial_epoch and resume is None:
-                    self._check_not_empty(x, "x")
-                elif self.steps_run == steps_before and not resumed:
-                    # An input that could not tell ahead (e.g. a DataLoader over a
-                    # one-shot stream) ran dry: stop too, before on_epoch_end
-                    # (with steps_per_epoch the iterator has warned already).
-                    if not steps_per_epoch:
-                        warn_ran_out_of_data(stacklevel=4)
+                first = epoch == initial_epoch
+                epoch_logs = self._fit_epoch(epoch, train_fn, iterator, callbacks,
+                                             resume if first else None, first and resume is None,
+                                             x, steps_per_epoch)
+                if epoch_logs is None:
                     break
-                # A resumed epoch whose steps had all run: its metrics were restored.
-                restored = resumed and self.steps_run == steps_before
-                epoch_logs = self._epoch_logs(logs, use_results=restored)
-                if restored and resume.logs:
-                    epoch_logs = dict(sorted(resume.logs.items()))
                 if validate:
-                    val_iterator.reset()
-                    val_logs = self.evaluate_iterator(val_iterator, callbacks, "validation_data")
-                    epoch_logs = dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))
+                    epoch_logs = self._with_validation(epoch_logs, val_iterator, callbacks)
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
                 model.stop_training = self.dist.agree(model.stop_training)
@@ -267,6 +229,78 @@ class Loop:
             finalize()  # e.g. EMA weights become the model's weights, as in Keras
         callbacks.on_train_end(training_logs)
         return callbacks.history
+
+    def _fit_iterators(self, x: Any, y: Any, sample_weight: Any, batch_size: Optional[int],
+                       steps_per_epoch: Optional[int], shuffle: Any, class_weight: Any,
+                       validation_split: float, validation_data: Any,
+                       validation_batch_size: Optional[int],
+                       validation_steps: Optional[int]) -> Tuple[EpochIterator, Optional[EpochIterator]]:
+        """The training iterator and the validation one (None without validation data)."""
+        spe = self.model.steps_per_execution
+        if validation_split and validation_data is None:
+            # Split before class weights apply: validation is never class-weighted.
+            (x, y, sample_weight), validation_data = split_for_validation(
+                x, y, sample_weight, validation_split)
+        # Arguments checked by KerasStyleModule.fit: the adapters only check the data.
+        adapter = get_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
+                              class_weight, device=self.device, check_arguments=False)
+        iterator = EpochIterator(self.dist.shard(adapter, "train", shuffle), steps_per_epoch, spe)
+        if validation_data is None:
+            return iterator, None
+        val_adapter = get_validation_adapter(validation_data, batch_size, validation_batch_size,
+                                             validation_steps, device=self.device,
+                                             check_arguments=False)
+        return iterator, EpochIterator(self.dist.shard(val_adapter, "test"), validation_steps, spe)
+
+    def _take_resume_point(self, iterator: EpochIterator, initial_epoch: int) -> Tuple[Any, int]:
+        """The resume point a callback set in ``on_train_begin`` (taken once) and the
+        epoch to start from; the iterator is positioned where the run stopped."""
+        run = self.run
+        resume, run.resume_point = run.resume_point, None
+        if resume is None:
+            return None, initial_epoch
+        pass_position = resume.step if resume.pass_position is None else resume.pass_position
+        iterator.resume_at(pass_position, resume.step, resume.on_positioned)
+        return resume, resume.epoch
+
+    def _fit_epoch(self, epoch: int, train_fn: Callable[[Any], Any], iterator: EpochIterator,
+                   callbacks: CallbackList, resume: Any, first_fresh: bool, x: Any,
+                   steps_per_epoch: Optional[int]) -> Optional[Dict[str, Any]]:
+        """Train one epoch; its logs, or None when the input ran dry before it.
+
+        ``resume``: the resume point when this epoch continues a resumed run;
+        ``first_fresh``: the first epoch of a run that did not resume."""
+        model = self.model
+        model.reset_metrics()
+        redrawn = resume is not None and resume.pass_epoch is not None
+        self.dist.set_epoch(resume.pass_epoch if redrawn else epoch)
+        callbacks.on_epoch_begin(epoch)
+        model.train()
+        steps_before = self.steps_run
+        logs = self._run(train_fn, iterator, callbacks.batch_hooks("train"),
+                         self._stop_flag("stop_training"))
+        if first_fresh:
+            self._check_not_empty(x, "x")
+        elif self.steps_run == steps_before and resume is None:
+            # An input that could not tell ahead (e.g. a DataLoader over a
+            # one-shot stream) ran dry: stop too, before on_epoch_end
+            # (with steps_per_epoch the iterator has warned already).
+            if not steps_per_epoch:
+                warn_ran_out_of_data(stacklevel=5)
+            return None
+        # A resumed epoch whose steps had all run: its metrics were restored.
+        restored = resume is not None and self.steps_run == steps_before
+        epoch_logs = self._epoch_logs(logs, use_results=restored)
+        if restored and resume.logs:
+            epoch_logs = dict(sorted(resume.logs.items()))
+        return epoch_logs
+
+    def _with_validation(self, epoch_logs: Dict[str, Any], val_iterator: EpochIterator,
+                         callbacks: CallbackList) -> Dict[str, Any]:
+        """``epoch_logs`` with the validation results added as ``val_*``."""
+        val_iterator.reset()
+        val_logs = self.evaluate_iterator(val_iterator, callbacks, "validation_data")
+        return dict(sorted({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}.items()))
 
     # ---------------------------------------------------------------- evaluate
     def evaluate_iterator(self, iterator: EpochIterator, callbacks: CallbackList,

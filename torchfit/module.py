@@ -36,7 +36,8 @@ from .utils.inference import grad_free, register_step_owner
 from .utils.training_mode import training_mode
 from .torch_loss import check_torch_losses
 from .loop import Loop
-from .saving.model_summary import records_shapes_on_first_call
+from .saving.model_file import register_keras_style
+from .summary import records_shapes_on_first_call, summary as print_summary
 from . import losses as losses_module
 from . import metrics as metrics_module
 
@@ -210,26 +211,13 @@ class KerasStyleModule:
                 "monitor"}``, or a factory ``fn(optimizer)`` returning one of
                 these, for optimizers that ``compile`` builds. Saved with the model.
         """
-        check.check_bool(run_eagerly, "run_eagerly")
-        check.check_int(steps_per_execution, "steps_per_execution")
-        check_jit_compile(jit_compile)
-        if run_eagerly and (jit_compile is True or isinstance(jit_compile, dict)):
-            warnings.warn("`run_eagerly=True` wins over `jit_compile`: the steps run eagerly.",
-                          stacklevel=2)
-        check.check_bool(auto_scale_loss, "auto_scale_loss")
-        check.check_loss_weights(loss_weights)
-        check.check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
-        check_torch_losses(loss)
-        check.check_identifiers(metrics, "metrics", metrics_module.get, ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
-        check.check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get,
-                           ACCURACY_ALIASES + CROSSENTROPY_ALIASES)
+        _check_compile_arguments(loss, loss_weights, metrics, weighted_metrics, run_eagerly,
+                                 steps_per_execution, jit_compile, auto_scale_loss)
         resolved_optimizer = self._bind_optimizer(optimizer)
-
-        state = CompiledState()
-        policy = self.dtype_policy
-        if (auto_scale_loss and policy.needs_loss_scaling
+        if (auto_scale_loss and self.dtype_policy.needs_loss_scaling
                 and not isinstance(resolved_optimizer, precision.LossScaleOptimizer)):
             resolved_optimizer = precision.LossScaleOptimizer(resolved_optimizer)
+        state = CompiledState()
         state.optimizer = resolved_optimizer
         state.lr_scheduler = as_torch_lr_scheduler(
             lr_scheduler, unwrap_loss_scale(resolved_optimizer))
@@ -607,7 +595,7 @@ class KerasStyleModule:
         """Print a Keras-style table of layers, output shapes (from the first batch
         trained, evaluated or predicted, or from ``sample_input``) and parameter
         counts; see ``torchfit.saving.summary``."""
-        saving.summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
                        expand_nested=expand_nested, show_trainable=show_trainable,
                        layer_range=layer_range, sample_input=sample_input)
 
@@ -668,6 +656,25 @@ class KerasStyleModule:
             check_class_weight_keys(class_weight, int(out.shape[-1]) if out.ndim > 1 else 1)
 
 
+def _check_compile_arguments(loss: Any, loss_weights: Any, metrics: Any, weighted_metrics: Any,
+                             run_eagerly: Any, steps_per_execution: Any, jit_compile: Any,
+                             auto_scale_loss: Any) -> None:
+    """``compile``'s checks, before anything is built or bound."""
+    check.check_bool(run_eagerly, "run_eagerly")
+    check.check_int(steps_per_execution, "steps_per_execution")
+    check_jit_compile(jit_compile)
+    if run_eagerly and (jit_compile is True or isinstance(jit_compile, dict)):
+        warnings.warn("`run_eagerly=True` wins over `jit_compile`: the steps run eagerly.",
+                      stacklevel=3)
+    check.check_bool(auto_scale_loss, "auto_scale_loss")
+    check.check_loss_weights(loss_weights)
+    check.check_identifiers(loss, "loss", losses_module.get, CROSSENTROPY_ALIASES)
+    check_torch_losses(loss)
+    metric_aliases = ACCURACY_ALIASES + CROSSENTROPY_ALIASES
+    check.check_identifiers(metrics, "metrics", metrics_module.get, metric_aliases)
+    check.check_identifiers(weighted_metrics, "weighted_metrics", metrics_module.get, metric_aliases)
+
+
 _NO_AUTOCAST = contextlib.nullcontext()
 NAN_POLICIES = (None, "raise", "skip", "stop")
 INPUT_NAN_POLICIES = (None, "warn", "raise")
@@ -684,5 +691,60 @@ def _first_samples(x: Any) -> Any:
     return tree.map_structure(lambda t: None if t is None else rows_of(t, 0, 2), convert_leaves(x, "x"))
 
 
-# Re-exported here too (``torchfit.module.keras_style``); defined in keras_style.py.
-from .keras_style import keras_style  # noqa: E402
+# ----------------------------------------------------------------- keras_style()
+# An existing instance gets the Keras training API: its class becomes a
+# subclass of its own class with ``KerasStyleModule`` first (cached per class,
+# named like the original). Pickles and deep copies reduce to the original
+# class and are made keras-style again on load.
+
+_KERAS_STYLE_CLASSES: Dict[type, type] = {}
+
+
+def _rebuild_keras_style(base: type, state: Dict[str, Any]) -> nn.Module:
+    """Unpickling target for modules made keras-style by :func:`keras_style`."""
+    module = base.__new__(base)
+    if hasattr(module, "__setstate__"):
+        module.__setstate__(state)
+    else:
+        module.__dict__.update(state)
+    return keras_style(module)
+
+
+def _reduce_keras_style(self: Any, protocol: int) -> Any:
+    base = type(self).__bases__[1]
+    return _rebuild_keras_style, (base, self.__getstate__())
+
+
+def _keras_style_class(base: type) -> type:
+    cls = _KERAS_STYLE_CLASSES.get(base)
+    if cls is None:
+        cls = type(base.__name__, (KerasStyleModule, base), {
+            "__module__": base.__module__,
+            "__qualname__": base.__qualname__,
+            "__doc__": base.__doc__,
+            "__reduce_ex__": _reduce_keras_style,
+        })
+        _KERAS_STYLE_CLASSES[base] = cls
+    return cls
+
+
+def keras_style(module: nn.Module) -> nn.Module:
+    """Give an existing module instance the Keras training API, in place.
+
+    Returns the same object. Its class becomes a subclass of its own class
+    with :class:`KerasStyleModule` first; ``state_dict()`` keys, parameters,
+    ``repr``, ``copy.deepcopy``, pickling and ``torch.save`` are unchanged
+    (pickles load back as keras-style modules of the original class).
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            "Argument `module` must be a torch.nn.Module instance. "
+            f"Received: {type(module).__name__}."
+        )
+    if isinstance(module, KerasStyleModule):
+        return module
+    module.__class__ = _keras_style_class(type(module))
+    return module
+
+
+register_keras_style(KerasStyleModule, keras_style)  # load_model compiles through it

@@ -1,23 +1,32 @@
-"""Argument checks shared by the public entry points.
+"""The argument checks of every public entry point, in one vocabulary.
 
-Every message names the argument, what was expected and what was received, so
-a bad call fails at the door, before the model or optimizer is touched.
+Every message names the argument, what was expected and what was received
+(:func:`argument_error`), so a bad call fails at the door, before the model or
+optimizer is touched. The argument is named ``Argument `x``` for a method's,
+``Owner: argument `x``` for an object's (``owner=``: a callback's) and
+``Argument `x` of `f()``` for a helper function's (``function=``). Checks that
+need a component's knowledge stay beside it (``optimizers/_validation.py``,
+``losses/_utils.py``) and build their messages here.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
 import warnings
-from typing import Any, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import torch
 from torch import nn
 
 from . import tree
 
+_LIST_LIMIT = 10  # names shown before "... and N more"
 
+
+# ---------------------------------------------------------------------- messages
 def _received(value: Any) -> str:
     text = repr(value)
     if len(text) > 80:
@@ -25,26 +34,167 @@ def _received(value: Any) -> str:
     return f"{text} (type {type(value).__name__})"
 
 
+def _subject(name: str, owner: Optional[str] = None, function: Optional[str] = None) -> str:
+    """How a message names the argument (see the module docstring)."""
+    if owner:
+        return f"{owner}: argument `{name}`"
+    if function:
+        return f"Argument `{name}` of `{function}()`"
+    return f"Argument `{name}`"
+
+
+def argument_error(error: type, name: str, expected: str, received: str, *,
+                   owner: Optional[str] = None, function: Optional[str] = None) -> Exception:
+    """``error("<argument> must be <expected>. Received: <received>.")``."""
+    return error(f"{_subject(name, owner, function)} must be {expected}. Received: {received}.")
+
+
+def named_value(name: str, value: Any, show_type: bool = True) -> str:
+    """``name=value!r of type T``: the received part of a message that shows the
+    keyword the value came in."""
+    return f"{name}={value!r}" + (f" of type {type(value).__name__}" if show_type else "")
+
+
+def keras_argument_error(error: type, name: str, expected: str, value: Any,
+                         show_type: bool = True) -> Exception:
+    """Keras's wording, for the loss catalog whose messages match Keras's:
+    ``Invalid type (or value) for argument `x`. Expected ... Received: x=...``."""
+    kind = "type" if error is TypeError else "value"
+    return error(f"Invalid {kind} for argument `{name}`. Expected {expected}. "
+                 f"Received: {named_value(name, value, show_type)}")
+
+
+def is_config(value: Any) -> bool:
+    """A Keras-layout config dict: ``{"class_name": ..., "config": {...}}``."""
+    return isinstance(value, dict) and "class_name" in value
+
+
+def short_list(keys: Sequence[Any]) -> str:
+    """``['a', 'b', ... and N more]``: names for a message, at most ten shown."""
+    keys = list(keys)
+    shown = ", ".join(repr(k) for k in keys[:_LIST_LIMIT])
+    if len(keys) > _LIST_LIMIT:
+        shown += f", ... and {len(keys) - _LIST_LIMIT} more"
+    return f"[{shown}]"
+
+
+# ------------------------------------------------------------------ plain values
 def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_int(value: Any, name: str, minimum: int = 1, allow_none: bool = False) -> Optional[int]:
+def check_int(value: Any, name: str, minimum: int = 1, allow_none: bool = False, *,
+              owner: Optional[str] = None, function: Optional[str] = None) -> Optional[int]:
     """An integer ``>= minimum`` (or ``None`` when allowed)."""
     if value is None and allow_none:
         return None
+    expected = f"an integer >= {minimum}" + (" or None" if allow_none else "")
     if not is_int(value):
-        expected = f"an integer >= {minimum}" + (" or None" if allow_none else "")
-        raise TypeError(f"Argument `{name}` must be {expected}. Received: {_received(value)}.")
+        raise argument_error(TypeError, name, expected, _received(value), owner=owner,
+                             function=function)
     if value < minimum:
-        raise ValueError(f"Argument `{name}` must be an integer >= {minimum}. Received: {value}.")
+        raise argument_error(ValueError, name, expected, str(value), owner=owner,
+                             function=function)
     return int(value)
 
 
-def check_bool(value: Any, name: str) -> bool:
+def check_bool(value: Any, name: str, *, owner: Optional[str] = None) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"Argument `{name}` must be True or False. Received: {_received(value)}.")
+        raise argument_error(TypeError, name, "True or False", _received(value), owner=owner)
     return value
+
+
+def check_number(value: Any, name: str, *, minimum: Optional[float] = None,
+                 exclusive: bool = False, maximum: Optional[float] = None,
+                 max_exclusive: bool = False, allow_none: bool = False,
+                 owner: Optional[str] = None) -> Optional[float]:
+    """A real number (not bool, not NaN), optionally bounded; returned as float."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        expected = "a number" + (" or None" if allow_none else "")
+        raise argument_error(TypeError, name, expected, _received(value), owner=owner)
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{_subject(name, owner)} must not be NaN. Received: {value}.")
+    if minimum is not None and (value < minimum or (exclusive and value == minimum)):
+        raise argument_error(ValueError, name, f"{'>' if exclusive else '>='} {minimum}",
+                             str(value), owner=owner)
+    if maximum is not None and (value > maximum or (max_exclusive and value == maximum)):
+        raise argument_error(ValueError, name, f"{'<' if max_exclusive else '<='} {maximum}",
+                             str(value), owner=owner)
+    return value
+
+
+def check_fraction(value: Any, name: str, *, function: Optional[str] = None) -> float:
+    """A float in ``[0, 1)``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise argument_error(TypeError, name, "a float in [0, 1)", _received(value),
+                             function=function)
+    if not 0.0 <= float(value) < 1.0:
+        raise argument_error(ValueError, name, "a float in [0, 1)", str(value), function=function)
+    return float(value)
+
+
+def check_choice(value: Any, name: str, options: Iterable[Any], *,
+                 owner: Optional[str] = None) -> Any:
+    """One of the strings ``options``."""
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise argument_error(ValueError, name, f"one of {', '.join(repr(o) for o in options)}",
+                             _received(value), owner=owner)
+    return value
+
+
+def check_string(value: Any, name: str, allow_empty: bool = False, *,
+                 owner: Optional[str] = None) -> str:
+    if not isinstance(value, str):
+        raise argument_error(TypeError, name, "a string", _received(value), owner=owner)
+    if not value and not allow_empty:
+        raise argument_error(ValueError, name, "a non-empty string", "''", owner=owner)
+    return value
+
+
+def check_callable(value: Any, name: str, allow_none: bool = True, *,
+                   owner: Optional[str] = None) -> Any:
+    if value is None and allow_none:
+        return None
+    if not callable(value):
+        expected = "a callable" + (" or None" if allow_none else "")
+        raise argument_error(TypeError, name, expected, _received(value), owner=owner)
+    return value
+
+
+def check_path(filepath: Any, name: str = "filepath", *, owner: Optional[str] = None) -> str:
+    """A path given as ``str`` or ``os.PathLike``, returned as ``str``."""
+    if isinstance(filepath, os.PathLike):
+        filepath = os.fspath(filepath)
+    if not isinstance(filepath, str):
+        raise argument_error(TypeError, name, "a path (str or os.PathLike)", _received(filepath),
+                             owner=owner)
+    if not filepath:
+        raise argument_error(ValueError, name, "a non-empty path", "''", owner=owner)
+    return filepath
+
+
+def check_save_freq(value: Any, *, owner: Optional[str] = None) -> Any:
+    """``"epoch"`` or a positive number of batches (a checkpointing callback's)."""
+    if isinstance(value, str) and value == "epoch":
+        return value
+    if is_int(value) and value >= 1:
+        return int(value)
+    received = str(value) if is_int(value) else _received(value)
+    # Keras's two wordings ("Unrecognized save_freq", "Invalid value") in one.
+    raise ValueError(f"{_subject('save_freq', owner)}: Unrecognized save_freq (Invalid "
+                     f'value): expected "epoch" or an integer >= 1 (a number of batches). '
+                     f"Received: {received}.")
+
+
+def check_model(model: Any, name: str = "model", *, function: Optional[str] = None) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise argument_error(TypeError, name, "a torch.nn.Module", _received(model),
+                             function=function)
+    return model
 
 
 def check_verbose(value: Any) -> int:
@@ -57,13 +207,7 @@ def check_verbose(value: Any) -> int:
 
 
 def check_validation_split(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"Argument `validation_split` must be a float in [0, 1). Received: {_received(value)}."
-        )
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"Argument `validation_split` must be in [0, 1). Received: {value}.")
-    return float(value)
+    return check_fraction(value, "validation_split")
 
 
 def check_validation_freq(value: Any) -> Any:

@@ -19,7 +19,7 @@ import torch
 
 from ..saving import atomic_save, read_checkpoint, set_rng_state
 from ..saving.run_state import DataPosition, RunStateKeeper, stateful
-from . import _checks
+from .. import validation as check
 from .callback import Callback, Logs
 
 BACKUP_FORMAT = "torchfit.backup"
@@ -77,10 +77,12 @@ class BackupAndRestore(Callback):
         if backup_dir is None or backup_dir == "":
             raise ValueError(f"{owner}: Empty `backup_dir` argument passed; expected a "
                              f"directory path. Received: {backup_dir!r}.")
-        self.backup_dir = _checks.path(owner, "backup_dir", backup_dir)
-        self.save_freq = _checks.save_freq(owner, save_freq)
-        self.double_checkpoint = _checks.boolean(owner, "double_checkpoint", double_checkpoint)
-        self.delete_checkpoint = _checks.boolean(owner, "delete_checkpoint", delete_checkpoint)
+        self.backup_dir = check.check_path(backup_dir, "backup_dir", owner=owner)
+        self.save_freq = check.check_save_freq(save_freq, owner=owner)
+        self.double_checkpoint = check.check_bool(double_checkpoint, "double_checkpoint",
+                                                  owner=owner)
+        self.delete_checkpoint = check.check_bool(delete_checkpoint, "delete_checkpoint",
+                                                  owner=owner)
         if extra_state is None:
             extra_state = {}
         if not isinstance(extra_state, dict):

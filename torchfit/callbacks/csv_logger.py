@@ -9,14 +9,15 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from . import _checks
+from .. import validation as check
+from ..logs import as_float
 from .callback import Callback, Logs
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, str):
         return value
-    value = _checks.as_float(value)
+    value = as_float(value)
     if isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "tolist"):
         items = np.asarray(value).ravel().tolist() if not isinstance(value, (list, tuple)) else value
         return f'"[{", ".join(map(str, items))}]"'
@@ -42,12 +43,12 @@ class CSVLogger(Callback):
     def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.filename = _checks.path(owner, "filename", filename)
-        self.sep = _checks.string(owner, "separator", separator)
+        self.filename = check.check_path(filename, "filename", owner=owner)
+        self.sep = check.check_string(separator, "separator", owner=owner)
         if len(self.sep) != 1:
             raise ValueError(f"{owner}: argument `separator` must be a single character. "
                              f"Received: {separator!r}.")
-        self.append = _checks.boolean(owner, "append", append)
+        self.append = check.check_bool(append, "append", owner=owner)
         self.writer: Any = None
         self.keys: Optional[List[str]] = None
         self.append_header = True

@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from . import _checks
+from .. import validation as check
+from ..logs import as_float
 from .callback import Logs
 from .monitor_callback import MonitorCallback, _plain
 
@@ -42,12 +43,13 @@ class EarlyStopping(MonitorCallback):
                  restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__(monitor, mode, min_delta=min_delta)
         owner = type(self).__name__
-        self.patience = _checks.integer(owner, "patience", patience)
-        self.verbose = _checks.integer(owner, "verbose", verbose)
-        self.baseline = _checks.number(owner, "baseline", baseline, allow_none=True)
-        self.restore_best_weights = _checks.boolean(owner, "restore_best_weights",
-                                                    restore_best_weights)
-        self.start_from_epoch = _checks.integer(owner, "start_from_epoch", start_from_epoch)
+        self.patience = check.check_int(patience, "patience", minimum=0, owner=owner)
+        self.verbose = check.check_int(verbose, "verbose", minimum=0, owner=owner)
+        self.baseline = check.check_number(baseline, "baseline", allow_none=True, owner=owner)
+        self.restore_best_weights = check.check_bool(restore_best_weights,
+                                                     "restore_best_weights", owner=owner)
+        self.start_from_epoch = check.check_int(start_from_epoch, "start_from_epoch", minimum=0,
+                                                owner=owner)
         self.wait = 0
         self.stopped_epoch = 0
         self.best_epoch = 0
@@ -105,7 +107,7 @@ class EarlyStopping(MonitorCallback):
                 stacklevel=2,
             )
             return None
-        return _checks.as_float(value)
+        return as_float(value)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> Dict[str, Any]:

@@ -7,8 +7,8 @@ import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..saving.files import _check_path, atomic_write
-from ..validation import _received
+from ..saving.files import atomic_write
+from ..validation import _received, check_path
 from .callback import Callback, Logs
 
 #: ``{log name: (epoch numbers, values)}``: one plotted series each.
@@ -82,7 +82,7 @@ def plot_history(history: Any, path: Any = None, metrics: Optional[Sequence[str]
     series = _series_of(history)
     panels = _panels(series, metrics)
     if path is not None:
-        path = _check_path(path, "path")
+        path = check_path(path, "path")
         _check_format(path)
     figure = _draw(series, panels)
     if path is not None:
@@ -99,7 +99,7 @@ def _series_of(history: Any) -> Series:
         return {_check_key(key): (list(range(len(values))), _floats(key, values))
                 for key, values in history.items()}
     if isinstance(history, (str, os.PathLike)):
-        return _read_csv(_check_path(history, "history"))
+        return _read_csv(check_path(history, "history"))
     raise TypeError("Argument `history` must be a torchfit History, a dict {name: [value per "
                     f"epoch]}} or the path of a CSVLogger file. Received: {_received(history)}.")
 

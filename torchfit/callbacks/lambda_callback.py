@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from . import _checks
+from .. import validation as check
 from .callback import Callback
 
 _HOOKS = (
@@ -49,7 +49,7 @@ class LambdaCallback(Callback):
             if name in kwargs:
                 given[name] = kwargs.pop(name)
         for name, fn in given.items():
-            _checks.function(owner, name, fn)
+            check.check_callable(fn, name, owner=owner)
             if fn is not None:
                 setattr(self, name, fn)
         self.__dict__.update(kwargs)

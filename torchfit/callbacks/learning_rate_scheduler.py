@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _checks
+from .. import validation as check
 from ._optimizer import get_learning_rate, model_optimizer, set_learning_rate, sub_optimizers
 from .callback import Callback, Logs
 
@@ -41,8 +41,8 @@ class LearningRateScheduler(Callback):
     def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.schedule = _checks.function(owner, "schedule", schedule, allow_none=False)
-        self.verbose = _checks.integer(owner, "verbose", verbose)
+        self.schedule = check.check_callable(schedule, "schedule", allow_none=False, owner=owner)
+        self.verbose = check.check_int(verbose, "verbose", minimum=0, owner=owner)
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         owner = type(self).__name__

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import string
 import warnings
 from typing import Any, Dict, Optional
+
+import torch
 
 from .. import distributed, saving
 from ..distributed import strategies
 from ..distributed.process_group import _comm_device, _dist
 from ..saving.model_file import checkpoint_state
-from . import _checks
+from .. import validation as check
+from ..logs import as_float
 from .callback import Logs
 from .monitor_callback import MonitorCallback, _plain
 
@@ -18,8 +22,6 @@ from .monitor_callback import MonitorCallback, _plain
 def _check_template(owner: str, filepath: str) -> str:
     """Reject ``filepath`` templates that can never be formatted (unbalanced braces,
     positional fields) when the callback is made, not after the first epoch."""
-    import string
-
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(filepath) if field is not None]
     except ValueError as error:
@@ -84,13 +86,15 @@ class ModelCheckpoint(MonitorCallback):
                  mode: str = "auto", save_freq: Any = "epoch",
                  initial_value_threshold: Optional[float] = None) -> None:
         owner = type(self).__name__
-        _checks.number(owner, "initial_value_threshold", initial_value_threshold, allow_none=True)
+        check.check_number(initial_value_threshold, "initial_value_threshold", allow_none=True,
+                           owner=owner)
         super().__init__(monitor, mode, baseline=initial_value_threshold)
-        self.filepath = _check_template(owner, _checks.path(owner, "filepath", filepath))
-        self.verbose = _checks.integer(owner, "verbose", verbose)
-        self.save_best_only = _checks.boolean(owner, "save_best_only", save_best_only)
-        self.save_weights_only = _checks.boolean(owner, "save_weights_only", save_weights_only)
-        self.save_freq = _checks.save_freq(owner, save_freq)
+        self.filepath = _check_template(owner, check.check_path(filepath, "filepath", owner=owner))
+        self.verbose = check.check_int(verbose, "verbose", minimum=0, owner=owner)
+        self.save_best_only = check.check_bool(save_best_only, "save_best_only", owner=owner)
+        self.save_weights_only = check.check_bool(save_weights_only, "save_weights_only",
+                                                  owner=owner)
+        self.save_freq = check.check_save_freq(save_freq, owner=owner)
         self._batches_seen_since_last_saving = 0
         self._last_batch_seen: Optional[int] = None
         self._current_epoch = 0
@@ -134,7 +138,7 @@ class ModelCheckpoint(MonitorCallback):
             warnings.warn(f"Can save best model only with {self.monitor} available.",
                           stacklevel=3)
             return True
-        current = _checks.as_float(current)
+        current = as_float(current)
         if not isinstance(current, float):
             warnings.warn(
                 f"Can save best model only when `monitor` is a scalar value. Received: "
@@ -154,7 +158,7 @@ class ModelCheckpoint(MonitorCallback):
         return False
 
     def _get_file_path(self, epoch: int, batch: Optional[int], logs: Dict[str, Any]) -> str:
-        values = {k: _checks.as_float(v) for k, v in logs.items()}
+        values = {k: as_float(v) for k, v in logs.items()}
         try:
             if batch is None or "batch" in values:
                 return self.filepath.format(epoch=epoch + 1, **values)
@@ -175,8 +179,6 @@ class ModelCheckpoint(MonitorCallback):
     def _agreed_to_save(self, epoch: int, logs: Dict[str, Any], filepath: str) -> bool:
         """Under FSDP: rank 0 decides, every process follows (and keeps rank 0's
         ``best``), so all of them take part in the same gathers."""
-        import torch
-
         dist = _dist()
         main = dist.get_rank() == 0
         decided = self._should_save_model(epoch, logs, filepath) if main else True

@@ -12,7 +12,8 @@ import warnings
 from typing import Any, Dict, Optional
 
 from .. import state as training_state
-from . import _checks
+from .. import validation as check
+from ..logs import as_float
 from .callback import Callback
 
 # The metrics that grow as the model improves ("up") and those that shrink
@@ -70,7 +71,7 @@ def direction_from_model(model: Any, name: str) -> Optional[str]:
 
 def _known_mode(owner: str, mode: Any) -> str:
     """``mode``, or ``"auto"`` with Keras's warning for an unknown string."""
-    mode = _checks.string(owner, "mode", mode)
+    mode = check.check_string(mode, "mode", owner=owner)
     if mode not in ("auto", "min", "max"):
         warnings.warn(
             f"{owner} mode '{mode}' is unknown, fallback to auto mode "
@@ -96,10 +97,10 @@ class MonitorCallback(Callback):
                  baseline: Optional[float] = None, min_delta: float = 0.0) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.monitor = _checks.string(owner, "monitor", monitor)
+        self.monitor = check.check_string(monitor, "monitor", owner=owner)
         self.mode = _known_mode(owner, mode)
-        self.best = _checks.number(owner, "baseline", baseline, allow_none=True)
-        self.min_delta = abs(_checks.number(owner, "min_delta", min_delta))
+        self.best = check.check_number(baseline, "baseline", allow_none=True, owner=owner)
+        self.min_delta = abs(check.check_number(min_delta, "min_delta", owner=owner))
         self.monitor_op: Any = None
 
     # --------------------------------------------------------------- direction
@@ -150,5 +151,5 @@ def _plain(value: Any) -> Any:
     """Numbers as Python floats (checkpoints hold no NumPy objects)."""
     if value is None:
         return None
-    converted = _checks.as_float(value)
+    converted = as_float(value)
     return converted if isinstance(converted, float) else value

@@ -7,7 +7,8 @@ from typing import Any, Dict
 
 import numpy as np
 
-from . import _checks
+from .. import validation as check
+from ..logs import as_float
 from ._optimizer import get_learning_rate, group_learning_rates, model_optimizer, set_learning_rate
 from .callback import Logs
 from .monitor_callback import MonitorCallback
@@ -37,12 +38,12 @@ class ReduceLROnPlateau(MonitorCallback):
                  cooldown: int = 0, min_lr: float = 0.0) -> None:
         super().__init__(monitor, mode, min_delta=min_delta)
         owner = type(self).__name__
-        self.factor = _checks.number(owner, "factor", factor, minimum=0.0, maximum=1.0,
-                                     max_exclusive=True)
-        self.patience = _checks.integer(owner, "patience", patience)
-        self.verbose = _checks.integer(owner, "verbose", verbose)
-        self.cooldown = _checks.integer(owner, "cooldown", cooldown)
-        self.min_lr = _checks.number(owner, "min_lr", min_lr, minimum=0.0)
+        self.factor = check.check_number(factor, "factor", minimum=0.0, maximum=1.0,
+                                         max_exclusive=True, owner=owner)
+        self.patience = check.check_int(patience, "patience", minimum=0, owner=owner)
+        self.verbose = check.check_int(verbose, "verbose", minimum=0, owner=owner)
+        self.cooldown = check.check_int(cooldown, "cooldown", minimum=0, owner=owner)
+        self.min_lr = check.check_number(min_lr, "min_lr", minimum=0.0, owner=owner)
         self.cooldown_counter = 0
         self.wait = 0
 
@@ -71,7 +72,7 @@ class ReduceLROnPlateau(MonitorCallback):
                 stacklevel=2,
             )
             return
-        current = _checks.as_float(current)
+        current = as_float(current)
         if self.in_cooldown():
             self.cooldown_counter -= 1
             self.wait = 0

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from . import _checks
+from .. import validation as check
 from .callback import Callback, Logs
 
 
@@ -55,14 +55,14 @@ class RemoteMonitor(Callback):
                  send_as_json: bool = False) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.root = _checks.string(owner, "root", root)
-        self.path = _checks.string(owner, "path", path, allow_empty=True)
-        self.field = _checks.string(owner, "field", field)
+        self.root = check.check_string(root, "root", owner=owner)
+        self.path = check.check_string(path, "path", allow_empty=True, owner=owner)
+        self.field = check.check_string(field, "field", owner=owner)
         if headers is not None and not isinstance(headers, dict):
             raise TypeError(f"{owner}: argument `headers` must be a dict or None. "
                             f"Received: {headers!r} of type {type(headers).__name__}.")
         self.headers = headers
-        self.send_as_json = _checks.boolean(owner, "send_as_json", send_as_json)
+        self.send_as_json = check.check_bool(send_as_json, "send_as_json", owner=owner)
 
     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         requests = _requests()

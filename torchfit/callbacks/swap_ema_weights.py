@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from ..optimizers._unwrap import unwrap_loss_scale
-from . import _checks
+from .. import validation as check
 from .callback import Callback, Logs
 
 
@@ -27,7 +27,8 @@ class SwapEMAWeights(Callback):
 
     def __init__(self, swap_on_epoch: bool = False) -> None:
         super().__init__()
-        self.swap_on_epoch = _checks.boolean(type(self).__name__, "swap_on_epoch", swap_on_epoch)
+        self.swap_on_epoch = check.check_bool(swap_on_epoch, "swap_on_epoch",
+                                              owner=type(self).__name__)
         self._ema_weights_in_model = False
 
     def _ema_optimizers(self) -> List[Any]:

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from ..optimizers._unwrap import unwrap_loss_scale
+from .. import validation as check
+from ..logs import as_float
 from ..saving.weights import save_weights
-from ..validation import _received
-from . import _checks
 from ._optimizer import get_learning_rate
 from .callback import Callback, Logs
 
@@ -129,8 +129,9 @@ def _embeddings_metadata(owner: str, value: Any) -> Any:
     if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str)
                                        for k, v in value.items()):
         return dict(value)
-    raise TypeError(f"{owner}: argument `embeddings_metadata` must be None, a file name, or a "
-                    f"dict of layer names to file names. Received: {_received(value)}.")
+    raise check.argument_error(TypeError, "embeddings_metadata",
+                               "None, a file name, or a dict of layer names to file names",
+                               check._received(value), owner=owner)
 
 
 class TensorBoard(Callback):
@@ -178,25 +179,27 @@ class TensorBoard(Callback):
                  embeddings_metadata: Any = None) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.log_dir = _checks.path(owner, "log_dir", log_dir)
-        self.histogram_freq = _checks.integer(owner, "histogram_freq", histogram_freq)
-        self.write_graph = _checks.boolean(owner, "write_graph", write_graph)
-        self.write_images = _checks.boolean(owner, "write_images", write_images)
-        self.write_steps_per_second = _checks.boolean(owner, "write_steps_per_second",
-                                                      write_steps_per_second)
+        self.log_dir = check.check_path(log_dir, "log_dir", owner=owner)
+        self.histogram_freq = check.check_int(histogram_freq, "histogram_freq", minimum=0,
+                                              owner=owner)
+        self.write_graph = check.check_bool(write_graph, "write_graph", owner=owner)
+        self.write_images = check.check_bool(write_images, "write_images", owner=owner)
+        self.write_steps_per_second = check.check_bool(write_steps_per_second,
+                                                       "write_steps_per_second", owner=owner)
         if update_freq == "batch":
             update_freq = 1
-        if not (update_freq == "epoch" or (_checks.is_int(update_freq) and update_freq >= 1)):
+        if not (update_freq == "epoch" or (check.is_int(update_freq) and update_freq >= 1)):
             raise ValueError(f'{owner}: argument `update_freq` must be "epoch", "batch" or an '
                              f"integer >= 1. Received: {update_freq!r}.")
         self.update_freq = update_freq
-        self.embeddings_freq = _checks.integer(owner, "embeddings_freq", embeddings_freq)
+        self.embeddings_freq = check.check_int(embeddings_freq, "embeddings_freq", minimum=0,
+                                               owner=owner)
         self.embeddings_metadata = _embeddings_metadata(owner, embeddings_metadata)
         if profile_batch not in (False, 0, None) or isinstance(profile_batch, (list, tuple, str)):
-            raise ValueError(  # Keras's refusal on the torch backend
-                f"{owner}: profiling is not available with the torch backend; argument "
-                f"`profile_batch` must be 0. Received: {profile_batch!r}."
-            )
+            raise check.argument_error(  # Keras's refusal on the torch backend
+                ValueError, "profile_batch",
+                "0 (profiling is not available with the torch backend)", repr(profile_batch),
+                owner=owner)
         self._writers: Dict[str, Any] = {}
         self._global_train_batch = 0
         self._global_test_batch = 0
@@ -237,7 +240,7 @@ class TensorBoard(Callback):
                  suffix: str = "") -> None:
         writer = self._writer(kind)
         for name, value in logs.items():
-            value = _checks.as_float(value)
+            value = as_float(value)
             if isinstance(value, float):
                 writer.add_scalar(f"{prefix}{name}{suffix}", value, global_step=step)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from . import _checks
+from .. import validation as check
+from ..logs import as_float
 from .callback import Callback, Logs
 
 
@@ -23,13 +24,13 @@ class TerminateOnNaN(Callback):
 
     def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
-        self.raise_error = _checks.boolean(type(self).__name__, "raise_error", raise_error)
+        self.raise_error = check.check_bool(raise_error, "raise_error", owner=type(self).__name__)
 
     def on_batch_end(self, batch: int, logs: Logs = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is None:
             return
-        value = _checks.as_float(loss)
+        value = as_float(loss)
         if not isinstance(value, float) or math.isfinite(value):
             return
         if self.raise_error:

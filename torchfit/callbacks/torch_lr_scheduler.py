@@ -24,7 +24,7 @@ import torch
 
 from .. import state as training_state
 from ..validation import _received
-from . import _checks
+from .. import validation as check
 from ._optimizer import get_learning_rate, model_optimizer
 from .callback import Callback, Logs
 from .monitor_callback import direction_from_model
@@ -80,8 +80,8 @@ class TorchLRScheduler(Callback):
         super().__init__()
         owner = type(self).__name__
         self.scheduler = check_scheduler(owner, scheduler)
-        self.interval = _checks.choice(owner, "interval", interval, INTERVALS)
-        self.frequency = _checks.integer(owner, "frequency", frequency, minimum=1)
+        self.interval = check.check_choice(interval, "interval", INTERVALS, owner=owner)
+        self.frequency = check.check_int(frequency, "frequency", minimum=1, owner=owner)
         self.plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         self.monitor = self._check_monitor(owner, monitor)
         #: Optimizer steps applied while this callback was attached (``fit`` only).
@@ -92,7 +92,7 @@ class TorchLRScheduler(Callback):
 
     def _check_monitor(self, owner: str, monitor: Any) -> Optional[str]:
         if monitor is not None:
-            _checks.string(owner, "monitor", monitor)
+            check.check_string(monitor, "monitor", owner=owner)
         if not self.plateau:
             if monitor is not None:
                 raise ValueError(
@@ -117,7 +117,8 @@ class TorchLRScheduler(Callback):
         if not isinstance(state, dict) or set(state) != set(_STATE_KEYS):
             raise ValueError(f"{owner}: argument `state` must be a dict with keys "
                              f"{list(_STATE_KEYS)}. Received: {_received(state)}.")
-        applied = _checks.integer(owner, "state['applied_steps']", state["applied_steps"], minimum=0)
+        applied = check.check_int(state["applied_steps"], "state['applied_steps']", minimum=0,
+                                  owner=owner)
         self.scheduler.load_state_dict(copy.deepcopy(state["scheduler"]))
         self.applied_steps = applied
 

@@ -60,11 +60,11 @@ from .reduction import all_processes_agree, metrics_result
 from .sharding import ShardPlan
 from .strategies import DataParallel, Distribution, FSDP, distribution, full_state_dict, set_distribution
 
-# Not in __all__, importable from here as before the split: the loop's session
-# (loop.py), the train step's routes (module.py), and internals the tests use.
+# Not in __all__, importable from here as before the split: internals the tests
+# use. The loop's session (session.py, which needs callbacks) is not imported by
+# this package: it sits in the loop's layer; import it as torchfit.distributed.session.
 from .process_group import DEFAULT_TIMEOUT  # noqa: F401
-from .session import (ROUTES, LocalSession, Session,  # noqa: F401
-                      _ScaleGrad, loop_session)
+from ..batch import ROUTES  # noqa: F401 (call_model's routes; they live in batch.py)
 from .sharding import ShardBatch, _epoch_order  # noqa: F401
 
 __all__ = [

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import callbacks as callbacks_module
 from .. import tree
 from ..batch import ROUTES  # call_model's table; filled here while a train step runs
 from .errors import PeerProcessError, _publish_error, _published_error, _raise_unrouted
@@ -146,8 +147,6 @@ class Session(InputSharding):
         FSDP-sharded model, callbacks with ``gathers_fsdp_state = True``
         (ModelCheckpoint) stay on every process: their saves gather the shards
         (a collective) and rank 0 writes."""
-        from .. import callbacks as callbacks_module
-
         if callbacks is None:
             items = []
         elif isinstance(callbacks, callbacks_module.Callback):

@@ -12,6 +12,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 import torch
+from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, IterableDataset,
+                              RandomSampler, SequentialSampler)
 
 from .. import tree
 from ..data.adapter import DataAdapter, WrappedAdapter
@@ -165,8 +167,6 @@ _LOADER_OPTIONS = ("num_workers", "collate_fn", "pin_memory", "timeout", "worker
 
 
 def _rebuild_loader(loader: Any, batch_sampler: Any) -> Any:
-    from torch.utils.data import DataLoader
-
     accepted = inspect.signature(DataLoader.__init__).parameters
     kwargs = {name: getattr(loader, name) for name in _LOADER_OPTIONS
               if name in accepted and hasattr(loader, name)}
@@ -271,9 +271,6 @@ class InputSharding:
 
     def _shard_loader(self, loader: Any, role: str,
                       adapter_class: type) -> Tuple[Any, Optional[ShardPlan], bool]:
-        from torch.utils.data import (BatchSampler, DistributedSampler, IterableDataset, RandomSampler,
-                                      SequentialSampler)
-
         if isinstance(loader.dataset, IterableDataset):
             _warn_unsharded("DataLoader over an IterableDataset")
             return None, None, False

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 
+from ..validation import is_config
 from ._categorical import (
     CategoricalCrossentropy,
     CategoricalFocalCrossentropy,
@@ -184,7 +185,7 @@ def deserialize(
             obj = custom[config]
             return obj() if inspect.isclass(obj) and issubclass(obj, Loss) else obj
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
+    if not is_config(config):
         raise ValueError(
             "Invalid value for argument `config`: expected a loss name or a "
             "dict with keys 'class_name' and 'config'. Received: "

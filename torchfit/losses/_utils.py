@@ -12,6 +12,8 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import torch
 
+from ..validation import keras_argument_error
+
 TensorLike = Any  # torch.Tensor, numpy array, Python number or nested list
 Axis = Optional[Union[int, Sequence[int]]]
 
@@ -164,33 +166,22 @@ def _standardize_dtype(dtype: Any) -> str:
     elif isinstance(getattr(dtype, "compute_dtype", None), str):  # keras policy
         return _standardize_dtype(dtype.compute_dtype)
     else:
-        raise TypeError(
-            "Invalid type for argument `dtype`. Expected None, a string, a "
-            "floating torch.dtype or a dtype policy. Received: "
-            f"dtype={dtype!r} of type {type(dtype).__name__}"
-        )
-    raise ValueError(
-        "Invalid value for argument `dtype`. Expected None or one of "
-        f"{sorted(_FLOAT_DTYPES) + sorted(_POLICY_DTYPES)} (or a floating "
-        f"torch.dtype). Received: dtype={dtype!r}"
-    )
+        raise keras_argument_error(
+            TypeError, "dtype", "None, a string, a floating torch.dtype or a dtype policy", dtype)
+    raise keras_argument_error(
+        ValueError, "dtype", f"None or one of {sorted(_FLOAT_DTYPES) + sorted(_POLICY_DTYPES)} "
+        "(or a floating torch.dtype)", dtype, show_type=False)
 
 
 def _check_name(name: Any) -> None:
     if name is not None and not isinstance(name, str):
-        raise TypeError(
-            "Invalid type for argument `name`. Expected a string or None. "
-            f"Received: name={name!r} of type {type(name).__name__}"
-        )
+        raise keras_argument_error(TypeError, "name", "a string or None", name)
 
 
 def _check_bool(arg: str, value: Any) -> bool:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return bool(value)
-    raise TypeError(
-        f"Invalid type for argument `{arg}`. Expected a bool. "
-        f"Received: {arg}={value!r} of type {type(value).__name__}"
-    )
+    raise keras_argument_error(TypeError, arg, "a bool", value)
 
 
 def _check_number(
@@ -202,10 +193,7 @@ def _check_number(
     high_inclusive: bool = True,
 ) -> Any:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"Invalid type for argument `{arg}`. Expected a real number. "
-            f"Received: {arg}={value!r} of type {type(value).__name__}"
-        )
+        raise keras_argument_error(TypeError, arg, "a real number", value)
     bad = math.isnan(value)
     if low is not None:
         bad = bad or (value < low if low_inclusive else value <= low)
@@ -216,19 +204,14 @@ def _check_number(
         hi = "inf" if high is None else f"{high}"
         interval = f"{'[' if low_inclusive and low is not None else '('}{lo}, {hi}"
         interval += "]" if high_inclusive and high is not None else ")"
-        raise ValueError(
-            f"Invalid value for argument `{arg}`. Expected a number in "
-            f"{interval}. Received: {arg}={value!r}"
-        )
+        raise keras_argument_error(ValueError, arg, f"a number in {interval}", value,
+                                   show_type=False)
     return value
 
 
 def _check_int_axis(arg: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(
-            f"Invalid value for argument `{arg}`. Expected an int. "
-            f"Received: {arg}={value!r} of type {type(value).__name__}"
-        )
+        raise keras_argument_error(ValueError, arg, "an int", value)
     return int(value)
 
 
@@ -240,9 +223,7 @@ def _check_axes(arg: str, value: Any) -> Axis:
     try:
         return _check_int_axis(arg, value)
     except ValueError:
-        raise ValueError(
-            f"Invalid value for argument `{arg}`. Expected None, an int or a "
-            f"list/tuple of ints. Received: {arg}={value!r}"
-        ) from None
+        raise keras_argument_error(ValueError, arg, "None, an int or a list/tuple of ints", value,
+                                   show_type=False) from None
 
 

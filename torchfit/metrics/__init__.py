@@ -12,11 +12,13 @@ device and ``variables``/``state_reduce_ops`` say how to all-reduce them.
 from __future__ import annotations
 
 import difflib
+import sys
 import inspect
 from typing import Any, Dict, Optional, Type
 
 from .. import losses as _losses
 from ..naming import object_name
+from ._registry import register_functions
 from .accuracy_metrics import (
     Accuracy,
     BinaryAccuracy,
@@ -313,3 +315,6 @@ __all__ = [
     "ALL_OBJECTS",
     "ALL_OBJECTS_DICT",
 ]
+
+# The functions MeanMetricWrapper configs may name: the metric's first, then the loss's.
+register_functions(sys.modules[__name__], _losses)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
-from .. import losses, name_gate
+from .. import name_gate
+from ._registry import FUNCTIONS
 from .base import (
     Metric,
     apply_mask,
@@ -122,32 +122,12 @@ def _function_path(fn: Callable) -> Optional[str]:
     return f"{module}:{qualname}"
 
 
-def _registered_functions() -> Dict[str, Callable]:
-    """torchfit's own per-sample functions ``fn(y_true, y_pred, ...)`` of the
-    loss and metric packages, keyed by their ``module:qualname`` path and name."""
-    # Imported here: this module is part of the metrics package being built.
-    from .. import metrics
-
-    found: Dict[str, Callable] = {}
-    for package in (metrics, losses):  # a bare name is the metric's first
-        namespaces = [package] + [m for m in vars(package).values() if inspect.ismodule(m)
-                                  and m.__name__.startswith(package.__name__ + ".")]
-        for namespace in namespaces:
-            for name, obj in vars(namespace).items():
-                if (inspect.isfunction(obj) and not name.startswith("_")
-                        and obj.__module__.startswith("torchfit.")
-                        and list(inspect.signature(obj).parameters)[:2] == ["y_true", "y_pred"]):
-                    found[f"{obj.__module__}:{obj.__qualname__}"] = obj
-                    found.setdefault(name, obj)
-    return found
-
-
 def _resolve_function(fn: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Callable:
     """A function named in a config: by ``custom_objects`` or torchfit's
     registry, never by importing the module the name gives (see ``name_gate``)."""
     if isinstance(fn, dict) and fn.get("class_name") == "function":  # Keras's layout
         fn = fn.get("config")
-    return name_gate.resolve(fn, _registered_functions(), custom_objects, "function")
+    return name_gate.resolve(fn, FUNCTIONS, custom_objects, "function")
 
 
 class MeanMetricWrapper(Mean):

@@ -12,8 +12,7 @@ Keras's learning-rate schedules; Keras's common arguments (``use_ema``,
 on :class:`Optimizer`.
 """
 
-import difflib
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -37,6 +36,8 @@ from . import schedules
 from .schedules import LearningRateSchedule
 
 from .loss_scale_optimizer import LossScaleOptimizer  # Keras lists it with the optimizers
+from ._registry import (ALL_OBJECTS_DICT, WRAPPER_OBJECTS_DICT, _unknown_name,  # noqa: F401
+                        deserialize, register, serialize)
 
 __all__ = [
     "Optimizer",
@@ -65,78 +66,9 @@ __all__ = [
     "deserialize",
 ]
 
-#: Lower-cased class name -> class; the string identifiers :func:`get` takes.
-ALL_OBJECTS_DICT = {
-    cls.__name__.lower(): cls
-    for cls in (
-        SGD,
-        RMSprop,
-        Adam,
-        AdamW,
-        Adamax,
-        Nadam,
-        Adagrad,
-        Adadelta,
-        Lion,
-        Ftrl,
-        Lamb,
-        Adafactor,
-        Muon,
-        ScheduleFreeAdamW,
-    )
-}
-
-#: Optimizers that wrap others: they resolve by name in configs
-#: (:func:`deserialize`) but are not string identifiers of :func:`get`.
-WRAPPER_OBJECTS_DICT = {
-    cls.__name__.lower(): cls
-    for cls in (LossScaleOptimizer, MultiOptimizer)
-}
-
-
-def _unknown_name(name: str) -> ValueError:
-    valid = sorted(ALL_OBJECTS_DICT)
-    close = difflib.get_close_matches(name.lower(), valid, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ValueError(
-        f"Invalid value for argument `optimizer`: expected one of {valid} "
-        f"(case-insensitive), a config dict or an optimizer instance; "
-        f"received optimizer={name!r}.{hint}"
-    )
-
-
-def serialize(optimizer: Optimizer) -> Dict[str, Any]:
-    """Return ``{"class_name": ..., "config": optimizer.get_config()}``."""
-    return {
-        "class_name": type(optimizer).__name__,
-        "config": optimizer.get_config(),
-    }
-
-
-def deserialize(
-    config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None
-) -> Optimizer:
-    """Rebuild an unbound optimizer from :func:`serialize`'s output.
-
-    Also accepts a Keras ``keras.optimizers.serialize`` dict for the
-    optimizers torchfit provides.
-    """
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            "Invalid value for argument `optimizer`: a config dict must have "
-            "the form {'class_name': ..., 'config': {...}}; received "
-            f"optimizer={config!r}."
-        )
-    class_name = config["class_name"]
-    cls = None
-    if custom_objects and class_name in custom_objects:
-        cls = custom_objects[class_name]
-    elif isinstance(class_name, str):
-        key = class_name.lower()
-        cls = ALL_OBJECTS_DICT.get(key) or WRAPPER_OBJECTS_DICT.get(key)
-    if cls is None:
-        raise _unknown_name(str(class_name))
-    return cls.from_config(dict(config.get("config") or {}), custom_objects)
+register(SGD, RMSprop, Adam, AdamW, Adamax, Nadam, Adagrad, Adadelta, Lion, Ftrl, Lamb,
+         Adafactor, Muon, ScheduleFreeAdamW)
+register(LossScaleOptimizer, MultiOptimizer, wrapper=True)
 
 
 def get(identifier: Any, params: Any = None) -> torch.optim.Optimizer:

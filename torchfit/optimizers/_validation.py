@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .. import naming
+from ..validation import argument_error, named_value
 
 _NAME_COUNTS = collections.defaultdict(int)
 
@@ -88,10 +89,7 @@ def check_number(
         if not value.dtype.is_complex:
             value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{owner}: argument `{name}` must be {expected}; received "
-            f"{name}={value!r} of type {type(value).__name__}."
-        )
+        raise argument_error(TypeError, name, str(expected), named_value(name, value), owner=owner)
     number = float(value)
     bad = not math.isfinite(number)
     if low is not None:
@@ -99,10 +97,8 @@ def check_number(
     if high is not None:
         bad = bad or (number >= high if high_open else number > high)
     if bad:
-        raise ValueError(
-            f"{owner}: argument `{name}` must be {expected}; received "
-            f"{name}={value!r}."
-        )
+        raise argument_error(ValueError, name, str(expected), named_value(name, value, False),
+                             owner=owner)
     return number
 
 
@@ -112,10 +108,8 @@ def check_bool(owner: str, name: str, value: Any) -> bool:
         return value
     if type(value).__name__ == "bool_":  # numpy.bool_
         return bool(value)
-    raise TypeError(
-        f"{owner}: argument `{name}` must be a bool (True or False); "
-        f"received {name}={value!r} of type {type(value).__name__}."
-    )
+    raise argument_error(TypeError, name, "a bool (True or False)", named_value(name, value),
+                         owner=owner)
 
 
 def unit_interval(low_open: bool = False, high_open: bool = True) -> Validator:
@@ -207,11 +201,9 @@ def _check_learning_rate(owner: str, value: Any) -> Tuple[Optional[float], Any]:
             None,
         )
     except TypeError:
-        raise TypeError(
-            f"{owner}: argument `learning_rate` must be a float >= 0 or a "
-            "callable schedule `lr(iterations) -> float`; received "
-            f"learning_rate={value!r} of type {type(value).__name__}."
-        ) from None
+        raise argument_error(
+            TypeError, "learning_rate", "a float >= 0 or a callable schedule "
+            "`lr(iterations) -> float`", named_value("learning_rate", value), owner=owner) from None
 
 
 def pop_keras_only_arguments(hyper: Dict[str, Any]) -> Dict[str, Any]:
@@ -245,16 +237,11 @@ def check_common_arguments(
             ints[key] = None
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(
-                f"{owner}: argument `{key}` must be an int >= {low} or "
-                f"None; received {key}={value!r} of type "
-                f"{type(value).__name__}."
-            )
+            raise argument_error(TypeError, key, f"an int >= {low} or None",
+                                 named_value(key, value), owner=owner)
         if value < low:
-            raise ValueError(
-                f"{owner}: argument `{key}` must be an int >= {low} or "
-                f"None; received {key}={value!r}."
-            )
+            raise argument_error(ValueError, key, f"an int >= {low} or None",
+                                 named_value(key, value, False), owner=owner)
         ints[key] = int(value)
     loss_scale_factor = check_number(
         owner,
@@ -319,10 +306,8 @@ def check_name(owner: str, name: Any) -> str:
     if name is None:
         return _auto_name(owner)
     if not isinstance(name, str):
-        raise TypeError(
-            f"{owner}: argument `name` must be a str or None; received "
-            f"name={name!r} of type {type(name).__name__}."
-        )
+        raise argument_error(TypeError, "name", "a str or None", named_value("name", name),
+                             owner=owner)
     return name
 
 

@@ -354,14 +354,8 @@ class Optimizer(torch.optim.Optimizer):
     ) -> None:
         owner = type(self).__name__
         hyper = pop_keras_only_arguments(hyper)
-        common = check_common_arguments(
-            owner,
-            use_ema,
-            ema_momentum,
-            ema_overwrite_frequency,
-            loss_scale_factor,
-            gradient_accumulation_steps,
-        )
+        common = check_common_arguments(owner, use_ema, ema_momentum, ema_overwrite_frequency,
+                                        loss_scale_factor, gradient_accumulation_steps)
         check_hyperparameter_names(owner, self.hyperparameters, hyper)
         lr, schedule = _check_learning_rate(owner, learning_rate)
         schedule_takes_iterations = True
@@ -392,17 +386,21 @@ class Optimizer(torch.optim.Optimizer):
         self._exclude_pattern = None
         # ``betas`` last seen in sync with ``beta_1``/``beta_2``, per group.
         self._synced_betas: Dict[int, Tuple[float, float]] = {}
-        # Hyper-parameters become param-group defaults, as in torch.optim.
-        # (A schedule's first value is filled in when the optimizer is bound.)
-        self.defaults = {"lr": lr, "weight_decay": weight_decay, **hyper}
-        if self._torch_betas:
-            self.defaults["betas"] = (hyper["beta_1"], hyper["beta_2"])
-        self._group_keys = ("weight_decay",) + tuple(hyper)
+        self._set_defaults(lr, weight_decay, hyper)
         for registry in _HOOK_REGISTRIES:
             setattr(self, registry, collections.OrderedDict())
         self._patch_step_function()
         if params is not None:
             self.build(params)
+
+    def _set_defaults(self, lr: Optional[float], weight_decay: Optional[float],
+                      hyper: Dict[str, Any]) -> None:
+        """Hyper-parameters become param-group defaults, as in torch.optim (a
+        schedule's first value is filled in when the optimizer is bound)."""
+        self.defaults = {"lr": lr, "weight_decay": weight_decay, **hyper}
+        if self._torch_betas:
+            self.defaults["betas"] = (hyper["beta_1"], hyper["beta_2"])
+        self._group_keys = ("weight_decay",) + tuple(hyper)
 
     # ------------------------------------------------------------------
     # Construction helpers
@@ -1133,10 +1131,7 @@ class Optimizer(torch.optim.Optimizer):
         iteration = micro // accumulation if accumulation else micro
         is_update = not accumulation or (micro + 1) % accumulation == 0
         self._sync_torch_names()
-        if self._lr_schedule is not None:
-            scheduled = self._evaluate_schedule(micro)
-            for group in self.param_groups:
-                group["lr"] = scheduled
+        self._set_scheduled_lr(micro)
 
         # 1. Checks, and the state this step creates (not registered yet).
         lrs = [self._runtime_lr(i, group) for i, group in enumerate(self.param_groups)]
@@ -1154,18 +1149,32 @@ class Optimizer(torch.optim.Optimizer):
 
     def _write_step(self, plan: "_StepPlan") -> None:
         """The writes of a planned step (the caller holds back Ctrl-C)."""
-        for p, entries in plan.new_state.items():
-            self.state[p].update(entries)
+        self._register_state(plan.new_state)
         if plan.is_update:
             self._write_updates(plan.steps, plan.owned, plan.iteration, plan.pure)
-        else:
-            accumulators = [self.state[p][_ACCUMULATOR_KEY] for p in plan.params]
-            torch._foreach_add_(accumulators, plan.grads)
+        else:  # a micro-step of gradient accumulation
+            torch._foreach_add_([self.state[p][_ACCUMULATOR_KEY] for p in plan.params], plan.grads)
+        self._finish_step(plan.micro, plan.iteration)
+
+    def _set_scheduled_lr(self, micro: int) -> None:
+        """Every group's ``lr`` from the learning-rate schedule, if there is one."""
+        if self._lr_schedule is not None:
+            scheduled = self._evaluate_schedule(micro)
+            for group in self.param_groups:
+                group["lr"] = scheduled
+
+    def _register_state(self, new_state: Dict[Any, Dict[str, Any]]) -> None:
+        """Add the state entries this step created (first write of a step)."""
+        for p, entries in new_state.items():
+            self.state[p].update(entries)
+
+    def _finish_step(self, micro: int, iteration: int) -> None:
+        """Moving averages (``use_ema``), then count the micro-step (last writes)."""
         if self.use_ema:
-            self._write_averages(plan.iteration)
+            self._write_averages(iteration)
         for group in self.param_groups:
-            group["iterations"] = plan.micro + 1
-        self._unbound_iterations = plan.micro + 1
+            group["iterations"] = micro + 1
+        self._unbound_iterations = micro + 1
 
     @property
     def _updates_in_place(self) -> bool:

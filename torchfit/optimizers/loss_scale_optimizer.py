@@ -15,6 +15,8 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import torch
 
+from ._registry import deserialize, serialize
+
 __all__ = ["LossScaleOptimizer"]
 
 # Keras's base-optimizer arguments: set them on the inner optimizer instead.
@@ -258,8 +260,6 @@ class LossScaleOptimizer:
     def get_config(self) -> Dict[str, Any]:
         """Keras's layout: ``name``, ``initial_scale``, ``dynamic_growth_steps``
         and the serialized ``inner_optimizer``."""
-        from . import serialize  # the package imports this module
-
         return {"name": self.name, "initial_scale": self.initial_scale,
                 "dynamic_growth_steps": self.dynamic_growth_steps,
                 "inner_optimizer": serialize(self.inner_optimizer)}
@@ -269,8 +269,6 @@ class LossScaleOptimizer:
         """Rebuild from :meth:`get_config` (or Keras's) output; the inner
         optimizer comes back unbound. Base-optimizer keys that older Keras
         configs carry are ignored."""
-        from . import deserialize  # the package imports this module
-
         config = {k: v for k, v in config.items() if k not in _INNER_ONLY_ARGUMENTS}
         inner = config.pop("inner_optimizer", None)
         if isinstance(inner, dict):

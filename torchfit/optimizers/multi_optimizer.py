@@ -28,6 +28,7 @@ import torch
 # The hook registries torch.optim.Optimizer's methods (hooks, schedulers) expect.
 from torchfit.optimizers.base import _HOOK_REGISTRIES, Optimizer, Work, _Uninterrupted
 from torchfit.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from torchfit.optimizers._registry import deserialize, serialize
 
 __all__ = ["MultiOptimizer", "OptimizerMap"]
 
@@ -121,8 +122,6 @@ class OptimizerMap(MutableMapping):
         return self[name]
 
     def get_config(self) -> Dict[str, Any]:
-        from . import serialize  # the package imports this module
-
         return {
             "default_optimizer": serialize(self._default_optimizer),
             "optimizer_map": {k: serialize(v) for k, v in self._optimizer_map.items()},
@@ -130,8 +129,6 @@ class OptimizerMap(MutableMapping):
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], custom_objects: Any = None) -> "OptimizerMap":
-        from . import deserialize  # the package imports this module
-
         default = deserialize(config["default_optimizer"], custom_objects=custom_objects)
         entries = {k: deserialize(v, custom_objects=custom_objects)
                    for k, v in (config.get("optimizer_map") or {}).items()}

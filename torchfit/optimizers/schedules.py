@@ -29,6 +29,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
+from ..validation import is_config
+
 __all__ = [
     "LearningRateSchedule",
     "ExponentialDecay",
@@ -628,7 +630,7 @@ def deserialize(config: Dict[str, Any],
     Keras's ``keras.optimizers.schedules.serialize`` dicts load as the
     torchfit class of the same name, without importing Keras.
     """
-    if not isinstance(config, dict) or "class_name" not in config:
+    if not is_config(config):
         raise ValueError(
             "deserialize: argument `config` must be a dict "
             "{'class_name': ..., 'config': {...}}; received "

@@ -1,4 +1,4 @@
-"""Saving and loading models in torch's own format, and ``summary()``.
+"""Saving and loading models in torch's own format.
 
 Two kinds of files, both written atomically (a temporary file in the same
 directory, then ``os.replace``) and both readable with
@@ -25,18 +25,18 @@ explicitly, and must only be done for files you trust.
 This package also holds the RNG snapshot helpers used by ``BackupAndRestore``.
 """
 
-# Layout: files (argument checks, atomic writes, checked reads), weights
+# Layout: files (atomic writes, checked reads), weights
 # (save_weights/load_weights, key and shape checks), compile_args (the compile()
 # arguments through allow-lists), optimizer_state (does a stored state fit an
-# optimizer), model_file (save_model/load_model), rng (RNG snapshots),
-# model_summary (summary()).
+# optimizer), model_file (save_model/load_model), rng (RNG snapshots).
+# ``summary`` lives in torchfit/summary.py (it runs the model); importable here.
 
 from __future__ import annotations
 
 from .compile_args import torch_lr_schedulers  # noqa: F401
 from .files import FORMAT_VERSION, MODEL_FORMAT, atomic_save, read_checkpoint  # noqa: F401
 from .model_file import compile_config, load_model, save_model  # noqa: F401
-from .model_summary import summary
+from ..summary import summary  # noqa: F401 (moved to torchfit.summary; importable here as before)
 from .optimizer_state import check_optimizer_state, optimizer_identity  # noqa: F401
 from .rng import check_rng_state, get_rng_state, set_rng_state  # noqa: F401
 from .weights import check_state_dict, load_weights, save_weights  # noqa: F401

@@ -1,4 +1,4 @@
-"""Argument checks, atomic writes and checked reads of torch checkpoint files.
+"""Atomic writes and checked reads of torch checkpoint files.
 
 Files are written atomically (a temporary file in the same directory, then
 ``os.replace``) and read with ``torch.load(weights_only=True)`` by default,
@@ -12,46 +12,22 @@ import pickle
 import re
 import tempfile
 import zipfile
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional
 
 import torch
-from torch import nn
 
-from ..validation import _received
-from ..validation import check_bool as _check_bool
+from ..validation import check_bool, check_path
 
 MODEL_FORMAT = "torchfit.model"
 FORMAT_VERSION = 1
-_LIST_LIMIT = 10
 _DOS_DIRECTORY = 0x10
 _TMP_SUFFIX = ".tmp"
 _RANDOM_PART = re.compile(r"[a-z0-9_]{8}")  # what tempfile.mkstemp puts between them
 
 
 # --------------------------------------------------------------------------- checks
-def _check_model(model: Any, argument: str = "model") -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"Argument `{argument}` must be a torch.nn.Module. "
-                        f"Received: {_received(model)}.")
-    return model
-
-
-def _check_path(filepath: Any, argument: str = "filepath", owner: Optional[str] = None) -> str:
-    """A path given as ``str`` or ``os.PathLike``, returned as ``str``. The errors
-    start with ``"{owner}: argument"`` when an owner (a callback) is given."""
-    subject = f"{owner}: argument" if owner else "Argument"
-    if isinstance(filepath, os.PathLike):
-        filepath = os.fspath(filepath)
-    if not isinstance(filepath, str):
-        raise TypeError(f"{subject} `{argument}` must be a path (str or os.PathLike). "
-                        f"Received: {_received(filepath)}.")
-    if not filepath:
-        raise ValueError(f"{subject} `{argument}` must be a non-empty path. Received: ''.")
-    return filepath
-
-
 def _check_overwrite(filepath: str, overwrite: Any) -> None:
-    _check_bool(overwrite, "overwrite")
+    check_bool(overwrite, "overwrite")
     if os.path.isdir(filepath):
         raise IsADirectoryError(
             f"Argument `filepath` must name a file. Received a path that is an existing "
@@ -62,14 +38,6 @@ def _check_overwrite(filepath: str, overwrite: Any) -> None:
             f"Argument `filepath` names a file that already exists and overwrite=False: "
             f"{filepath}. Pass overwrite=True to replace it."
         )
-
-
-def _short_list(keys: Sequence[str]) -> str:
-    keys = list(keys)
-    shown = ", ".join(repr(k) for k in keys[:_LIST_LIMIT])
-    if len(keys) > _LIST_LIMIT:
-        shown += f", ... and {len(keys) - _LIST_LIMIT} more"
-    return f"[{shown}]"
 
 
 # ---------------------------------------------------------------------- atomic I/O
@@ -88,7 +56,7 @@ def atomic_write(filepath: Any, write: Callable[[Any], None], argument: str = "f
     interrupted writes to the same path left behind (a process killed
     mid-write) are removed once this write succeeds.
     """
-    filepath = _check_path(filepath, argument)
+    filepath = check_path(filepath, argument)
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
     prefix = f".{os.path.basename(filepath)}."
@@ -154,8 +122,8 @@ def read_checkpoint(filepath: Any, weights_only: bool = True, map_location: Any 
     a damaged file is a ``ValueError`` saying it is corrupted, whatever part
     of it was hit.
     """
-    filepath = _check_path(filepath)
-    _check_bool(weights_only, "weights_only")
+    filepath = check_path(filepath)
+    check_bool(weights_only, "weights_only")
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"Argument `filepath`: no such file: {filepath}")
     if os.path.isdir(filepath):

@@ -14,16 +14,28 @@ from ..compilation import restorable_jit_compile
 from ..distributed import strategies
 from ..distributed.process_group import is_main_process
 from ..optimizers._unwrap import unwrap_loss_scale
-from ..validation import _received
+from ..validation import _received, check_bool, check_model, check_path
 from .compile_args import (Unserializable, deserialize_objects, deserialize_optimizer, is_plain,
                            optimizer_identity, serialize_jit_compile, serialize_objects,
                            serialize_optimizer)
 from .optimizer_state import check_optimizer_state
 from .lr_schedulers import lr_scheduler_record, restore_lr_scheduler
-from .files import (FORMAT_VERSION, MODEL_FORMAT, _check_bool, _check_model, _check_overwrite,
-                    _check_path, atomic_save, read_checkpoint)
+from .files import FORMAT_VERSION, MODEL_FORMAT, _check_overwrite, atomic_save, read_checkpoint
 from .weights import (_state_dict, _weights_from, check_state_dict, load_tagged_state, tag_weights,
                       weights_kind)
+
+
+# The module layer's ``KerasStyleModule`` and ``keras_style()``, registered by
+# torchfit.module when it is imported: load_model wraps a plain module with them
+# to compile it, and saving never imports the layers above it.
+_KERAS_STYLE: Dict[str, Any] = {}
+
+
+def register_keras_style(cls: type, wrap: Callable[[nn.Module], nn.Module]) -> None:
+    """Tell ``load_model`` how to give a plain module the training API
+    (``cls``: the keras-style base class; ``wrap``: makes a module one)."""
+    _KERAS_STYLE["class"] = cls
+    _KERAS_STYLE["wrap"] = wrap
 
 
 # ----------------------------------------------------------------- compile config
@@ -146,11 +158,11 @@ def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimi
         epoch: completed epochs (default: from ``model.history``).
         step: batches done in the current epoch (default 0).
     """
-    _check_model(model)
-    filepath = _check_path(filepath)
+    check_model(model)
+    filepath = check_path(filepath)
     _check_overwrite(filepath, overwrite)
-    _check_bool(include_optimizer, "include_optimizer")
-    _check_bool(pickle_model, "pickle_model")
+    check_bool(include_optimizer, "include_optimizer")
+    check_bool(pickle_model, "pickle_model")
     for name, value in (("epoch", epoch), ("step", step)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise TypeError(f"Argument `{name}` must be an integer >= 0 or None. "
@@ -243,11 +255,11 @@ def load_model(filepath: Any, model: Any = None, compile: bool = True,
     without ``model=``; that needs ``weights_only=False``, which may run
     arbitrary code from the file: use it for files you trust only.
     """
-    filepath = _check_path(filepath)
-    _check_bool(compile, "compile")
-    _check_bool(weights_only, "weights_only")
+    filepath = check_path(filepath)
+    check_bool(compile, "compile")
+    check_bool(weights_only, "weights_only")
     if model is not None:
-        _check_model(model)
+        check_model(model)
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise TypeError(f"Argument `custom_objects` must be a dict or None. "
                         f"Received: {_received(custom_objects)}.")
@@ -297,13 +309,11 @@ def _fill_model(model: nn.Module, archive: Any, weights: Dict[str, Any], is_mode
         model.load_state_dict(weights)
     if not compile:
         return model
-    from ..module import KerasStyleModule, keras_style
-
     config = archive.get("compile_config")
-    if not isinstance(model, KerasStyleModule):
+    if not isinstance(model, _KERAS_STYLE["class"]):
         if config is None:
             return model  # nothing to compile: the module stays as it was
-        model = keras_style(model)
+        model = _KERAS_STYLE["wrap"](model)
     restore_optimizer = model.compiled
     if not model.compiled and config is not None:
         restore_optimizer = _compile_from_config(model, config, custom_objects)

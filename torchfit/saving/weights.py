@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from ..optimizers._unwrap import unwrap_loss_scale
-from .files import (_LIST_LIMIT, MODEL_FORMAT, _check_bool, _check_model, _check_overwrite, _check_path,
-                    _short_list, atomic_save, read_checkpoint)
+from ..validation import _LIST_LIMIT, check_bool, check_model, check_path, short_list
+from .files import MODEL_FORMAT, _check_overwrite, atomic_save, read_checkpoint
 
 
 def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
@@ -28,8 +28,8 @@ def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
     The file is a plain state dict: ``model.load_state_dict(torch.load(filepath,
     weights_only=True))`` reads it without torchfit.
     """
-    _check_model(model)
-    filepath = _check_path(filepath)
+    check_model(model)
+    filepath = check_path(filepath)
     _check_overwrite(filepath, overwrite)
     atomic_save(_state_dict(model), filepath)
 
@@ -138,8 +138,8 @@ def check_state_dict(model: nn.Module, state: Dict[str, Any], source: str,
         raise ValueError(
             f"The weights in {source} do not belong to this model "
             f"({type(model).__name__}). Missing keys (in the model, not in the file): "
-            f"{_short_list(missing)}. Unexpected keys (in the file, not in the model): "
-            f"{_short_list(unexpected)}."
+            f"{short_list(missing)}. Unexpected keys (in the file, not in the model): "
+            f"{short_list(unexpected)}."
         )
     mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = []
     for key, value in own.items():
@@ -159,7 +159,7 @@ def check_state_dict(model: nn.Module, state: Dict[str, Any], source: str,
         )
     if mismatched:
         warnings.warn(f"Skipped {len(mismatched)} weights whose shapes do not match: "
-                      f"{_short_list([k for k, _, _ in mismatched])}.", stacklevel=3)
+                      f"{short_list([k for k, _, _ in mismatched])}.", stacklevel=3)
         skipped = {k for k, _, _ in mismatched}
         return {k: v for k, v in state.items() if k not in skipped}
     return state
@@ -169,9 +169,9 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False,
                  map_location: Any = "cpu") -> None:
     """Load weights written by ``save_weights`` or ``save_model`` (or any plain
     ``torch.save(model.state_dict())`` file) into ``model``, in place."""
-    _check_model(model)
-    filepath = _check_path(filepath)
-    _check_bool(skip_mismatch, "skip_mismatch")
+    check_model(model)
+    filepath = check_path(filepath)
+    check_bool(skip_mismatch, "skip_mismatch")
     state = _weights_from(read_checkpoint(filepath, map_location=map_location), filepath)
     kind = weights_kind(state, filepath)
     state = check_state_dict(model, state, filepath, skip_mismatch)

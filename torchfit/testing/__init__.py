@@ -48,8 +48,8 @@ may give its own: ``@pytest.mark.torchfit_fast(max_epochs=2, max_steps_per_epoch
 """
 
 # Layout: tiny (the data, models and seeded RNG), fast (fit limits), assertions
-# (the assert_* helpers) on top of compare (exact snapshots/diffs) and _checks
-# (their argument checks) need no pytest; pytest_plugin gathers plugin (the
+# (the assert_* helpers, argument checks through torchfit.validation) on top of
+# compare (exact snapshots/diffs) need no pytest; pytest_plugin gathers plugin (the
 # hooks: option, ini values, marker) and fixtures, which import pytest.
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ __all__ = [
 # The private helpers live in the submodules; ``torchfit.testing._name`` still
 # finds them (and reads fast mode's patch state as it is now, not as it was
 # when this package was imported).
-_SUBMODULES = ("_checks", "tiny", "fast", "compare", "assertions")
+_SUBMODULES = ("tiny", "fast", "compare", "assertions")
 
 
 def pytest_addoption(parser: Any, pluginmanager: Any) -> None:

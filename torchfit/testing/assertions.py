@@ -17,8 +17,7 @@ from torch import nn
 
 from ..module import KerasStyleModule
 from ..utils.training_mode import training_mode
-from ..validation import _received
-from ._checks import _check_compiled_model, _check_fraction, _check_int, _check_module, _loss_of
+from ..validation import _received, argument_error, check_fraction, check_int, check_model
 from .compare import _first_difference, _snapshot
 from .fast import _uncapped
 from .tiny import DEFAULT_SEED, seeded_rng
@@ -38,6 +37,24 @@ class OverfitResult(NamedTuple):
     initial_loss: float
     final_loss: float
     steps: int
+
+
+def _check_compiled_model(model: Any, function: str) -> None:
+    if not isinstance(model, KerasStyleModule) or not isinstance(model, nn.Module):
+        raise argument_error(
+            TypeError, "model", "a keras-style torch module (a torchfit.KerasStyleModule "
+            "subclass, or a module passed through torchfit.keras_style())", _received(model),
+            function=function)
+    if not model.compiled:
+        raise ValueError(
+            f"Argument `model` of `{function}()` must be compiled. Expected a model on "
+            "which compile(optimizer=..., loss=...) was called; received one that was "
+            "never compiled."
+        )
+
+
+def _loss_of(logs: Any) -> float:
+    return float(logs["loss"]) if isinstance(logs, dict) else float(logs)
 
 
 def _target(initial: float, loss_drop: float) -> float:
@@ -78,9 +95,9 @@ def assert_fits(model: Any, x: Any, y: Any = None, *, steps: int = 100, loss_dro
     function = "assert_fits"
     _check_compiled_model(model, function)
     _reject_one_shot_input(x, function)
-    steps = _check_int(steps, "steps", function, 1)
-    loss_drop = _check_fraction(loss_drop, "loss_drop", function)
-    _check_int(batch_size, "batch_size", function, 1, allow_none=True)
+    steps = check_int(steps, "steps", 1, function=function)
+    loss_drop = check_fraction(loss_drop, "loss_drop", function=function)
+    check_int(batch_size, "batch_size", 1, allow_none=True, function=function)
     with _uncapped():
         initial = _loss_of(model.evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight,
                                           verbose=0, return_dict=True))
@@ -141,9 +158,9 @@ def assert_overfits_batch(model: Any, batch: Any, *, max_steps: int = 300, loss_
     function = "assert_overfits_batch"
     _check_compiled_model(model, function)
     x, y, sample_weight = _unpack_batch(batch, function)
-    max_steps = _check_int(max_steps, "max_steps", function, 1)
-    loss_drop = _check_fraction(loss_drop, "loss_drop", function)
-    check_every = _check_int(check_every, "check_every", function, 1)
+    max_steps = check_int(max_steps, "max_steps", 1, function=function)
+    loss_drop = check_fraction(loss_drop, "loss_drop", function=function)
+    check_every = check_int(check_every, "check_every", 1, function=function)
     initial = _loss_of(model.test_on_batch(x, y, sample_weight=sample_weight, return_dict=True))
     target = _target(initial, loss_drop)
     final, step = initial, 0
@@ -176,8 +193,8 @@ def assert_deterministic(fn: Callable[[], Any], *, seed: int = DEFAULT_SEED, run
     if not callable(fn):
         raise TypeError(f"Argument `fn` of `{function}()` must be a callable taking no arguments. "
                         f"Received: {_received(fn)}.")
-    _check_int(seed, "seed", function, 0)
-    runs = _check_int(runs, "runs", function, 2)
+    check_int(seed, "seed", 0, function=function)
+    runs = check_int(runs, "runs", 2, function=function)
     first_result: Any = None
     snapshots: List[Any] = []
     for run in range(runs):
@@ -242,7 +259,7 @@ def assert_checkpoint_roundtrip(model: Any, x: Any = None, *, optimizer: Any = N
         The loaded checkpoint dict.
     """
     function = "assert_checkpoint_roundtrip"
-    _check_module(model, function)
+    check_model(model, function=function)
     if optimizer is None and isinstance(model, KerasStyleModule) and model.compiled:
         optimizer = model.optimizer
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -299,7 +316,7 @@ class StateDictGuard:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        _check_module(model, "assert_state_dict_unchanged")
+        check_model(model, function="assert_state_dict_unchanged")
         self.model = model
         self._before: Any = None
 

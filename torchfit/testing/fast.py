@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterator, Optional
 
 from ..module import KerasStyleModule
 from ..validation import is_int as _is_int
-from ._checks import _check_int
+from ..validation import check_int
 
 DEFAULT_FAST_MAX_EPOCHS = 1
 DEFAULT_FAST_MAX_STEPS_PER_EPOCH = 2
@@ -39,8 +39,9 @@ class FitLimits:
     max_steps_per_epoch: Optional[int] = DEFAULT_FAST_MAX_STEPS_PER_EPOCH
 
     def __post_init__(self) -> None:
-        _check_int(self.max_epochs, "max_epochs", "FitLimits", 1, allow_none=True)
-        _check_int(self.max_steps_per_epoch, "max_steps_per_epoch", "FitLimits", 1, allow_none=True)
+        check_int(self.max_epochs, "max_epochs", 1, allow_none=True, function="FitLimits")
+        check_int(self.max_steps_per_epoch, "max_steps_per_epoch", 1, allow_none=True,
+                  function="FitLimits")
 
     def tightest(self, other: Optional["FitLimits"]) -> "FitLimits":
         """The limits that satisfy both ``self`` and ``other`` (for nesting)."""

@@ -15,8 +15,7 @@ from torch import nn
 
 from .. import losses, optimizers
 from ..module import KerasStyleModule
-from ..validation import _received
-from ._checks import _check_int
+from ..validation import _received, check_int
 
 DEFAULT_SEED = 0
 
@@ -37,10 +36,10 @@ def make_classification_data(samples: int = 64, features: int = 8, classes: int 
     int64, shape ``(samples,)``: the argmax of a fixed random linear teacher, so
     the classes are linearly separable.
     """
-    _check_int(samples, "samples", "make_classification_data", 1)
-    _check_int(features, "features", "make_classification_data", 1)
-    _check_int(classes, "classes", "make_classification_data", 2)
-    _check_int(seed, "seed", "make_classification_data", 0)
+    check_int(samples, "samples", 1, function="make_classification_data")
+    check_int(features, "features", 1, function="make_classification_data")
+    check_int(classes, "classes", 2, function="make_classification_data")
+    check_int(seed, "seed", 0, function="make_classification_data")
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(samples, features)).astype(np.float32)
     teacher = rng.normal(size=(features, classes))
@@ -54,10 +53,10 @@ def make_regression_data(samples: int = 64, features: int = 8, targets: int = 1,
 
     ``x`` has shape ``(samples, features)``, ``y`` ``(samples, targets)``.
     """
-    _check_int(samples, "samples", "make_regression_data", 1)
-    _check_int(features, "features", "make_regression_data", 1)
-    _check_int(targets, "targets", "make_regression_data", 1)
-    _check_int(seed, "seed", "make_regression_data", 0)
+    check_int(samples, "samples", 1, function="make_regression_data")
+    check_int(features, "features", 1, function="make_regression_data")
+    check_int(targets, "targets", 1, function="make_regression_data")
+    check_int(seed, "seed", 0, function="make_regression_data")
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or noise < 0:
         raise ValueError(
             f"Argument `noise` of `make_regression_data()` must be a float >= 0. Received: {_received(noise)}."
@@ -106,10 +105,10 @@ def build_tiny_model(task: str = "classification", *, in_features: int = 8,
         raise ValueError(
             f"Argument `task` of `{function}()` must be one of {list(_TASKS)}. Received: {_received(task)}."
         )
-    _check_int(in_features, "in_features", function, 1)
-    _check_int(out_features, "out_features", function, 1, allow_none=True)
-    _check_int(hidden, "hidden", function, 1)
-    _check_int(seed, "seed", function, 0)
+    check_int(in_features, "in_features", 1, function=function)
+    check_int(out_features, "out_features", 1, allow_none=True, function=function)
+    check_int(hidden, "hidden", 1, function=function)
+    check_int(seed, "seed", 0, function=function)
     if not isinstance(compiled, bool):
         raise TypeError(f"Argument `compiled` of `{function}()` must be True or False. Received: {_received(compiled)}.")
     if compile_kwargs and not compiled:
@@ -142,7 +141,7 @@ def seeded_rng(seed: int = DEFAULT_SEED) -> Iterator[int]:
     saved and restored only when CUDA was already initialised on entry (saving
     them would initialise it). Yields ``seed``.
     """
-    _check_int(seed, "seed", "seeded_rng", 0)
+    check_int(seed, "seed", 0, function="seeded_rng")
     python_state = random.getstate()
     numpy_state = np.random.get_state()
     torch_state = torch.get_rng_state()

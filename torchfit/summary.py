@@ -8,13 +8,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import state as training_state
-from ..batch import call_model, model_device_and_dtype, move_to
-from ..data.arrays import convert_structure, is_array_structure
-from ..optimizers._unwrap import unwrap_loss_scale
-from ..utils.training_mode import training_mode
-from ..validation import _received
-from .files import _check_bool, _check_model, _short_list
+from . import state as training_state
+from .batch import call_model, model_device_and_dtype, move_to
+from .data.arrays import convert_structure, is_array_structure
+from .optimizers._unwrap import unwrap_loss_scale
+from .utils.training_mode import training_mode
+from .validation import _received, check_bool, check_model, short_list
 
 
 def _readable_size(size: float) -> str:
@@ -174,18 +173,45 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
         sample_input: an example batch (what ``fit`` takes as ``x``), to show
             output shapes before training or for another input size.
     """
-    _check_model(model)
+    check_model(model)
+    _check_line_length(line_length)
+    if print_fn is not None and not callable(print_fn):
+        raise TypeError(f"Argument `print_fn` must be callable or None. Received: "
+                        f"{_received(print_fn)}.")
+    check_bool(expand_nested, "expand_nested")
+    check_bool(show_trainable, "show_trainable")
+    line_length, ends = _column_ends(line_length, positions, show_trainable)
+    rows = _rows(model, expand_nested)
+    if layer_range is not None:
+        rows = _rows_in_range(rows, layer_range)
+    state = training_state.of(model)
+    shapes: Optional[Dict[str, List[str]]] = state.settings.output_shapes if state else None
+    if sample_input is not None:
+        shapes = _output_shapes(model, sample_input)
+    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Trainable"] if show_trainable else [])
+    widths = [b - a for a, b in zip([0] + ends, ends)]
+    lines = [f'Model: "{type(model).__name__}"', _rule(widths, "┏", "┳", "┓", "━")]
+    lines += [s.replace("│", "┃") for s in _row_lines(headers, widths, "│")]
+    lines.append(_rule(widths, "┡", "╇", "┩", "━"))
+    for cells in _table(model, rows, shapes, show_trainable):
+        lines += _row_lines(cells, widths, "│")
+    lines.append(_rule(widths, "└", "┴", "┘", "─"))
+    lines += _totals(model, state.compiled.optimizer if state is not None else None)
+    (print_fn or print)("\n".join(lines))
+
+
+def _check_line_length(line_length: Any) -> None:
     if line_length is not None and (isinstance(line_length, bool) or not isinstance(line_length, int)
                                     or line_length < 20):
         raise TypeError(
             f"Argument `line_length` must be an integer >= 20 or None. Received: "
             f"{_received(line_length)}. (To show output shapes, pass the example input as "
             "sample_input=...)")
-    if print_fn is not None and not callable(print_fn):
-        raise TypeError(f"Argument `print_fn` must be callable or None. Received: "
-                        f"{_received(print_fn)}.")
-    _check_bool(expand_nested, "expand_nested")
-    _check_bool(show_trainable, "show_trainable")
+
+
+def _column_ends(line_length: Optional[int], positions: Any,
+                 show_trainable: bool) -> Tuple[int, List[int]]:
+    """The table width and the end of each column, in characters."""
     columns = 4 if show_trainable else 3
     line_length = line_length or (98 if show_trainable else 80)
     if positions is None:
@@ -200,36 +226,41 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
         ends = [int(p) for p in positions]
     if any(b <= a for a, b in zip([0] + ends, ends)):
         raise ValueError(f"Argument `positions` must be increasing. Received: {list(positions)}.")
+    return line_length, ends
 
-    rows = _rows(model, expand_nested)
-    if layer_range is not None:
-        if (not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2
-                or not all(isinstance(n, str) for n in layer_range)):
-            raise ValueError("Argument `layer_range` must be a list of two layer names "
-                             f"[first, last]. Received: {_received(layer_range)}.")
-        names = [name for name, _, _ in rows]
-        for name in layer_range:
-            if name not in names:
-                raise ValueError(f"Argument `layer_range`: no layer named {name!r}. "
-                                 f"Layers: {_short_list(names)}.")
-        first, last = names.index(layer_range[0]), names.index(layer_range[1])
-        if last < first:
-            raise ValueError("Argument `layer_range` must list the first layer before the "
-                             f"last one. Received: {list(layer_range)}.")
-        rows = rows[first:last + 1]
 
-    state = training_state.of(model)
-    shapes: Optional[Dict[str, List[str]]] = state.settings.output_shapes if state else None
-    if sample_input is not None:
-        shapes = _output_shapes(model, sample_input)
+def _rows_in_range(rows: List[Tuple[str, int, nn.Module]],
+                   layer_range: Any) -> List[Tuple[str, int, nn.Module]]:
+    """The rows from ``layer_range[0]`` to ``layer_range[1]``, both included."""
+    if (not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2
+            or not all(isinstance(n, str) for n in layer_range)):
+        raise ValueError("Argument `layer_range` must be a list of two layer names "
+                         f"[first, last]. Received: {_received(layer_range)}.")
+    names = [name for name, _, _ in rows]
+    for name in layer_range:
+        if name not in names:
+            raise ValueError(f"Argument `layer_range`: no layer named {name!r}. "
+                             f"Layers: {short_list(names)}.")
+    first, last = names.index(layer_range[0]), names.index(layer_range[1])
+    if last < first:
+        raise ValueError("Argument `layer_range` must list the first layer before the "
+                         f"last one. Received: {list(layer_range)}.")
+    return rows[first:last + 1]
 
-    direct = [(name, p) for name, p in model.named_parameters(recurse=False)]
-    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Trainable"] if show_trainable else [])
-    widths = [b - a for a, b in zip([0] + ends, ends)]
+
+def _trainable_text(flags: List[bool]) -> str:
+    """The Trainable column: ``-`` (no parameters), ``Y``, ``N`` or ``partial``."""
+    if not flags:
+        return "-"
+    return "Y" if all(flags) else "N" if not any(flags) else "partial"
+
+
+def _table(model: nn.Module, rows: List[Tuple[str, int, nn.Module]],
+           shapes: Optional[Dict[str, List[str]]], show_trainable: bool) -> List[List[str]]:
+    """The cells of each submodule row, then of each parameter of the model itself."""
     table: List[List[str]] = []
     for name, depth, module in rows:
         params = list(module.parameters())
-        trainable = [p.requires_grad for p in params]
         weights = params + [b for b in module.buffers() if b.is_floating_point()]
         cells = [
             "  " * depth + f"{name} ({type(module).__name__})",
@@ -237,47 +268,45 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
             f"{sum(w.numel() for w in weights):,}",
         ]
         if show_trainable:
-            cells.append("-" if not params else "Y" if all(trainable) else "N" if not any(trainable)
-                         else "partial")
+            cells.append(_trainable_text([p.requires_grad for p in params]))
         table.append(cells)
-    for name, parameter in direct:
+    for name, parameter in model.named_parameters(recurse=False):
         cells = [f"{name} (Parameter)", str(tuple(parameter.shape)), f"{parameter.numel():,}"]
         if show_trainable:
-            cells.append("Y" if parameter.requires_grad else "N")
+            cells.append(_trainable_text([parameter.requires_grad]))
         table.append(cells)
+    return table
 
-    def line(left: str, mid: str, right: str, fill: str) -> str:
-        return left + mid.join(fill * (w - 1) for w in widths) + right
 
-    def row_lines(cells: List[str], sep: str) -> List[str]:
-        wrapped = [_fit_text(c, w - 3) for c, w in zip(cells, widths)]
-        out = []
-        for i in range(max(len(w) for w in wrapped)):
-            parts = []
-            for j, (lines, w) in enumerate(zip(wrapped, widths)):
-                text = lines[i] if i < len(lines) else ""
-                numeric = j == 2
-                parts.append(" " + (text.rjust(w - 3) if numeric else text.ljust(w - 3)) + " ")
-            out.append(sep + sep.join(parts) + sep)
-        return out
+def _rule(widths: List[int], left: str, mid: str, right: str, fill: str) -> str:
+    """A horizontal line of the table."""
+    return left + mid.join(fill * (w - 1) for w in widths) + right
 
+
+def _row_lines(cells: List[str], widths: List[int], sep: str) -> List[str]:
+    """One table row, its cells wrapped to their columns (the count right-aligned)."""
+    wrapped = [_fit_text(c, w - 3) for c, w in zip(cells, widths)]
+    out = []
+    for i in range(max(len(w) for w in wrapped)):
+        parts = []
+        for j, (lines, w) in enumerate(zip(wrapped, widths)):
+            text = lines[i] if i < len(lines) else ""
+            parts.append(" " + (text.rjust(w - 3) if j == 2 else text.ljust(w - 3)) + " ")
+        out.append(sep + sep.join(parts) + sep)
+    return out
+
+
+def _totals(model: nn.Module, optimizer: Any) -> List[str]:
+    """The parameter counts (and optimizer state) under the table, with their memory."""
     all_params = list(model.parameters())
     trainable_count, trainable_size = _count(p for p in all_params if p.requires_grad)
     frozen = [p for p in all_params if not p.requires_grad]
     buffers = [b for _, b in model.named_buffers() if b.is_floating_point()]
     frozen_count, frozen_size = _count(frozen + buffers)
-    lines = [f'Model: "{type(model).__name__}"',
-             line("┏", "┳", "┓", "━")]
-    lines += [s.replace("│", "┃") for s in row_lines(headers, "│")]
-    lines.append(line("┡", "╇", "┩", "━"))
-    for cells in table:
-        lines += row_lines(cells, "│")
-    lines.append(line("└", "┴", "┘", "─"))
     total_count = trainable_count + frozen_count
-    lines.append(f" Total params: {total_count:,} ({_readable_size(trainable_size + frozen_size)})")
-    lines.append(f" Trainable params: {trainable_count:,} ({_readable_size(trainable_size)})")
-    lines.append(f" Non-trainable params: {frozen_count:,} ({_readable_size(frozen_size)})")
-    optimizer = state.compiled.optimizer if state is not None else None
+    lines = [f" Total params: {total_count:,} ({_readable_size(trainable_size + frozen_size)})",
+             f" Trainable params: {trainable_count:,} ({_readable_size(trainable_size)})",
+             f" Non-trainable params: {frozen_count:,} ({_readable_size(frozen_size)})"]
     optimizer = unwrap_loss_scale(optimizer)
     if optimizer is not None and getattr(optimizer, "state", None):
         tensors = [v for s in optimizer.state.values() if isinstance(s, dict)
@@ -285,7 +314,7 @@ def summary(model: Any, line_length: Optional[int] = None, positions: Optional[S
         count, size = _count(tensors)
         if count:
             lines.append(f" Optimizer params: {count:,} ({_readable_size(size)})")
-    (print_fn or print)("\n".join(lines))
+    return lines
 
 
 def _output_shapes(model: nn.Module, sample_input: Any) -> Dict[str, List[str]]:
