@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -6,7 +8,22 @@ import pytest
 # Keras is a test-only dependency used for differential tests; it must run on
 # the torch backend and never write into the user's home directory.
 os.environ.setdefault("KERAS_BACKEND", "torch")
-os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="torchfit-keras-home-"))
+
+
+def _temporary_keras_home() -> None:
+    """Point ``KERAS_HOME`` at a fresh folder, removed when this process exits.
+
+    Only a folder made here is removed: a ``KERAS_HOME`` set by the caller (or
+    inherited by a subprocess from the process that made it) is left alone.
+    """
+    if "KERAS_HOME" in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix="torchfit-keras-home-")
+    os.environ["KERAS_HOME"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+_temporary_keras_home()
 
 
 # --------------------------------------------------------------- the slow marker

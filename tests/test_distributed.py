@@ -185,15 +185,17 @@ def keras_rules_optimizer() -> Any:
 
 
 def fsdp_keras_rules_run(x: np.ndarray, y: np.ndarray, batch_size: int = BATCH,
-                         fsdp: bool = True) -> Dict[str, Any]:
+                         fsdp: bool = True, optimizer: Any = keras_rules_optimizer) -> Dict[str, Any]:
+    """Two epochs with ``optimizer()``; the logs, step count and full weights."""
     torch.manual_seed(0)
     model = Net()
-    model.compile(optimizer=keras_rules_optimizer(), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=optimizer(), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     with FSDP().scope() if fsdp else contextlib.nullcontext():
         history = model.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
         state = {k: v.clone() for k, v in distributed.full_state_dict(model).items()}
-    return {"history": history.history, "state_dict": state}
+    return {"history": history.history, "state_dict": state,
+            "iterations": int(model.optimizer.iterations)}
 
 
 def free_port() -> int:
@@ -334,22 +336,30 @@ def scenarios(rank: int, port: int, outdir: str) -> None:
     out["fsdp_checkpoints"] = fsdp_checkpoint_run(x, y, os.path.join(outdir, "fsdp_ckpt"))
     out["fsdp_keras_rules"] = fsdp_keras_rules_run(x, y)
     out["fsdp_rank0_only_checkpoint"] = fsdp_rank0_only_checkpoint_run(x, y, rank, outdir)
+    save_results(out, rank, outdir)
 
+
+def save_results(out: Dict[str, Any], rank: int, outdir: str) -> None:
+    """End a job's process: write its results for :func:`run_job`, then leave the group."""
     with open(os.path.join(outdir, f"rank{rank}.pkl"), "wb") as handle:
         pickle.dump(out, handle)
     distributed.barrier()
     distributed.shutdown()
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory: Any) -> Dict[int, Dict[str, Any]]:
-    outdir = tmp_path_factory.mktemp("distributed")
-    launch(scenarios, str(outdir))
+def run_job(fn: Any, outdir: Any) -> Dict[int, Dict[str, Any]]:
+    """Launch ``fn(rank, port, outdir)`` and read every process's results."""
+    launch(fn, str(outdir))
     results = {}
     for rank in range(WORLD):
-        with open(outdir / f"rank{rank}.pkl", "rb") as handle:
+        with open(os.path.join(outdir, f"rank{rank}.pkl"), "rb") as handle:
             results[rank] = pickle.load(handle)
     return results
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: Any) -> Dict[int, Dict[str, Any]]:
+    return run_job(scenarios, tmp_path_factory.mktemp("distributed"))
 
 
 def assert_history_close(actual: Dict[str, list], expected: Dict[str, list], tol: float = 1e-5) -> None:

@@ -72,6 +72,11 @@ _KERAS_OWN = frozenset({"metrics_utils"})
 _OPTIONAL_FRAMEWORKS = frozenset({"tensorflow", "jax"})
 
 
+#: TensorFlow modules whose names Keras's TensorBoard tests read event files
+#: with: served by ``shims.tf_events`` (TensorBoard's reader) when TF is absent.
+_EVENT_READING = frozenset({"tensorflow.python.lib.io", "tensorflow.core.util"})
+
+
 def _is_absent_framework(name: str) -> bool:
     root = name.split(".")[0]
     return root in _OPTIONAL_FRAMEWORKS and importlib.util.find_spec(root) is None
@@ -94,7 +99,7 @@ class _RedirectImports(ast.NodeTransformer):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
         module = node.module or ""
         if _is_absent_framework(module):
-            node.module = f"{_SHIMS}.absent"
+            node.module = f"{_SHIMS}.{'tf_events' if module in _EVENT_READING else 'absent'}"
             return node
         if module == "keras.src":
             return self._split_package_import(node)

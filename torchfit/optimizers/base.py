@@ -210,6 +210,20 @@ class _GroupStep(NamedTuple):
     decay_factor: float
 
 
+class _StepPlan(NamedTuple):
+    """A checked step, ready to write (see ``Optimizer._plan_step``)."""
+
+    micro: int
+    iteration: int
+    is_update: bool
+    params: Tensors
+    grads: Tensors
+    owned: bool
+    new_state: Dict[torch.Tensor, Dict[str, Any]]
+    steps: List[_GroupStep]
+    pure: Optional[List[Tuple[Tensors, States]]]
+
+
 class _Uninterrupted:
     """Hold back Ctrl-C (SIGINT) while a step writes, re-raising it after.
 
@@ -880,10 +894,17 @@ class Optimizer(torch.optim.Optimizer):
         entries are skipped); without ``trainable_variables`` it must match
         all bound parameters in param-group order. ``.grad`` is not used.
         """
-        owner = type(self).__name__
         grads = list(grads)
         if not grads:
             return
+        lookup = self._gradient_lookup(grads, trainable_variables)
+        self._apply(self._collect_work(lambda p: lookup.get(id(p))))
+
+    def _gradient_lookup(self, grads: List[Any],
+                         trainable_variables: Any) -> Dict[int, Optional[torch.Tensor]]:
+        """:meth:`apply`'s checks (binding the optimizer if it is unbound):
+        ``{id(param): gradient or None}`` for the given parameters."""
+        owner = type(self).__name__
         if trainable_variables is None:
             self._require_bound("apply gradients without `trainable_variables`")
             params = [p for group in self.param_groups for p in group["params"]]
@@ -922,9 +943,9 @@ class Optimizer(torch.optim.Optimizer):
                 f"{owner}: gradients do not exist for parameters of shapes "
                 f"{missing}; they are left unchanged (a loss that does not "
                 "depend on them?).",
-                stacklevel=3,
+                stacklevel=4,
             )
-        self._apply(self._collect_work(lambda p: lookup.get(id(p))))
+        return lookup
 
     def _collect_work(self, grad_of: Callable[[torch.Tensor], Any]) -> Work:
         """``[[(index, param, grad), ...] per param group]`` for the params
@@ -1082,7 +1103,16 @@ class Optimizer(torch.optim.Optimizer):
         )
 
     def _apply(self, work: Work) -> None:
-        """Check, then write (see the module doc).
+        """Check, then write (see the module doc): :meth:`_plan_step`, then
+        :meth:`_write_step` with Ctrl-C held back."""
+        plan = self._plan_step(work)
+        if plan is not None:
+            with _Uninterrupted():
+                self._write_step(plan)
+
+    def _plan_step(self, work: Work) -> Optional["_StepPlan"]:
+        """Everything one step checks and allocates, before any write (None
+        when ``work`` has no gradient).
 
         The order within one call follows Keras's ``apply``: unscale the
         gradients by ``loss_scale_factor``; with gradient accumulation, add
@@ -1090,11 +1120,12 @@ class Optimizer(torch.optim.Optimizer):
         micro-step (then average the accumulated gradients); clip; decay;
         update; update the moving averages (``use_ema``) and overwrite the
         weights with them every ``ema_overwrite_frequency`` steps; count.
-        Everything up to the gradients' pipeline allocates and checks; only
-        the last stage writes.
+        This method allocates and checks; only :meth:`_write_step` writes
+        (so a ``MultiOptimizer`` plans every sub-optimizer's step before it
+        writes any).
         """
         if not any(work):
-            return
+            return None
         micro = self._micro_iterations
         accumulation = self.gradient_accumulation_steps
         iteration = micro // accumulation if accumulation else micro
@@ -1114,15 +1145,16 @@ class Optimizer(torch.optim.Optimizer):
         pure = None
         if is_update and not self._updates_in_place:
             pure = self._pure_updates(steps, new_state, iteration)
+        return _StepPlan(micro, iteration, is_update, params, grads, owned, new_state, steps, pure)
 
-        # 3. Writes.
-        with _Uninterrupted():
-            self._register_state(new_state)
-            if is_update:
-                self._write_updates(steps, owned, iteration, pure)
-            else:  # a micro-step of gradient accumulation
-                torch._foreach_add_([self.state[p][_ACCUMULATOR_KEY] for p in params], grads)
-            self._finish_step(micro, iteration)
+    def _write_step(self, plan: "_StepPlan") -> None:
+        """The writes of a planned step (the caller holds back Ctrl-C)."""
+        self._register_state(plan.new_state)
+        if plan.is_update:
+            self._write_updates(plan.steps, plan.owned, plan.iteration, plan.pure)
+        else:  # a micro-step of gradient accumulation
+            torch._foreach_add_([self.state[p][_ACCUMULATOR_KEY] for p in plan.params], plan.grads)
+        self._finish_step(plan.micro, plan.iteration)
 
     def _set_scheduled_lr(self, micro: int) -> None:
         """Every group's ``lr`` from the learning-rate schedule, if there is one."""

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 import torch
 
 # The hook registries torch.optim.Optimizer's methods (hooks, schedulers) expect.
-from torchfit.optimizers.base import _HOOK_REGISTRIES, Optimizer
+from torchfit.optimizers.base import _HOOK_REGISTRIES, Optimizer, Work, _Uninterrupted
 from torchfit.optimizers.loss_scale_optimizer import LossScaleOptimizer
 from torchfit.optimizers._registry import deserialize, serialize
 
@@ -284,8 +284,9 @@ class MultiOptimizer(torch.optim.Optimizer):
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """Step every sub-optimizer (those without gradients do nothing).
 
-        The gradients are checked for every sub-optimizer before the first
-        one steps, so a bad gradient changes no parameter.
+        Every sub-optimizer's step is checked (gradients, learning rates and
+        schedules, hyper-parameters, the state it creates) before the first
+        one writes, so a step that fails changes no parameter or state.
         """
         self._require_bound("step")
         loss = None
@@ -293,10 +294,20 @@ class MultiOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self._check_gradients({id(p): p.grad for g in self.param_groups for p in g["params"]})
-        for optimizer in self._bound_optimizers():
-            optimizer.step()
-        self._iterations += 1
+        self._step_all([(o, o._collect_work(lambda p: p.grad)) for o in self._bound_optimizers()])
         return loss
+
+    def _step_all(self, works: List[Tuple[Optimizer, Work]]) -> None:
+        """Plan every sub-optimizer's step, then write them all, with Ctrl-C
+        held back until the last write: a failing plan writes nothing. After
+        the plans only an update rule's temporaries are allocated (one
+        tensor's at a time), as in a single optimizer's step."""
+        plans = [(optimizer, optimizer._plan_step(work)) for optimizer, work in works]
+        with _Uninterrupted():
+            for optimizer, plan in plans:
+                if plan is not None:
+                    optimizer._write_step(plan)
+            self._iterations += 1
 
     def _check_gradients(self, grads: Dict[int, Any]) -> None:
         for group in self.param_groups:
@@ -353,8 +364,10 @@ class MultiOptimizer(torch.optim.Optimizer):
         """``loss * loss_scale_factor`` (unchanged when it is None)."""
         return loss if self._loss_scale_factor is None else loss * self._loss_scale_factor
 
+    @torch.no_grad()
     def apply(self, grads: Any, trainable_variables: Any = None) -> None:
-        """Keras's ``apply(grads, params)``: each sub-optimizer gets its share."""
+        """Keras's ``apply(grads, params)``: each sub-optimizer gets its share
+        (every share is checked before the first is written, see :meth:`step`)."""
         grads = list(grads)
         if not grads:
             return
@@ -383,10 +396,13 @@ class MultiOptimizer(torch.optim.Optimizer):
         checked = {id(p): g if g is None or isinstance(g, torch.Tensor) else torch.as_tensor(g)
                    for g, p in zip(grads, params)}
         self._check_gradients(checked)
+        works = []
         for optimizer in self._bound_optimizers():
             if id(optimizer) in shares:
-                optimizer.apply(*shares[id(optimizer)])
-        self._iterations += 1
+                lookup = optimizer._gradient_lookup(*shares[id(optimizer)])
+                work = optimizer._collect_work(lambda p, share=lookup: share.get(id(p)))
+                works.append((optimizer, work))
+        self._step_all(works)
 
     def apply_gradients(self, grads_and_vars: Any) -> int:
         pairs = list(grads_and_vars)
@@ -427,6 +443,13 @@ class MultiOptimizer(torch.optim.Optimizer):
         for optimizer in self._bound_optimizers():
             if optimizer.has_eval_weights:
                 optimizer.train()
+
+    def rebase_train_weights(self) -> None:
+        """:meth:`ScheduleFreeAdamW.rebase_train_weights` for every
+        sub-optimizer that holds evaluation weights."""
+        for optimizer in self._bound_optimizers():
+            if optimizer.has_eval_weights and optimizer.holds_eval_weights:
+                optimizer.rebase_train_weights()
 
     # -- state and config --------------------------------------------------------- #
     def state_dict(self) -> Dict[str, Any]:

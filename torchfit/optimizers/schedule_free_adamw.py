@@ -13,7 +13,9 @@ to put back exactly) and :meth:`ScheduleFreeAdamW.train` restores ``y``.
 validation inside ``fit`` run under :func:`evaluation_weights`, which does
 both; training always runs on ``y``. Every param group records which weights
 the parameters hold (``group["weights"]``: ``"train"`` or ``"eval"``), and so
-does every optimizer ``state_dict`` saved with a checkpoint.
+does every optimizer ``state_dict`` saved with a checkpoint. Weights-only
+files say it in their metadata, and loading them puts them back where they
+belong (see :mod:`torchfit.saving.weights` and :meth:`rebase_train_weights`).
 """
 
 from __future__ import annotations
@@ -152,13 +154,29 @@ class ScheduleFreeAdamW(Optimizer):
                     p.copy_(kept)
             group["weights"] = _TRAIN
 
-    def _apply(self, work: Any) -> None:
+    @torch.no_grad()
+    def rebase_train_weights(self) -> None:
+        """The parameters hold evaluation weights ``x`` put there from elsewhere
+        (a weights file): keep the training weights they imply with this
+        optimizer's state, ``y = (1 - beta_1) z + beta_1 x``, for :meth:`train`."""
+        self._require_bound("rebase the training weights")
+        if not self.holds_eval_weights:
+            raise RuntimeError(f"{type(self).__name__}: the parameters hold the training "
+                               "weights; call `.eval()` first.")
+        for group in self.param_groups:
+            beta_1 = group["beta_1"]
+            for p in group["params"]:
+                state = self.state[p]
+                if "momentum" in state:  # never stepped: x = y, nothing kept
+                    state[_TRAIN_WEIGHTS] = torch.lerp(state["momentum"], p.detach(), beta_1)
+
+    def _plan_step(self, work: Any) -> Any:
         if self.holds_eval_weights:
             raise RuntimeError(
                 f"{type(self).__name__}: the parameters hold the evaluation weights; "
                 "call `.train()` before stepping."
             )
-        super()._apply(work)
+        return super()._plan_step(work)
 
     # -- the update ------------------------------------------------------------ #
     def _init_state(self, param: torch.Tensor, group: Dict[str, Any]) -> Dict[str, Any]:

@@ -21,7 +21,8 @@ from .compile_args import (Unserializable, deserialize_objects, deserialize_opti
 from .optimizer_state import check_optimizer_state
 from .lr_schedulers import lr_scheduler_record, restore_lr_scheduler
 from .files import FORMAT_VERSION, MODEL_FORMAT, _check_overwrite, atomic_save, read_checkpoint
-from .weights import _state_dict, _weights_from, check_state_dict
+from .weights import (_state_dict, _weights_from, check_state_dict, load_tagged_state, tag_weights,
+                      weights_kind)
 
 
 # The module layer's ``KerasStyleModule`` and ``keras_style()``, registered by
@@ -225,7 +226,7 @@ def checkpoint_state(model: nn.Module, weights_only: bool = False, epoch: Option
     if not is_main_process():
         return None
     if weights_only:
-        return weights
+        return tag_weights(model, weights)
     fsdp_module, _ = strategies._fsdp_api()
     plain = next((c for c in type(model).__mro__ if not issubclass(c, fsdp_module)), type(model))
     return _archive(model, weights, True, epoch, step, optimizer_state, plain.__qualname__)
@@ -301,9 +302,12 @@ def load_model(filepath: Any, model: Any = None, compile: bool = True,
 def _fill_model(model: nn.Module, archive: Any, weights: Dict[str, Any], is_model_file: bool,
                 compile: bool, custom_objects: Any, filepath: str) -> nn.Module:
     """The part of ``load_model`` that changes ``model`` (undone on failure)."""
+    if not is_model_file:  # weights only: where the file says they belong
+        load_tagged_state(model, weights, weights_kind(weights, filepath))
+        return model
     with torch.no_grad():
         model.load_state_dict(weights)
-    if not is_model_file or not compile:
+    if not compile:
         return model
     config = archive.get("compile_config")
     if not isinstance(model, _KERAS_STYLE["class"]):

@@ -1,13 +1,23 @@
-"""``save_weights``/``load_weights``: plain state dicts, with key and shape checks."""
+"""``save_weights``/``load_weights``: plain state dicts, with key and shape checks.
+
+A model whose optimizer keeps two sets of weights (``ScheduleFreeAdamW``, also
+inside a loss-scale wrapper or a ``MultiOptimizer``) writes which set its
+parameters held, ``"train"`` or ``"eval"``, into the state dict's torch
+metadata (``state_dict._metadata[""]["torchfit_weights"]``, which torch's
+``load_state_dict`` ignores), and :func:`load_weights` puts such a file's
+weights where they belong whichever set the optimizer holds at load time.
+"""
 
 from __future__ import annotations
 
+import collections
 import warnings
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from ..optimizers._unwrap import unwrap_loss_scale
 from ..validation import _LIST_LIMIT, check_bool, check_model, check_path, short_list
 from .files import MODEL_FORMAT, _check_overwrite, atomic_save, read_checkpoint
 
@@ -25,8 +35,81 @@ def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
 
 
 def _state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
-    """The model's state dict (detached tensors, on their devices)."""
-    return model.state_dict()
+    """The model's state dict (detached tensors, on their devices), saying
+    which weights it holds (see the module doc)."""
+    return tag_weights(model, model.state_dict())
+
+
+#: The key, in the root entry of a state dict's torch ``_metadata``, that
+#: says which of an optimizer's two sets of weights the file holds.
+WEIGHTS_KEY = "torchfit_weights"
+_WEIGHT_KINDS = ("train", "eval")
+
+
+def _two_weight_optimizer(model: nn.Module) -> Optional[Any]:
+    """The model's bound optimizer that keeps evaluation weights, or None."""
+    optimizer = unwrap_loss_scale(getattr(model, "optimizer", None))
+    if getattr(optimizer, "has_eval_weights", False) and optimizer.is_bound:
+        return optimizer
+    return None
+
+
+def tag_weights(model: nn.Module, state: Dict[str, Any]) -> Dict[str, Any]:
+    """``state`` saying which weights the model's parameters hold now (only
+    when its optimizer keeps two sets; otherwise ``state`` unchanged)."""
+    optimizer = _two_weight_optimizer(model)
+    if optimizer is None:
+        return state
+    if not hasattr(state, "_metadata"):  # a plain dict (gathered weights) takes no attribute
+        state = collections.OrderedDict(state)
+        state._metadata = collections.OrderedDict({"": {}})  # type: ignore[attr-defined]
+    root = state._metadata.setdefault("", {})  # type: ignore[attr-defined]
+    root[WEIGHTS_KEY] = "eval" if optimizer.holds_eval_weights else "train"
+    return state
+
+
+def weights_kind(state: Any, source: str) -> Optional[str]:
+    """Which weights ``state`` says it holds: ``"train"``, ``"eval"`` or None
+    (a file that does not say)."""
+    metadata = getattr(state, "_metadata", None)
+    root = metadata.get("") if isinstance(metadata, dict) else None
+    kind = root.get(WEIGHTS_KEY) if isinstance(root, dict) else None
+    if kind is not None and kind not in _WEIGHT_KINDS:
+        raise ValueError(f"The weights in {source} say they hold {kind!r} weights; expected "
+                         f"one of {list(_WEIGHT_KINDS)}.")
+    return kind
+
+
+@torch.no_grad()
+def load_tagged_state(model: nn.Module, state: Dict[str, Any], kind: Optional[str],
+                      strict: bool = True) -> None:
+    """Load checked weights into ``model``, where ``kind`` says they belong.
+
+    Without an optimizer that keeps evaluation weights this is
+    ``load_state_dict``. With one, the optimizer keeps the set it holds now
+    and the other one follows from its state: training weights (``kind``
+    "train", or a file that does not say) become ``y`` (and, when the
+    optimizer holds its evaluation weights, the parameters the ``x`` they
+    imply); evaluation weights become ``x`` and the training weights the
+    ``y = (1 - beta_1) z + beta_1 x`` they imply.
+    """
+    optimizer = _two_weight_optimizer(model)
+    if optimizer is None:
+        model.load_state_dict(state, strict=strict)
+        return
+    held_eval = optimizer.holds_eval_weights
+    if held_eval:
+        optimizer.train()  # from a known point: the parameters hold y
+    if kind == "eval":
+        optimizer.eval()
+        model.load_state_dict(state, strict=strict)
+        optimizer.rebase_train_weights()
+        if not held_eval:
+            optimizer.train()
+        return
+    model.load_state_dict(state, strict=strict)
+    if held_eval:
+        optimizer.eval()
 
 
 def _weights_from(archive: Any, filepath: str) -> Dict[str, Any]:
@@ -90,6 +173,6 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False,
     filepath = check_path(filepath)
     check_bool(skip_mismatch, "skip_mismatch")
     state = _weights_from(read_checkpoint(filepath, map_location=map_location), filepath)
+    kind = weights_kind(state, filepath)
     state = check_state_dict(model, state, filepath, skip_mismatch)
-    with torch.no_grad():
-        model.load_state_dict(state, strict=not skip_mismatch)
+    load_tagged_state(model, state, kind, strict=not skip_mismatch)

@@ -75,11 +75,47 @@ class Flatten(nn.Flatten):
         super().__init__()
 
 
+class Conv2D(nn.Module):
+    """``keras.layers.Conv2D(filters, kernel_size)`` on channels-last inputs
+    (Keras's default data format), around torch's ``LazyConv2d``: its weight
+    keeps torch's ``(out, in, kh, kw)`` layout, what torchfit users have, and
+    is initialised as Keras's (Glorot-uniform kernel, zero bias)."""
+
+    def __init__(self, filters: int, kernel_size: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.name = kwargs.get("name")
+        self.conv = nn.LazyConv2d(filters, kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fresh = isinstance(self.conv, LazyModuleMixin) and self.conv.has_uninitialized_params()
+        y = self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        if fresh:  # just built: Keras's initial values, in Keras's kernel layout
+            kernel = self.conv.weight.permute(2, 3, 1, 0)
+            with torch.no_grad():
+                self.conv.weight.copy_(_keras_init("glorot_uniform", kernel.shape).permute(3, 2, 0, 1))
+                self.conv.bias.zero_()
+            y = self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return y
+
+
+class GlobalAveragePooling2D(nn.Module):
+    """``keras.layers.GlobalAveragePooling2D()`` on channels-last inputs."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.name = kwargs.get("name")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 2))
+
+
 class Embedding(nn.Embedding):
-    """``keras.layers.Embedding(input_dim, output_dim)``."""
+    """``keras.layers.Embedding(input_dim, output_dim)`` (its ``name`` names
+    the module in the ``Sequential``)."""
 
     def __init__(self, input_dim: int, output_dim: int, **kwargs: Any) -> None:
         super().__init__(input_dim, output_dim)
+        self.name = kwargs.get("name")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.long())
