@@ -203,7 +203,11 @@ class Metric:
     dtype)`` and creating every accumulator with :meth:`add_state`;
     ``update_state(...)`` (updating the states in place); ``result()``.
     They may provide: ``reset_state()`` (default: every state back to its
-    initial value), ``get_config()`` for saving (default: ``name``, ``dtype``).
+    initial value), ``get_config()`` for saving (default: ``name``, ``dtype``),
+    and, for a metric that creates its states on the first batch,
+    ``_build_like(state)`` so :meth:`set_state` can restore it unbuilt.
+    :meth:`get_state`/:meth:`set_state` (detached copies of the states) are
+    what checkpoints, ``BackupAndRestore`` and distributed reduction use.
 
     Args:
         name: name of the metric (its key in the training logs). Defaults to
