@@ -203,6 +203,34 @@ def test_apply_gradients_matches_step():
     assert all(p.grad is None for p in b)
 
 
+def test_apply_gradients_with_named_parameters_matches_keras_names():
+    """(name, tensor) pairs bind an unbound optimizer with their names, so
+    ``exclude_from_weight_decay(var_names=...)`` matches them as Keras matches
+    its variables' names."""
+    inits, grads = _data(seed=12, steps=3, shapes=[(4, 3), (3,)])
+    kwargs = {"learning_rate": 0.05, "weight_decay": 0.5}
+    expected, _ = _run_keras(
+        "AdamW", kwargs, inits, grads, names=["kernel", "bias"], exclude=["bias"]
+    )
+    params = _make_params(inits)
+    opt = optimizers.AdamW(**kwargs)
+    opt.exclude_from_weight_decay(var_names=["bias"])
+    named = [("dense.kernel", params[0]), ("dense.bias", params[1])]
+    for step in grads:
+        opt.apply_gradients(zip([torch.tensor(g) for g in step], named))
+    assert opt.param_groups[0]["param_names"] == ["dense.kernel", "dense.bias"]
+    _assert_close([p.detach().numpy() for p in params], expected)
+
+
+def test_apply_rejects_an_entry_that_is_neither_tensor_nor_named_pair():
+    p = torch.nn.Parameter(torch.ones(2))
+    opt = optimizers.SGD(learning_rate=0.1)
+    with pytest.raises(TypeError, match=r"`trainable_variables`.*\(name, tensor\) pairs.*"
+                                        r"Received: an entry \(2, "):
+        opt.apply([torch.ones(2)], [(2, p)])
+    assert not opt.is_bound and torch.equal(p, torch.ones(2))
+
+
 # --------------------------------------------------------------------------
 # torch integration: schedulers, binding, state_dict
 # --------------------------------------------------------------------------

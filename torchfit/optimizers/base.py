@@ -92,6 +92,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 import torch
 
+from ..validation import _received, argument_error
 from . import _ema, _foreach, _gradients
 from ._schedule_utils import (
     _deserialize_schedule,
@@ -258,6 +259,20 @@ class _Uninterrupted:
 
 
 _MAIN_THREAD_ID = threading.main_thread().ident
+
+
+def _tensor_of(owner: str, entry: Any) -> torch.Tensor:
+    """The tensor of a ``trainable_variables`` entry: a tensor, or a
+    ``(name, tensor)`` pair as ``named_parameters()`` yields."""
+    if isinstance(entry, torch.Tensor):
+        return entry
+    if (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
+            and isinstance(entry[1], torch.Tensor)):
+        return entry[1]
+    raise argument_error(
+        TypeError, "trainable_variables",
+        "an iterable of tensors or of (name, tensor) pairs", f"an entry {_received(entry)}",
+        owner=owner)
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -876,8 +891,9 @@ class Optimizer(torch.optim.Optimizer):
     def apply_gradients(self, grads_and_vars: Any) -> int:
         """Keras-style ``apply_gradients(zip(grads, params))``.
 
-        Binds the optimizer to the given parameters if it is unbound. Returns
-        the new ``iterations``.
+        Binds the optimizer to the given parameters if it is unbound (with
+        their names when they come as ``(name, tensor)`` pairs, see
+        :meth:`apply`). Returns the new ``iterations``.
         """
         pairs = list(grads_and_vars)
         if not pairs:
@@ -893,6 +909,10 @@ class Optimizer(torch.optim.Optimizer):
         ``grads`` matches ``trainable_variables`` one to one (``None``
         entries are skipped); without ``trainable_variables`` it must match
         all bound parameters in param-group order. ``.grad`` is not used.
+        ``trainable_variables`` holds tensors or ``(name, tensor)`` pairs
+        (``named_parameters()``); an unbound optimizer binds to them with
+        their names, which ``exclude_from_weight_decay(var_names=...)``
+        matches (Keras's variables carry their names).
         """
         grads = list(grads)
         if not grads:
@@ -914,14 +934,15 @@ class Optimizer(torch.optim.Optimizer):
                     f"({len(params)}); received {len(grads)} gradients."
                 )
         else:
-            params = list(trainable_variables)
+            entries = list(trainable_variables)
+            params = [_tensor_of(owner, entry) for entry in entries]
             if len(params) != len(grads):
                 raise ValueError(
                     f"{owner}: `grads` and `trainable_variables` must have the "
                     f"same length; received {len(grads)} and {len(params)}."
                 )
             if not self.is_bound:
-                self.build(params)
+                self.build(entries)  # (name, tensor) pairs bind with their names
         lookup = {}
         for p, g in zip(params, grads):
             if g is not None and not isinstance(g, torch.Tensor):

@@ -1,4 +1,5 @@
-"""``keras.models.Sequential`` as a torchfit model of the ``layers`` shims."""
+"""``keras.models.Sequential`` as a torchfit model of the ``layers`` shims
+(compiled with the Keras-facing optimizers of ``shims.optimizers``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from torch import nn
 
 import torchfit
 
-from . import module_getattr
+from . import module_getattr, optimizers
 from .layers import Input
 
 
@@ -42,6 +43,13 @@ class Sequential(torchfit.KerasStyleModule, nn.Module):
     def build(self, input_shape: Any) -> None:
         with torch.no_grad():
             self(torch.zeros((1,) + tuple(input_shape[1:])))
+
+    def compile(self, optimizer: Any = "rmsprop", *args: Any, **kwargs: Any) -> None:
+        """torchfit's ``compile``; an optimizer given by name or config is
+        Keras-facing, as one from ``keras.optimizers.get`` is."""
+        if isinstance(optimizer, (str, dict)):
+            optimizer = optimizers.get(optimizer)
+        super().compile(optimizer, *args, **kwargs)
 
     @property
     def layers(self) -> List[nn.Module]:

@@ -1,9 +1,99 @@
-"""``keras.src.optimizers`` and its per-optimizer modules -> torchfit."""
+"""``keras.src.optimizers`` and its per-optimizer modules -> torchfit.
+
+Each optimizer class here is a thin subclass of torchfit's (same name, no
+state of its own) that translates two Keras mechanics the tests rely on:
+
+* Keras's ``optimizer.learning_rate`` is a float32 variable read through
+  ``.value``; torchfit's is a Python float. Here it reads as that float,
+  whose ``.value`` is the float32 tensor Keras's variable would hold.
+* a Keras variable carries its name; a torch parameter gets one as a
+  ``(name, tensor)`` pair (``named_parameters()``). ``build``/``apply``
+  hand the ``backend.Variable`` objects of a test to torchfit as such pairs,
+  so ``exclude_from_weight_decay(var_names=...)`` sees Keras's names.
+
+``get``/``deserialize`` return these classes, as Keras's return its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
 
 from torchfit import optimizers as _optimizers
 from torchfit.optimizers import *  # noqa: F401,F403
+from torchfit.optimizers._registry import ALL_OBJECTS_DICT
 
 from . import module_getattr
 from . import schedules  # noqa: F401
+from .backend import Variable
+
+
+class LearningRateValue(float):
+    """A learning rate read as Keras's variable: ``.value`` is its float32 tensor."""
+
+    @property
+    def value(self) -> torch.Tensor:
+        return torch.tensor(float(self), dtype=torch.float32)
+
+
+def _with_names(entries: Any) -> Any:
+    """``backend.Variable`` entries as ``(name, variable)`` pairs (all or none:
+    a torch param group names every parameter or none)."""
+    if not isinstance(entries, (list, tuple)):
+        return entries
+    entries = list(entries)
+    if entries and all(isinstance(entry, Variable) for entry in entries):
+        return [(entry.name, entry) for entry in entries]
+    return entries
+
+
+class _KerasMechanics:
+    """Keras's ``learning_rate.value`` and named variables over a torchfit optimizer."""
+
+    @property
+    def learning_rate(self) -> LearningRateValue:
+        return LearningRateValue(super().learning_rate)
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        super(_KerasMechanics, type(self)).learning_rate.fset(self, value)
+
+    def build(self, params: Any) -> Any:
+        return super().build(_with_names(params))
+
+    def apply(self, grads: Any, trainable_variables: Any = None) -> None:
+        if trainable_variables is not None:
+            trainable_variables = _with_names(list(trainable_variables))
+        return super().apply(grads, trainable_variables)
+
+
+def _keras_facing(cls: type) -> type:
+    """``cls`` with :class:`_KerasMechanics`, under ``cls``'s own name."""
+    return type(cls.__name__, (_KerasMechanics, cls), {"__qualname__": cls.__qualname__,
+                                                       "__module__": __name__})
+
+
+_KERAS_FACING = {cls: _keras_facing(cls) for cls in ALL_OBJECTS_DICT.values()}
+globals().update({cls.__name__: facing for cls, facing in _KERAS_FACING.items()})
+
+
+def _as_keras_facing(optimizer: Any) -> Any:
+    """``optimizer`` as an instance of its Keras-facing class (it adds no state)."""
+    facing = _KERAS_FACING.get(type(optimizer))
+    if facing is not None:
+        optimizer.__class__ = facing
+    return optimizer
+
+
+def get(identifier: Any, params: Any = None) -> Any:
+    """``torchfit.optimizers.get``, with the classes of this module."""
+    return _as_keras_facing(_optimizers.get(identifier, params))
+
+
+def deserialize(config: Any, custom_objects: Optional[dict] = None) -> Any:
+    """``torchfit.optimizers.deserialize``, with the classes of this module."""
+    return _as_keras_facing(_optimizers.deserialize(config, custom_objects=custom_objects))
+
 
 __getattr__ = module_getattr("keras.optimizers", _optimizers)
