@@ -8,8 +8,9 @@ file at import.
 
 from __future__ import annotations
 
+import functools
 import types
-from typing import Any
+from typing import Any, Callable, Dict, Iterable
 
 
 class Missing:
@@ -44,3 +45,30 @@ def module_getattr(where: str, *sources: types.ModuleType):
         return Missing(where, name)
 
     return __getattr__
+
+
+def keras_facing_classes(mixin: type, classes: Iterable[type], module: str) -> Dict[type, type]:
+    """``{cls: subclass of (mixin, cls)}``, each under ``cls``'s own name in
+    ``module``: torchfit's class with a Keras mechanic translated by ``mixin``
+    (which adds methods only, no state)."""
+    return {
+        cls: type(cls.__name__, (mixin, cls), {"__qualname__": cls.__qualname__,
+                                               "__module__": module})
+        for cls in classes
+    }
+
+
+def returning_keras_facing(table: Dict[type, type], function: Callable) -> Callable:
+    """``function`` (a catalog's ``get``/``deserialize``) whose result, when its
+    class is in ``table``, becomes an instance of the Keras-facing class (as
+    Keras's ``get`` returns Keras's own classes)."""
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        result = function(*args, **kwargs)
+        facing = table.get(type(result))
+        if facing is not None:
+            result.__class__ = facing
+        return result
+
+    return wrapped

@@ -16,7 +16,7 @@ state of its own) that translates two Keras mechanics the tests rely on:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -24,7 +24,7 @@ from torchfit import optimizers as _optimizers
 from torchfit.optimizers import *  # noqa: F401,F403
 from torchfit.optimizers._registry import ALL_OBJECTS_DICT
 
-from . import module_getattr
+from . import keras_facing_classes, module_getattr, returning_keras_facing
 from . import schedules  # noqa: F401
 from .backend import Variable
 
@@ -68,32 +68,10 @@ class _KerasMechanics:
         return super().apply(grads, trainable_variables)
 
 
-def _keras_facing(cls: type) -> type:
-    """``cls`` with :class:`_KerasMechanics`, under ``cls``'s own name."""
-    return type(cls.__name__, (_KerasMechanics, cls), {"__qualname__": cls.__qualname__,
-                                                       "__module__": __name__})
-
-
-_KERAS_FACING = {cls: _keras_facing(cls) for cls in ALL_OBJECTS_DICT.values()}
+_KERAS_FACING = keras_facing_classes(_KerasMechanics, ALL_OBJECTS_DICT.values(), __name__)
 globals().update({cls.__name__: facing for cls, facing in _KERAS_FACING.items()})
-
-
-def _as_keras_facing(optimizer: Any) -> Any:
-    """``optimizer`` as an instance of its Keras-facing class (it adds no state)."""
-    facing = _KERAS_FACING.get(type(optimizer))
-    if facing is not None:
-        optimizer.__class__ = facing
-    return optimizer
-
-
-def get(identifier: Any, params: Any = None) -> Any:
-    """``torchfit.optimizers.get``, with the classes of this module."""
-    return _as_keras_facing(_optimizers.get(identifier, params))
-
-
-def deserialize(config: Any, custom_objects: Optional[dict] = None) -> Any:
-    """``torchfit.optimizers.deserialize``, with the classes of this module."""
-    return _as_keras_facing(_optimizers.deserialize(config, custom_objects=custom_objects))
+get = returning_keras_facing(_KERAS_FACING, _optimizers.get)
+deserialize = returning_keras_facing(_KERAS_FACING, _optimizers.deserialize)
 
 
 __getattr__ = module_getattr("keras.optimizers", _optimizers)
