@@ -59,6 +59,8 @@ __all__ = [
 EPSILON = 1e-7
 
 REDUCE_OPS = ("sum", "mean", "max", "min", "none")
+#: The device states start on (compared per step: ``torch.device.type`` is slow to read).
+_CPU = torch.device("cpu")
 
 _DTYPE_NAMES = {
     "float16": torch.float16,
@@ -528,7 +530,7 @@ class Metric:
         # only ever created, assigned and moved there), so one comparison does.
         if not isinstance(value, torch.Tensor):
             return self._device
-        if value.is_cpu and self._device.type == "cpu":  # no device object per step
+        if value.is_cpu and self._device == _CPU:  # no device object per step
             return self._device
         device = value.device
         if device != self._device:

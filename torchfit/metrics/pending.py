@@ -90,12 +90,9 @@ class DeferredRows:
     def __len__(self) -> int:
         return len(self.preds)
 
-    @staticmethod
-    def signature(y_true: torch.Tensor, y_pred: torch.Tensor) -> Tuple:
-        """Batches concatenate when everything but their length agrees."""
-        return (y_true.dtype, y_pred.dtype, y_true.shape[1:], y_pred.shape[1:])  # both on CPU
-
     def accepts(self, signature: Tuple) -> bool:
+        """Whether a batch of ``signature`` (dtypes and shapes past the first
+        dimension of ``y_true`` and ``y_pred``) concatenates with those queued."""
         return not self.preds or signature == self._signature
 
     def add(self, y_true: torch.Tensor, y_pred: torch.Tensor, signature: Tuple) -> bool:

@@ -106,9 +106,15 @@ class Mean(Metric):
         """Add a batch's mean ``value`` with weight ``count`` (the training loop's
         loss tracker): equal to ``update_state(value, sample_weight=count)``,
         with the additions held back (see :mod:`.pending`)."""
+        if torch.compiler.is_compiling():  # a traced step: added to the states in the graph
+            self.add_tensor_sum("total", value, weight=count)
+            self.add_host_value("count", count)
+            return
+        # Runs every step: the two held-back additions without the general helpers' checks.
         self._follow(value)
-        self.add_tensor_sum("total", value, weight=count)
-        self.add_host_value("count", count)
+        self._pending_sum("count").host += count
+        if self._pending_sum("total").add_tensor(_detached(value), count):
+            self._apply_pending("total")
 
     def result(self) -> torch.Tensor:
         return divide_no_nan(self.total, self.count)
@@ -168,17 +174,23 @@ class MeanMetricWrapper(Mean):
         """Queue a plain batch of tensors; False for anything else (updated now)."""
         # CPU only: on CUDA an output can live in a CUDA-graph buffer (a module
         # compiled with mode="reduce-overhead") that the next step overwrites.
+        # Runs every step: each shape is read once (a tensor attribute read costs
+        # more than indexing the torch.Size it returns).
         if (not isinstance(y_pred, torch.Tensor) or not isinstance(y_true, torch.Tensor)
-                or not (y_pred.is_cpu and y_true.is_cpu) or y_pred.ndim == 0 or y_true.ndim == 0
-                or y_true.shape[0] != y_pred.shape[0]
-                or get_mask(y_pred) is not None or torch.compiler.is_compiling()):
+                or not (y_pred.is_cpu and y_true.is_cpu) or get_mask(y_pred) is not None
+                or torch.compiler.is_compiling()):
             return False
-        if y_true.ndim != y_pred.ndim and not (self.sparse_labels and y_true.ndim == y_pred.ndim - 1):
+        true_shape, pred_shape = y_true.shape, y_pred.shape
+        if not true_shape or not pred_shape or true_shape[0] != pred_shape[0]:
+            return False
+        if len(true_shape) != len(pred_shape) and not (
+                self.sparse_labels and len(true_shape) == len(pred_shape) - 1):
             return False  # (N,) against (N, 1) broadcasts across samples: not per sample
         rows = self.__dict__.get("_deferred_rows")
         if rows is None:
             rows = self.__dict__["_deferred_rows"] = DeferredRows()
-        signature = DeferredRows.signature(y_true, y_pred)
+        # Batches concatenate when everything but their length agrees.
+        signature = (y_true.dtype, y_pred.dtype, true_shape[1:], pred_shape[1:])
         if not rows.accepts(signature):
             self._flush_deferred()
         self._follow(y_pred)
