@@ -183,6 +183,21 @@ def test_rank_mismatch_that_broadcasts_across_samples_is_not_queued():
     np.testing.assert_allclose(float(metric.result()), float(theirs.result()), rtol=1e-5)
 
 
+def test_scalars_and_unequal_lengths_are_updated_now_and_cpu_index_is_followed():
+    """0-d values and targets whose length differs from the outputs' are never
+    queued; a metric placed on ``cpu:0`` takes CPU batches as it did."""
+    metric = tm.Accuracy()
+    metric.update_state(torch.tensor(1.0), torch.tensor(1.0))
+    metric.update_state(torch.ones(1), torch.ones(3))  # (1,) broadcasts to every output
+    assert not metric.__dict__.get("_deferred_rows")
+    assert float(metric.result()) == 1.0 and float(metric.count) == 4.0
+    placed = tm.SparseCategoricalAccuracy().to("cpu:0")
+    y_true, y_pred = torch.tensor([1, 0]), torch.tensor([[0.1, 0.9], [0.2, 0.8]])
+    placed.update_state(y_true, y_pred)
+    assert len(placed.__dict__["_deferred_rows"]) == 1
+    assert float(placed.result()) == 0.5 and placed.total.device == torch.device("cpu")
+
+
 def test_custom_function_metrics_are_updated_every_step():
     seen = []
 
