@@ -231,6 +231,50 @@ def test_apply_rejects_an_entry_that_is_neither_tensor_nor_named_pair():
     assert not opt.is_bound and torch.equal(p, torch.ones(2))
 
 
+
+def test_wrapper_optimizers_apply_named_pairs_like_their_inner_optimizer():
+    """LossScaleOptimizer and MultiOptimizer take (name, tensor) pairs in apply
+    as the plain optimizer does: the names bind (and route) the parameters."""
+    def fresh():
+        torch.manual_seed(0)
+        return [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3))]
+
+    grads = [torch.full((4, 3), 0.5), torch.full((3,), -0.25)]
+    names = ["dense.kernel", "dense.bias"]
+
+    reference = fresh()
+    plain = optimizers.AdamW(learning_rate=0.05, weight_decay=0.5)
+    plain.exclude_from_weight_decay(var_names=["bias"])
+    plain.apply(grads, list(zip(names, reference)))
+
+    scaled_params = fresh()
+    inner = optimizers.AdamW(learning_rate=0.05, weight_decay=0.5)
+    inner.exclude_from_weight_decay(var_names=["bias"])
+    scaled = optimizers.LossScaleOptimizer(inner, initial_scale=1.0)
+    scaled.apply(grads, list(zip(names, scaled_params)))
+    assert inner.param_groups[0]["param_names"] == names
+    for got, want in zip(scaled_params, reference):
+        torch.testing.assert_close(got, want)
+
+    routed = fresh()
+    sgd, adamw = optimizers.SGD(learning_rate=0.1), optimizers.AdamW(learning_rate=0.05)
+    multi = optimizers.MultiOptimizer(optimizers.OptimizerMap(adamw, {r"dense\.bias": sgd}))
+    before = [p.detach().clone() for p in routed]
+    multi.apply(grads, list(zip(names, routed)))
+    assert sgd.param_groups[0]["params"][0] is routed[1]
+    assert adamw.param_groups[0]["params"][0] is routed[0]
+    torch.testing.assert_close(routed[1], before[1] - 0.1 * grads[1])
+
+
+def test_wrapper_optimizers_refuse_a_bad_trainable_variables_entry():
+    p = torch.nn.Parameter(torch.ones(2))
+    for wrapper in (optimizers.LossScaleOptimizer(optimizers.SGD(learning_rate=0.1)),
+                    optimizers.MultiOptimizer(optimizers.OptimizerMap(
+                        optimizers.SGD(learning_rate=0.1)))):
+        with pytest.raises(TypeError, match=r"`trainable_variables`.*Received: an entry \(2, "):
+            wrapper.apply([torch.ones(2)], [(2, p)])
+        assert torch.equal(p, torch.ones(2))
+
 # --------------------------------------------------------------------------
 # torch integration: schedulers, binding, state_dict
 # --------------------------------------------------------------------------

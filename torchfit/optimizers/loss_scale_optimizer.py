@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import torch
 
 from ._registry import deserialize, serialize
+from .base import _tensor_of
 
 __all__ = ["LossScaleOptimizer"]
 
@@ -206,15 +207,18 @@ class LossScaleOptimizer:
         """Keras's ``apply``: one scaled step with explicit (scaled) gradients.
 
         The gradients are set as ``.grad`` for the step and the previous
-        ``.grad`` values are put back afterwards.
+        ``.grad`` values are put back afterwards. ``trainable_variables``
+        holds tensors or ``(name, tensor)`` pairs, as the inner optimizer's
+        :meth:`apply` takes them.
         """
         grads = list(grads)
         if trainable_variables is None:
             params = _bound_params(self.inner_optimizer)
         else:
-            params = list(trainable_variables)
+            entries = list(trainable_variables)
+            params = [_tensor_of("LossScaleOptimizer", entry) for entry in entries]
             if not _bound_params(self.inner_optimizer):
-                self.build(params)
+                self.build(entries)  # (name, tensor) pairs bind with their names
         if len(params) != len(grads):
             raise ValueError(
                 "LossScaleOptimizer.apply: `grads` must match the parameters one to one; "

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 import torch
 
 # The hook registries torch.optim.Optimizer's methods (hooks, schedulers) expect.
-from torchfit.optimizers.base import _HOOK_REGISTRIES, Optimizer, Work, _Uninterrupted
+from torchfit.optimizers.base import _HOOK_REGISTRIES, Optimizer, Work, _Uninterrupted, _tensor_of
 from torchfit.optimizers.loss_scale_optimizer import LossScaleOptimizer
 from torchfit.optimizers._registry import deserialize, serialize
 
@@ -367,16 +367,19 @@ class MultiOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def apply(self, grads: Any, trainable_variables: Any = None) -> None:
         """Keras's ``apply(grads, params)``: each sub-optimizer gets its share
-        (every share is checked before the first is written, see :meth:`step`)."""
+        (every share is checked before the first is written, see :meth:`step`).
+        ``trainable_variables`` holds tensors or ``(name, tensor)`` pairs; an
+        unbound ``MultiOptimizer`` routes pairs by their names."""
         grads = list(grads)
         if not grads:
             return
         if trainable_variables is None:
             self._require_bound("apply gradients without `trainable_variables`")
             trainable_variables = [p for g in self.param_groups for p in g["params"]]
-        params = list(trainable_variables)
+        entries = list(trainable_variables)
+        params = [_tensor_of("MultiOptimizer", entry) for entry in entries]
         if not self.is_bound:
-            self.build(params)
+            self.build(entries)  # (name, tensor) pairs route by their names
         if len(grads) != len(params):
             raise ValueError(
                 "Gradients must match trainable variables one-to-one. "
