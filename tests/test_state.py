@@ -175,6 +175,7 @@ def test_copies_and_pickles_leave_the_state_behind():
         clone.fit(X, Y, verbose=0)
 
 
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="dataclass slots need Python 3.10")
 def test_the_parts_hold_declared_fields_only():
     found = training_state.of(_compiled())
     for part in (found, found.settings, found.compiled, found.run):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -42,8 +43,12 @@ __all__ = ["ModelSettings", "CompiledState", "RunState", "TrainingState", "of", 
 #: The attribute of a keras-style model that holds its :class:`TrainingState`.
 ATTRIBUTE = "_torchfit"
 
+# Slots refuse undeclared fields; ``dataclass(slots=)`` exists from Python 3.10
+# (torchfit supports 3.9, where the parts are plain dataclasses).
+_DECLARED_ONLY: Dict[str, Any] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
-@dataclasses.dataclass(slots=True)  # declared fields only
+
+@dataclasses.dataclass(**_DECLARED_ONLY)
 class ModelSettings:
     """Survives ``compile``: set on the model, or recorded by its runs."""
 
@@ -54,7 +59,7 @@ class ModelSettings:
     history: Any = None  # the History of the last fit
 
 
-@dataclasses.dataclass(slots=True)  # declared fields only
+@dataclasses.dataclass(**_DECLARED_ONLY)
 class CompiledState:
     """What one ``compile`` call builds; the next one replaces it whole."""
 
@@ -73,7 +78,7 @@ class CompiledState:
     distributed: Dict[str, Any] = dataclasses.field(default_factory=dict)  # DDP/FSDP wrappers
 
 
-@dataclasses.dataclass(slots=True)  # declared fields only
+@dataclasses.dataclass(**_DECLARED_ONLY)
 class RunState:
     """One ``fit``/``evaluate``/``predict``, owned by the ``Loop`` running it.
 
@@ -97,7 +102,7 @@ class RunState:
                         resume_point=self.resume_point)
 
 
-@dataclasses.dataclass(slots=True)  # declared fields only
+@dataclasses.dataclass(**_DECLARED_ONLY)
 class TrainingState:
     """A keras-style model's state: one part per lifetime (see the module docstring)."""
 
