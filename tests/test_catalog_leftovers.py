@@ -5,6 +5,7 @@ weights they hold; TensorBoard's write_images and embeddings_freq."""
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -118,6 +119,28 @@ def test_apply_with_no_gradient_for_a_later_sub_optimizer_leaves_everything_unch
     model.optimizer.apply([torch.ones_like(p) for p in params], params)
     assert model.optimizer.iterations == before[1]["iterations"] + 1
 
+
+
+def test_sub_optimizers_step_through_their_step_hooks_and_lr_schedulers():
+    """MultiOptimizer.step plans every sub-optimizer first but writes through each
+    one's step(): its step hooks run and a torch LR scheduler sees it step."""
+    head, encoder = O.SGD(learning_rate=0.1), O.Adam(learning_rate=0.01)
+    model = _Net()
+    model.compile(optimizer=O.MultiOptimizer(O.OptimizerMap(head, {"encoder/.*": encoder})),
+                  loss="mse")
+    calls = []
+    for name, optimizer in (("head", head), ("encoder", encoder)):
+        optimizer.register_step_pre_hook(lambda opt, a, k, n=name: calls.append(n + ":pre"))
+        optimizer.register_step_post_hook(lambda opt, a, k, n=name: calls.append(n + ":post"))
+    scheduler = torch.optim.lr_scheduler.StepLR(head, step_size=1, gamma=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "lr_scheduler.step() before optimizer.step()"
+        for _ in range(2):
+            _backward(model)
+            model.optimizer.step()
+            scheduler.step()
+    assert sorted(calls) == sorted(["head:pre", "head:post", "encoder:pre", "encoder:post"] * 2)
+    assert head.param_groups[0]["lr"] == pytest.approx(0.025)
 
 # --------------------------------------- ScheduleFreeAdamW: weights files say which
 def _schedule_free_model(optimizer=None):

@@ -881,12 +881,29 @@ class Optimizer(torch.optim.Optimizer):
         the writes takes effect once they are complete.
         """
         self._require_bound("step")
+        handed = self.__dict__.pop("_handed_plan", None)
+        if handed is not None:  # planned by MultiOptimizer: see _step_planned
+            if handed[0] is not None:
+                self._write_step(handed[0])
+            return None
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         self._apply(self._collect_work(lambda p: p.grad))
         return loss
+
+    def _step_planned(self, plan: Optional["_StepPlan"]) -> None:
+        """:meth:`step`, writing ``plan`` (from :meth:`_plan_step`; None: no
+        gradient) instead of planning. Going through ``step()`` keeps what
+        torch's step wrapper does: the step hooks run and LR schedulers see
+        that the optimizer stepped. ``MultiOptimizer`` plans every
+        sub-optimizer first, then steps each this way."""
+        self.__dict__["_handed_plan"] = (plan,)
+        try:
+            self.step()
+        finally:
+            self.__dict__.pop("_handed_plan", None)
 
     def apply_gradients(self, grads_and_vars: Any) -> int:
         """Keras-style ``apply_gradients(zip(grads, params))``.

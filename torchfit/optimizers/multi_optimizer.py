@@ -294,18 +294,26 @@ class MultiOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self._check_gradients({id(p): p.grad for g in self.param_groups for p in g["params"]})
-        self._step_all([(o, o._collect_work(lambda p: p.grad)) for o in self._bound_optimizers()])
+        works = [(o, o._collect_work(lambda p: p.grad)) for o in self._bound_optimizers()]
+        self._step_all(works, through_step=True)
         return loss
 
-    def _step_all(self, works: List[Tuple[Optimizer, Work]]) -> None:
+    def _step_all(self, works: List[Tuple[Optimizer, Work]], through_step: bool) -> None:
         """Plan every sub-optimizer's step, then write them all, with Ctrl-C
         held back until the last write: a failing plan writes nothing. After
         the plans only an update rule's temporaries are allocated (one
-        tensor's at a time), as in a single optimizer's step."""
+        tensor's at a time), as in a single optimizer's step.
+
+        ``through_step``: write each plan through the sub-optimizer's
+        ``step()`` (its step hooks run, before and after its write, and its
+        LR schedulers see it step), as :meth:`step` does; ``apply``, like
+        Keras's ``apply`` on one optimizer, writes them directly."""
         plans = [(optimizer, optimizer._plan_step(work)) for optimizer, work in works]
         with _Uninterrupted():
             for optimizer, plan in plans:
-                if plan is not None:
+                if through_step:
+                    optimizer._step_planned(plan)
+                elif plan is not None:
                     optimizer._write_step(plan)
             self._iterations += 1
 
@@ -405,7 +413,7 @@ class MultiOptimizer(torch.optim.Optimizer):
                 lookup = optimizer._gradient_lookup(*shares[id(optimizer)])
                 work = optimizer._collect_work(lambda p, share=lookup: share.get(id(p)))
                 works.append((optimizer, work))
-        self._step_all(works)
+        self._step_all(works, through_step=False)
 
     def apply_gradients(self, grads_and_vars: Any) -> int:
         pairs = list(grads_and_vars)
