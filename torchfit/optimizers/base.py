@@ -275,6 +275,13 @@ def _tensor_of(owner: str, entry: Any) -> torch.Tensor:
         owner=owner)
 
 
+def named_entries(owner: str, trainable_variables: Any) -> Tuple[List[Any], List[torch.Tensor]]:
+    """``trainable_variables`` as given (to bind an unbound optimizer with the
+    names of ``(name, tensor)`` pairs) and as tensors, checked entry by entry."""
+    entries = list(trainable_variables)
+    return entries, [_tensor_of(owner, entry) for entry in entries]
+
+
 class Optimizer(torch.optim.Optimizer):
     r"""Base class of the Keras-style optimizers.
 
@@ -951,8 +958,7 @@ class Optimizer(torch.optim.Optimizer):
                     f"({len(params)}); received {len(grads)} gradients."
                 )
         else:
-            entries = list(trainable_variables)
-            params = [_tensor_of(owner, entry) for entry in entries]
+            entries, params = named_entries(owner, trainable_variables)
             if len(params) != len(grads):
                 raise ValueError(
                     f"{owner}: `grads` and `trainable_variables` must have the "

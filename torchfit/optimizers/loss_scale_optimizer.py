@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import torch
 
 from ._registry import deserialize, serialize
-from .base import _tensor_of
+from .base import named_entries
 
 __all__ = ["LossScaleOptimizer"]
 
@@ -215,8 +215,7 @@ class LossScaleOptimizer:
         if trainable_variables is None:
             params = _bound_params(self.inner_optimizer)
         else:
-            entries = list(trainable_variables)
-            params = [_tensor_of("LossScaleOptimizer", entry) for entry in entries]
+            entries, params = named_entries("LossScaleOptimizer", trainable_variables)
             if not _bound_params(self.inner_optimizer):
                 self.build(entries)  # (name, tensor) pairs bind with their names
         if len(params) != len(grads):

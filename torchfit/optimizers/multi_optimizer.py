@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 import torch
 
 # The hook registries torch.optim.Optimizer's methods (hooks, schedulers) expect.
-from torchfit.optimizers.base import _HOOK_REGISTRIES, Optimizer, Work, _Uninterrupted, _tensor_of
+from torchfit.optimizers.base import _HOOK_REGISTRIES, Optimizer, Work, _Uninterrupted, named_entries
 from torchfit.optimizers.loss_scale_optimizer import LossScaleOptimizer
 from torchfit.optimizers._registry import deserialize, serialize
 
@@ -384,8 +384,7 @@ class MultiOptimizer(torch.optim.Optimizer):
         if trainable_variables is None:
             self._require_bound("apply gradients without `trainable_variables`")
             trainable_variables = [p for g in self.param_groups for p in g["params"]]
-        entries = list(trainable_variables)
-        params = [_tensor_of("MultiOptimizer", entry) for entry in entries]
+        entries, params = named_entries("MultiOptimizer", trainable_variables)
         if not self.is_bound:
             self.build(entries)  # (name, tensor) pairs route by their names
         if len(grads) != len(params):
