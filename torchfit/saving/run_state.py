@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import torch
@@ -82,14 +81,9 @@ class RunStateKeeper:
         return getattr(self.model, "optimizer", None)
 
     def _schedulers(self) -> Dict[str, Any]:
-        """Torch LR schedulers held by the model's compiled state or by callbacks."""
+        """Torch LR schedulers held by callbacks without a state of their own
+        (``compile(lr_scheduler=)``'s ``TorchLRScheduler`` is a stateful callback)."""
         found: Dict[str, Any] = {}
-        state = training_state.of(self.model)
-        fields = dataclasses.fields(state.compiled) if state is not None else ()
-        for name in sorted(field.name for field in fields):
-            value = getattr(state.compiled, name)
-            if isinstance(value, _SCHEDULER_TYPES):
-                found[f"model.{name}"] = value
         for index, callback in enumerate(self.callbacks):
             if stateful(callback):
                 continue
