@@ -81,23 +81,26 @@ class Loop:
         self.dist = loop_session(model)  # on one process: hooks that change nothing
         self.steps_run = 0  # batches run by this loop (an empty input runs none)
         self.state = training_state.of(model)
-        self.run = self.state.run
+
+    @property
+    def run(self) -> training_state.RunState:
+        """The model's current ``RunState`` (the one :meth:`_running` owns)."""
+        return self.state.run
 
     @contextlib.contextmanager
-    def _running(self) -> Iterator[training_state.RunState]:
+    def _running(self) -> Iterator[None]:
         """Own the model's ``RunState`` for one fit/evaluate/predict: a new one
         (flags carried over), or the running one when called inside a run."""
         current = self.state.run
         if current.active:  # e.g. evaluate() from a callback of fit(): it joins that run
-            self.run = current
-            yield current
+            yield
             return
-        self.run = self.state.run = current.following()
-        self.run.active = True
+        run = self.state.run = current.following()
+        run.active = True
         try:
-            yield self.run
+            yield
         finally:
-            self.run.active = False
+            run.active = False
 
     # ----------------------------------------------------------------- helpers
     def _callbacks(self, callbacks: Any, verbose: int, epochs: int, steps: Optional[int],
