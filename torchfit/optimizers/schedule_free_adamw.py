@@ -28,7 +28,7 @@ import torch
 from ._foreach import divide_each_, ema_square_
 from ._validation import ADAM_CHECKS, _cast_scalar, non_negative
 from .base import Optimizer
-from ._unwrap import unwrap_loss_scale
+from ._unwrap import eval_weight_optimizer
 
 __all__ = ["ScheduleFreeAdamW", "evaluation_weights"]
 
@@ -229,11 +229,8 @@ def evaluation_weights(optimizer: Any) -> Iterator[None]:
     evaluation weights in the block and the training weights again after it,
     also on errors; for any other optimizer (or none) nothing happens.
     """
-    inner = unwrap_loss_scale(optimizer)
-    # Plain torch optimizers have no evaluation weights (nor the attribute).
-    swaps = (getattr(inner, "has_eval_weights", False) and inner.is_bound
-             and not inner.holds_eval_weights)
-    if not swaps:
+    inner = eval_weight_optimizer(optimizer)
+    if inner is None or inner.holds_eval_weights:
         yield
         return
     inner.eval()

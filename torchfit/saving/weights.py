@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from ..optimizers._unwrap import unwrap_loss_scale
+from ..optimizers._unwrap import eval_weight_optimizer
 from ..validation import _LIST_LIMIT, check_bool, check_model, check_path, short_list
 from .files import MODEL_FORMAT, _check_overwrite, atomic_save, read_checkpoint
 
@@ -48,10 +48,7 @@ _WEIGHT_KINDS = ("train", "eval")
 
 def _two_weight_optimizer(model: nn.Module) -> Optional[Any]:
     """The model's bound optimizer that keeps evaluation weights, or None."""
-    optimizer = unwrap_loss_scale(getattr(model, "optimizer", None))
-    if getattr(optimizer, "has_eval_weights", False) and optimizer.is_bound:
-        return optimizer
-    return None
+    return eval_weight_optimizer(getattr(model, "optimizer", None))
 
 
 def tag_weights(model: nn.Module, state: Dict[str, Any]) -> Dict[str, Any]:
